@@ -15,6 +15,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+import numpy as np
+import soxr
 import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -33,7 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from modeling_sla import SLAForSessionScoring  # noqa: E402
 from processing_sla import SLAProcessor  # noqa: E402
-from processing_sla.synthetic_corpus import corpus_texts  # noqa: E402
+from processing_sla import espeak_tts  # noqa: E402
+from processing_sla.synthetic_corpus import L1_VOICES, VOICE_VARIANTS, corpus_texts  # noqa: E402
 
 
 SPECIAL_TOKENS = [
@@ -161,13 +164,45 @@ def save_speech_lora(model: Phi4MultimodalForCausalLM, folder: str, rank: int = 
     return len(tensors) // 2
 
 
+def speech_feature_statistics(
+    feature_extractor: Phi4MultimodalFeatureExtractor, clips: int = 24, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-bin mean and inverse standard deviation of the conformer's log-mel input over espeak speech.
+
+    The real checkpoint's conformer standardises its input with statistics of its training speech (the
+    `global_mean` and `global_invstd` buffers). A random stand-in left at 0 and 1 sees log-mels of mean 15 and
+    std 4: its encodings barely vary with what is said, and the frozen features explain less than half as much of
+    a session's marks (a ridge probe of the last token's state on 400 synthetic sessions: R² 0.06 against 0.24).
+    """
+    rng = np.random.default_rng(seed)
+    sentences = corpus_texts()[-200:]
+    native = espeak_tts.native_sample_rate()
+    frames = []
+    for _ in range(clips):
+        voice = f"{L1_VOICES[rng.integers(len(L1_VOICES))]}+{VOICE_VARIANTS[rng.integers(len(VOICE_VARIANTS))]}"
+        text = sentences[rng.integers(len(sentences))]
+        audio, _ = espeak_tts.synthesize_native(text, voice, int(rng.integers(95, 211)), int(rng.integers(35, 66)))
+        audio = soxr.resample(audio, native, 16000).astype(np.float32)
+        pause = np.zeros(8000, np.float32)  # silence belongs to learner speech too
+        audio = np.concatenate([pause, audio, pause])
+        audio += (rng.standard_normal(audio.size) * 10 ** (rng.uniform(-62.0, -48.0) / 20)).astype(np.float32)
+        frames.append(feature_extractor(audio, sampling_rate=16000, return_tensors="np")["audio_input_features"][0])
+    frames = np.concatenate(frames)
+    return torch.tensor(frames.mean(0)), torch.tensor(1.0 / (frames.std(0) + 1e-5))
+
+
 def build_backbone_folder(folder: str, size: TinySize) -> None:
     """A tiny stand-in for `microsoft/Phi-4-multimodal-instruct` (refs/pr/70): weights, tokenizer, speech LoRA."""
     tokenizer = build_tokenizer(size.vocab_size)
     model = Phi4MultimodalForCausalLM(phi4_config(size, tokenizer))
+    feature_extractor = Phi4MultimodalFeatureExtractor()
+    normalization = model.model.embed_tokens_extend.audio_embed.encoder.encoder_embedding
+    mean, invstd = speech_feature_statistics(feature_extractor)
+    normalization.global_mean.copy_(mean)
+    normalization.global_invstd.copy_(invstd)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    Phi4MultimodalFeatureExtractor().save_pretrained(folder)
+    feature_extractor.save_pretrained(folder)
     save_speech_lora(model, os.path.join(folder, "speech-lora"))
 
 

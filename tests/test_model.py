@@ -292,3 +292,17 @@ def test_trained_weights_survive_save_and_load(tiny_checkpoint, tiny_processor, 
     inputs = tiny_processor(make_session("s", [("P1", 1.0), ("P5", 1.2)]))
     with torch.no_grad():
         torch.testing.assert_close(reloaded(**inputs).scores, model(**inputs).scores, rtol=0, atol=1e-6)
+
+
+def test_tiny_conformer_standardises_speech_like_the_real_checkpoint(tiny_model, tiny_processor):
+    """The stand-in ships input statistics of espeak speech, as the real conformer ships those of its data:
+    left at 0 and 1, the log-mels reach the conformer with mean 15 and std 4."""
+    from processing_sla import espeak_tts
+    from processing_sla.synthetic_corpus import SAMPLE_RATE
+
+    speech = espeak_tts.synthesize("I have lived in the same town since I was a child.", "de+m2", 150, 50)
+    features = tiny_processor.audio_feature_extractor(speech, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+    normalization = tiny_model.backbone.embed_tokens_extend.audio_embed.encoder.encoder_embedding
+    standardised = normalization(features["audio_input_features"][0])
+    assert abs(standardised.mean().item()) < 0.5
+    assert 0.6 < standardised.std().item() < 1.6
