@@ -191,15 +191,35 @@ def speech_feature_statistics(
     return torch.tensor(frames.mean(0)), torch.tensor(1.0 / (frames.std(0) + 1e-5))
 
 
+@torch.no_grad()
+def keep_local_acoustics(*modules: torch.nn.Module) -> None:
+    """He-initialises the convolutions and linear layers that turn log-mels into an encoder's first states.
+
+    Both encoders initialise every weight with std 0.02, a scale meant for wide models about to be trained. In a
+    random stand-in of this width, the conformer's subsampling then outputs about 1e-5 of what its blocks add, and
+    Whisper's convolutions little beside its positional embeddings: every token's encoding becomes a global
+    average, the same whatever was said where (zeroing a clip's second half moved its first tokens' encodings
+    as much as its last). A trained encoder's tokens describe their own stretch of speech; He initialisation
+    keeps that locality in the stand-in (the same zeroing then leaves the first half's tokens within 0.004).
+    """
+    for module in modules:
+        for layer in module.modules():
+            if isinstance(layer, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)):
+                torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                if layer.bias is not None:
+                    torch.nn.init.zeros_(layer.bias)
+
+
 def build_backbone_folder(folder: str, size: TinySize) -> None:
     """A tiny stand-in for `microsoft/Phi-4-multimodal-instruct` (refs/pr/70): weights, tokenizer, speech LoRA."""
     tokenizer = build_tokenizer(size.vocab_size)
     model = Phi4MultimodalForCausalLM(phi4_config(size, tokenizer))
     feature_extractor = Phi4MultimodalFeatureExtractor()
-    normalization = model.model.embed_tokens_extend.audio_embed.encoder.encoder_embedding
+    conformer = model.model.embed_tokens_extend.audio_embed.encoder
     mean, invstd = speech_feature_statistics(feature_extractor)
-    normalization.global_mean.copy_(mean)
-    normalization.global_invstd.copy_(invstd)
+    conformer.encoder_embedding.global_mean.copy_(mean)
+    conformer.encoder_embedding.global_invstd.copy_(invstd)
+    keep_local_acoustics(conformer.embed)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     feature_extractor.save_pretrained(folder)
@@ -225,7 +245,9 @@ def build_whisper_folder(folder: str, size: TinySize) -> None:
         eos_token_id=2,
         decoder_start_token_id=1,
     )
-    WhisperModel(config).save_pretrained(folder)
+    whisper = WhisperModel(config)
+    keep_local_acoustics(whisper.encoder.conv1, whisper.encoder.conv2)
+    whisper.save_pretrained(folder)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
 
 

@@ -306,3 +306,37 @@ def test_tiny_conformer_standardises_speech_like_the_real_checkpoint(tiny_model,
     standardised = normalization(features["audio_input_features"][0])
     assert abs(standardised.mean().item()) < 0.5
     assert 0.6 < standardised.std().item() < 1.6
+
+
+def _half_changes(whole: torch.Tensor, cut: torch.Tensor) -> tuple[float, float]:
+    """Mean change of a clip's encodings `(tokens, dim)` in its first and second half (a 2-token margin around
+    the middle left out), relative to the encodings' spread over time."""
+    half, spread = whole.shape[0] // 2, whole.std(0).mean()
+    change = (whole - cut).abs().mean(-1)
+    return (change[: half - 2].mean() / spread).item(), (change[half + 2:].mean() / spread).item()
+
+
+@torch.no_grad()
+def test_random_encoders_keep_local_acoustics(tiny_model, tiny_processor):
+    """With every weight at std 0.02 the stand-in encoders returned a global average: silencing a clip's second
+    half moved its first half's encodings as much as the rest. He-initialised input layers keep them local."""
+    from processing_sla import espeak_tts
+    from processing_sla.synthetic_corpus import SAMPLE_RATE
+
+    speech = espeak_tts.synthesize("Whenever I get the chance, I volunteer at a local animal shelter.", "pl+f2")
+    speech = np.concatenate([speech, speech])
+    silenced = speech.copy()
+    silenced[speech.size // 2:] = 0
+
+    conformer = tiny_model.backbone.embed_tokens_extend.audio_embed.encoder
+    encode = lambda audio: conformer(tiny_processor.audio_feature_extractor(  # noqa: E731
+        audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")["audio_input_features"], None)[0]
+    first, second = _half_changes(encode(speech), encode(silenced))
+    assert first < 0.1 and second > 0.5, (first, second)
+
+    whisper = tiny_model.app.encoder
+    frames = speech.size // tiny_processor.app_feature_extractor.hop_length // 2  # encoder states holding speech
+    encode = lambda audio: whisper(tiny_processor.app_feature_extractor(  # noqa: E731
+        audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")["input_features"]).last_hidden_state[0, :frames]
+    first, second = _half_changes(encode(speech), encode(silenced))
+    assert first < 0.1 and second > 0.5, (first, second)
