@@ -6,7 +6,7 @@
 7. write the model card;  8. reload through AutoModel and the pipeline and print one session's scores and the
 metric table.
 
-    python scripts/run_demo.py [--workdir runs/demo] [--sessions 240] [--quick]
+    python scripts/run_demo.py [--workdir runs/demo] [--sessions 400] [--cue-strength 2] [--quick]
 """
 
 import argparse
@@ -59,7 +59,7 @@ def training_arguments(stage: str, output_dir: str, epochs: float, learning_rate
 
 
 def run(workdir: str, sessions: int, duration_scale: float, seed: int, size: str, quick: bool,
-        epochs_app: float, epochs_sla: float, cue_strength: float = 1.0, gaps: bool = True,
+        epochs_app: float, epochs_sla: float, cue_strength: float = 2.0, gaps: bool = True,
         lr_sla: float = 5e-4) -> dict:
     steps = Steps(8)
     corpus, base, stage_app = (os.path.join(workdir, name) for name in ("corpus", "base", "stage-app"))
@@ -95,7 +95,8 @@ def run(workdir: str, sessions: int, duration_scale: float, seed: int, size: str
     steps("Writing the model card")
     history = [entry for entry in trainer.state.log_history if "eval_overall_rmse" in entry]
     write_model_card(model_dir, [evaluation, dev], dataset_id="synthetic",
-                     training={"corpus": f"synthetic S&I-layout corpus, {sessions} sessions (seed {seed})",
+                     training={"corpus": f"synthetic S&I-layout corpus, {sessions} sessions "
+                                         f"(seed {seed}, cue strength {cue_strength})",
                                "model_size": size, "epochs_app": epochs_app, "epochs_sla": epochs_sla,
                                "best_dev_overall_rmse": min((e["eval_overall_rmse"] for e in history), default=None)})
 
@@ -130,13 +131,15 @@ def reload_and_show(model_dir: str, corpus: str, evaluation: dict) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="runs/demo")
-    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--sessions", type=int, default=400)
     parser.add_argument("--duration-scale", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", default="small", choices=("tiny", "small"))
     parser.add_argument("--epochs-app", type=float, default=20)
     parser.add_argument("--epochs-sla", type=float, default=6)
-    parser.add_argument("--cue-strength", type=float, default=1.0, help="synthetic cues' signal-to-noise scale")
+    parser.add_argument(
+        "--cue-strength", type=float, default=2.0,
+        help="synthetic cues' signal-to-noise scale; 2 makes marks about as predictable as real ones (README)")
     parser.add_argument("--no-gaps", action="store_true", help="a complete synthetic train split")
     parser.add_argument("--lr-sla", type=float, default=5e-4)
     parser.add_argument("--quick", action="store_true", help="a minute-long smoke run (tests): tiny corpus/model")
