@@ -328,15 +328,16 @@ def test_random_encoders_keep_local_acoustics(tiny_model, tiny_processor):
     silenced = speech.copy()
     silenced[speech.size // 2:] = 0
 
-    conformer = tiny_model.backbone.embed_tokens_extend.audio_embed.encoder
-    encode = lambda audio: conformer(tiny_processor.audio_feature_extractor(  # noqa: E731
-        audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")["audio_input_features"], None)[0]
-    first, second = _half_changes(encode(speech), encode(silenced))
-    assert first < 0.1 and second > 0.5, (first, second)
+    def conformer(audio):
+        features = tiny_processor.audio_feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        return tiny_model.backbone.embed_tokens_extend.audio_embed.encoder(features["audio_input_features"], None)[0]
 
-    whisper = tiny_model.app.encoder
-    frames = speech.size // tiny_processor.app_feature_extractor.hop_length // 2  # encoder states holding speech
-    encode = lambda audio: whisper(tiny_processor.app_feature_extractor(  # noqa: E731
-        audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")["input_features"]).last_hidden_state[0, :frames]
-    first, second = _half_changes(encode(speech), encode(silenced))
-    assert first < 0.1 and second > 0.5, (first, second)
+    whisper_states = speech.size // tiny_processor.app_feature_extractor.hop_length // 2  # those holding speech
+
+    def whisper(audio):
+        features = tiny_processor.app_feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        return tiny_model.app.encoder(features["input_features"]).last_hidden_state[0, :whisper_states]
+
+    for encode in (conformer, whisper):
+        first, second = _half_changes(encode(speech), encode(silenced))
+        assert first < 0.1 and second > 0.5, (encode.__name__, first, second)
