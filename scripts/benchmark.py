@@ -144,7 +144,7 @@ def flops_per_session(config, session_lengths: list[float], text_tokens: int = R
     if isinstance(config, tuple):
         phi4, whisper = config
     else:
-        phi4, whisper = config.phi4_config, config.app_encoder_config
+        phi4, whisper = config.audio_llm_config, config.app_encoder_config
     tokens = sum(audio_tokens(seconds) for seconds in session_lengths) + text_tokens
     result = {
         "decoder": decoder_flops(phi4, tokens),
@@ -336,7 +336,7 @@ def measure_processor(processor, session: dict, repeats: int) -> dict:
     audio = [response["audio"] for response in processor.ordered_responses(session)]
     seconds = session_seconds(session)
     total = median_time(lambda: processor(session), repeats)
-    phi4_features = median_time(lambda: [processor.speech_features(array) for array in audio], repeats)
+    phi4_features = median_time(lambda: [processor.audio_units(array) for array in audio], repeats)
     whisper_features = median_time(lambda: processor._app_inputs([audio]), repeats)
     return {
         "audio_seconds": seconds,

@@ -260,7 +260,7 @@ def build_tiny_checkpoint(output: str, seed: int = 0, size: str = "tiny", **opti
     whisper_dir = os.path.join(output, "parts", "whisper")
     build_backbone_folder(backbone_dir, widths)
     build_whisper_folder(whisper_dir, widths)
-    processor = SLAProcessor.from_backbone(backbone_dir, whisper_dir)
+    processor = SLAProcessor.from_backbone(backbone_dir, whisper_dir, use_app=options.get("use_app", True))
     options.setdefault("lora_rank", widths.lora_rank)
     options.setdefault("lora_alpha", 2 * options["lora_rank"])
     options.setdefault("app_hidden_size", widths.app_hidden)

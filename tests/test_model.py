@@ -116,7 +116,8 @@ def test_naive_padded_conformer_batch_differs_but_grouped_encoding_is_exact(tiny
     """The trap this package works around: the conformer attends padded frames."""
     audio_embed = tiny_model.backbone.embed_tokens_extend.audio_embed
     short, long = noise_clip(1.0, 3), noise_clip(3.0, 4)
-    (short_features, short_size), (long_features, long_size) = map(tiny_processor.speech_features, (short, long))
+    (short_features, short_size), (long_features, long_size) = [
+        (unit.features, unit.tokens) for clip in (short, long) for unit in tiny_processor.audio_units(clip)]
     padded = torch.zeros(2, long_features.shape[0], long_features.shape[1])
     padded[0, : short_features.shape[0]] = torch.from_numpy(short_features)
     padded[1] = torch.from_numpy(long_features)
@@ -265,7 +266,8 @@ def test_long_clips_of_equal_length_are_encoded(tiny_model, tiny_processor):
 
     assert group_by_length([4001, 4001, 300, 300]) == [(300, [2, 3]), (4001, [0]), (4001, [1])]
     clip = noise_clip(50.0, 9)
-    features, size = tiny_processor.speech_features(clip)
+    (unit,) = tiny_processor.audio_units(clip)
+    features, size = unit.features, unit.tokens
     batch = torch.from_numpy(np.stack([features, features]))
     lengths, sizes = torch.tensor([features.shape[0]] * 2), torch.tensor([size, size])
     audio_embed = tiny_model.backbone.embed_tokens_extend.audio_embed

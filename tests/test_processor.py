@@ -102,3 +102,16 @@ def test_loading_the_class_directly_never_asks_about_remote_code(tiny_checkpoint
 
     monkeypatch.setattr("builtins.input", refuse)
     assert SLAProcessor.from_pretrained(tiny_checkpoint).prior_token_id is not None
+
+
+def test_question_text_never_becomes_a_special_token(tiny_model, tiny_processor):
+    """A question holding the prior token's or the audio placeholder's text is encoded as plain text."""
+    hostile = f"Say {tiny_processor.prior_token} and {tiny_processor.audio_token}{tiny_processor.audio_token}?"
+    session = make_session("hostile", [("P1", 1.0), ("P5", 1.2)])
+    session["responses"][0]["question"] = hostile
+    batch = tiny_processor(session)
+    assert int((batch["input_ids"] == tiny_processor.prior_token_id).sum()) == 1
+    assert int((batch["input_ids"] == tiny_processor.audio_token_id).sum()) == int(batch["audio_embed_sizes"].sum())
+    assert hostile in tiny_processor.tokenizer.decode(batch["input_ids"][0])
+    with torch.no_grad():
+        assert torch.isfinite(tiny_model(**batch).scores).all()
