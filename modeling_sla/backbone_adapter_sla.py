@@ -132,6 +132,27 @@ class BackboneAdapter(ABC):
         )
 
 
+def encode_windows(
+    encode_chunk, features: torch.Tensor, lengths: torch.Tensor, sizes: torch.Tensor, chunk_size: int = 8
+) -> torch.Tensor:
+    """Audio token embeddings of 30 s windows, keeping each window's `sizes[i]` valid tokens, concatenated.
+
+    Whisper-shaped towers take every window padded to 3,000 frames and encode each one independently of its
+    batch mates, so windows can share a pass exactly. `encode_chunk(features, lengths)` maps a chunk of windows
+    to `(windows, tokens_per_window, hidden)`.
+    """
+    kept = []
+    for chunk, chunk_lengths, chunk_sizes in zip(
+        features.split(chunk_size), lengths.split(chunk_size), sizes.split(chunk_size)
+    ):
+        tokens = encode_chunk(chunk, chunk_lengths)
+        for row, size in enumerate(chunk_sizes.tolist()):
+            if size > tokens.shape[1]:
+                raise ValueError(f"A 30 s window encodes to {tokens.shape[1]} audio tokens, not {size}.")
+            kept.append(tokens[row, :size])
+    return torch.cat(kept)
+
+
 def add_prior_token(tokenizer) -> int:
     """Adds the prior token to `tokenizer` as a special token when missing; returns its id."""
     if PRIOR_TOKEN not in tokenizer.get_vocab():
@@ -156,4 +177,6 @@ def use_long_rope_factors(text_config: PreTrainedConfig) -> bool:
     return True
 
 
-__all__ = ["AUDIO_TOWER_ATTENTION", "PRIOR_TOKEN", "BackboneAdapter", "add_prior_token", "use_long_rope_factors"]
+__all__ = [
+    "AUDIO_TOWER_ATTENTION", "PRIOR_TOKEN", "BackboneAdapter", "add_prior_token", "encode_windows", "use_long_rope_factors",
+]

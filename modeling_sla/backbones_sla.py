@@ -2,10 +2,12 @@
 
 from .backbone_adapter_sla import BackboneAdapter
 from .backbone_phi4_multimodal_sla import Phi4MultimodalAdapter
+from .backbone_qwen2_audio_sla import Qwen2AudioAdapter
+from .backbone_voxtral_sla import VoxtralAdapter
 
 
 BACKBONE_ADAPTERS: dict[str, type[BackboneAdapter]] = {
-    adapter.model_type: adapter for adapter in (Phi4MultimodalAdapter,)
+    adapter.model_type: adapter for adapter in (Phi4MultimodalAdapter, VoxtralAdapter, Qwen2AudioAdapter)
 }
 
 

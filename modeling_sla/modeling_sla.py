@@ -82,6 +82,13 @@ class SLAPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     input_modalities = ("audio", "text")
 
+    def save_pretrained(self, *args, **kwargs):
+        """As in transformers, but weights keep the names they have in memory by default. transformers would rename
+        a backbone's weights back to its Hub repo's layout (Voxtral's `language_model.model.*`), and the Trainer
+        resumes from a checkpoint by loading its raw state dict: the renamed LoRA weights would silently not load."""
+        kwargs.setdefault("save_original_format", False)
+        return super().save_pretrained(*args, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module):
         std = backbone_adapter(self.config.audio_llm_config.model_type).text_config(

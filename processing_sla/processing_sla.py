@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import torch
-from transformers import AutoConfig, AutoTokenizer, PreTrainedConfig, WhisperFeatureExtractor
+from transformers import AutoConfig, PreTrainedConfig, WhisperFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
@@ -111,7 +111,7 @@ class SLAProcessor(ProcessorMixin):
         carry no prior token."""
         backbone_config = AutoConfig.from_pretrained(backbone, revision=revision)
         prompt = speech_prompt(backbone_config.model_type)
-        tokenizer = AutoTokenizer.from_pretrained(backbone, revision=revision)
+        tokenizer = prompt.load_tokenizer(backbone, revision)
         prior_token = prompt.add_prior_token(tokenizer, PRIOR_TOKEN)
         if app_encoder is None:
             app_feature_extractor = WhisperFeatureExtractor()
@@ -258,7 +258,7 @@ class SLAProcessor(ProcessorMixin):
     def pad_input_ids(self, sequences: list) -> dict:
         """`input_ids` padded on the right with the pad token, and the `attention_mask`."""
         length = max(len(sequence) for sequence in sequences)
-        input_ids = torch.full((len(sequences), length), self.tokenizer.pad_token_id, dtype=torch.long)
+        input_ids = torch.full((len(sequences), length), self.prompt.pad_token_id(self.tokenizer), dtype=torch.long)
         attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
         for row, sequence in enumerate(sequences):
             input_ids[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from transformers import AutoTokenizer
 
 
 # Private-use characters that fence user text in the rendered template (they are removed from user text first).
@@ -47,6 +48,10 @@ class SpeechPrompt(ABC):
     def feature_extractor(self, repo, revision: str | None):
         """The backbone's audio feature extractor, from its repo or folder."""
 
+    def load_tokenizer(self, repo, revision: str | None):
+        """The backbone's tokenizer, from its repo or folder."""
+        return AutoTokenizer.from_pretrained(repo, revision=revision)
+
     @abstractmethod
     def audio_token(self, tokenizer, backbone_config) -> str:
         """The backbone's audio placeholder token."""
@@ -65,6 +70,12 @@ class SpeechPrompt(ABC):
     @abstractmethod
     def pad_units(self, units: list[AudioUnit]) -> dict[str, torch.Tensor]:
         """`audio_input_features`, `audio_feature_lengths` and `audio_embed_sizes` of a batch's units."""
+
+    def pad_token_id(self, tokenizer) -> int:
+        """The id that pads sequences on the right (masked out)."""
+        if tokenizer.pad_token_id is None:
+            raise ValueError("The backbone's tokenizer has no pad token.")
+        return tokenizer.pad_token_id
 
     def placeholder_ids(self, audio_token_id: int, num_tokens: int) -> list[int]:
         """The ids that stand for one clip in the sequence (its audio tokens)."""

@@ -1,10 +1,14 @@
 """The backbone families SLAProcessor knows, by the `model_type` of the backbone's config."""
 
 from .speech_prompt_phi4_multimodal_sla import Phi4MultimodalSpeechPrompt
+from .speech_prompt_qwen2_audio_sla import Qwen2AudioSpeechPrompt
 from .speech_prompt_sla import SpeechPrompt
+from .speech_prompt_voxtral_sla import VoxtralSpeechPrompt
 
 
-SPEECH_PROMPTS: dict[str, type[SpeechPrompt]] = {prompt.model_type: prompt for prompt in (Phi4MultimodalSpeechPrompt,)}
+SPEECH_PROMPTS: dict[str, type[SpeechPrompt]] = {
+    prompt.model_type: prompt for prompt in (Phi4MultimodalSpeechPrompt, VoxtralSpeechPrompt, Qwen2AudioSpeechPrompt)
+}
 
 
 def speech_prompt(model_type: str) -> SpeechPrompt:

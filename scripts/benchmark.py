@@ -16,6 +16,7 @@ Every comparison is a ratio of two medians measured side by side in the same run
 """
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -77,73 +78,65 @@ def shares(flops: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- proportional tiny
-def tiny_size(decoder_hidden: int = 128, decoder_layers: int = 2, lengths: list[float] | None = None):
-    """Tiny widths whose analytic shares decoder : conformer : Whisper on a session of `lengths` (default: a real
-    one) match the real model's shares on a real session. The decoder's width is given; the encoders' are solved."""
-    from build_tiny_checkpoint import TinySize
+def tiny_size(decoder_hidden: int = 96, decoder_layers: int = 2, lengths: list[float] | None = None) -> dict:
+    """Tiny widths (a configs/tiny_sizes.json entry) whose analytic shares decoder : conformer : Whisper on a session
+    of `lengths` (default: a real one) match the real model's shares on a real session. The decoder's width is
+    given; the encoders' are solved."""
+    from stand_ins import tiny_size as named_size
 
     target = shares(flops_per_session(real_configs(), [seconds for _, seconds in REAL_SESSION]))
     lengths = lengths or [seconds for _, seconds in REAL_SESSION]
-    base = TinySize(hidden_size=decoder_hidden, layers=decoder_layers, heads=4)
+    base = named_size("tiny")
+    base["phi4_multimodal"] = {**base["phi4_multimodal"], "hidden_size": decoder_hidden,
+                               "intermediate_size": 2 * decoder_hidden, "num_hidden_layers": decoder_layers}
     best, best_error = None, float("inf")
-    for audio_hidden in range(8, 257, 8):
-        for audio_blocks in (1, 2, 3, 4):
-            for whisper_dim in range(8, 257, 8):
-                for whisper_layers in (1, 2, 3, 4):
-                    size = TinySize(**{**base.__dict__, "audio_hidden": audio_hidden, "audio_blocks": audio_blocks,
-                                       "whisper_dim": whisper_dim, "whisper_layers": whisper_layers})
-                    got = shares(flops_per_session(tiny_configs(size), lengths))
-                    error = sum(math.log(got[part] / target[part]) ** 2 for part in target)
-                    if error < best_error:
-                        best, best_error = size, error
+    for audio_hidden, audio_blocks, whisper_dim, whisper_layers in itertools.product(
+        range(8, 257, 8), (1, 2, 3, 4), range(8, 257, 8), (1, 2, 3, 4)
+    ):
+        size = {**base, "phi4_multimodal": {**base["phi4_multimodal"], "conformer_hidden_size": audio_hidden,
+                                            "conformer_blocks": audio_blocks},
+                "app_whisper": {**base["app_whisper"], "d_model": whisper_dim, "encoder_layers": whisper_layers}}
+        got = shares(flops_per_session(tiny_configs(size), lengths))
+        error = sum(math.log(got[part] / target[part]) ** 2 for part in target)
+        if error < best_error:
+            best, best_error = size, error
     return best
 
 
-def tiny_configs(size) -> tuple:
-    """The sizes `build_tiny_checkpoint`'s part builders (`phi4_config`, `build_whisper_folder`) give `size`, as
-    light namespaces (for analytic FLOPs only)."""
+def tiny_configs(size: dict) -> tuple:
+    """The configs `stand_ins` builds for `size` (real structure: 24:8 heads as 6:2, the conformer's 1.5x
+    feed-forward, Whisper's 4x and 128 mels), as light namespaces for analytic FLOPs only."""
+    phi4_size, whisper_size = size["phi4_multimodal"], size["app_whisper"]
+    audio_width = phi4_size["conformer_hidden_size"]
     audio = SimpleNamespace(
-        hidden_size=size.audio_hidden, intermediate_size=size.audio_hidden * 2, num_blocks=size.audio_blocks,
-        ext_pw_out_channel=size.audio_hidden, depthwise_separable_out_channel=size.audio_hidden,
-        nemo_conv_channels=getattr(size, "nemo_channels", size.audio_hidden), time_reduction=8, input_size=80, nemo_final_size=10, kernel_size=3,
+        hidden_size=audio_width, intermediate_size=audio_width * 3 // 2, num_blocks=phi4_size["conformer_blocks"],
+        ext_pw_out_channel=audio_width, depthwise_separable_out_channel=audio_width,
+        nemo_conv_channels=phi4_size["conformer_channels"], time_reduction=8, input_size=80, nemo_final_size=10,
+        kernel_size=3,
     )
+    heads = phi4_size["num_attention_heads"]
     phi4 = SimpleNamespace(
-        model_type="phi4_multimodal", hidden_size=size.hidden_size, intermediate_size=size.hidden_size * 2, num_hidden_layers=size.layers,
-        num_attention_heads=size.heads, num_key_value_heads=size.heads // 2, head_dim=None, audio_config=audio,
+        model_type="phi4_multimodal", hidden_size=phi4_size["hidden_size"],
+        intermediate_size=phi4_size["intermediate_size"], num_hidden_layers=phi4_size["num_hidden_layers"],
+        num_attention_heads=heads, num_key_value_heads=heads // 3, head_dim=None, audio_config=audio,
     )
-    whisper = SimpleNamespace(d_model=size.whisper_dim, encoder_layers=size.whisper_layers,
-                              encoder_ffn_dim=size.whisper_dim * 2, num_mel_bins=80, max_source_positions=1500)
+    whisper = SimpleNamespace(d_model=whisper_size["d_model"], encoder_layers=whisper_size["encoder_layers"],
+                              encoder_ffn_dim=4 * whisper_size["d_model"], num_mel_bins=128, max_source_positions=1500)
     return phi4, whisper
 
 
 def load_processor(folder: str):
-    """The processor, rebuilt from the parts (`SLAProcessor.from_pretrained` on a folder with custom code asks
-    whether to trust it)."""
+    """The processor of a benchmark checkpoint."""
     from processing_sla import SLAProcessor
 
-    return SLAProcessor.from_backbone(os.path.join(folder, "parts", "phi4"), os.path.join(folder, "parts", "whisper"))
+    return SLAProcessor.from_pretrained(folder)
 
 
-def build_checkpoint(folder: str, size, seed: int = 0) -> str:
-    """Assembles a checkpoint of `size` exactly as `build_tiny_checkpoint` does, with its part builders."""
-    from build_tiny_checkpoint import build_backbone_folder, build_whisper_folder
+def build_checkpoint(folder: str, size: dict, seed: int = 0) -> str:
+    """Assembles a checkpoint of `size` exactly as `build_tiny_checkpoint` does."""
+    from build_tiny_checkpoint import build_tiny_checkpoint
 
-    from modeling_sla import SLAForSessionScoring
-    from processing_sla import SLAProcessor
-
-    torch.manual_seed(seed)
-    backbone_dir, whisper_dir = os.path.join(folder, "parts", "phi4"), os.path.join(folder, "parts", "whisper")
-    build_backbone_folder(backbone_dir, size)
-    build_whisper_folder(whisper_dir, size)
-    processor = SLAProcessor.from_backbone(backbone_dir, whisper_dir)
-    model = SLAForSessionScoring.from_backbone(
-        backbone_dir, whisper_dir, prior_token_id=processor.prior_token_id, dtype=torch.float32,
-        attn_implementation="sdpa", lora_rank=size.lora_rank, lora_alpha=2 * size.lora_rank,
-        app_hidden_size=size.app_hidden,
-    )
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    return build_tiny_checkpoint(folder, seed=seed, size=size, attn_implementation="sdpa")
 
 
 # --------------------------------------------------------------------------------------------------- sessions
@@ -241,7 +234,7 @@ def measure_shares(model, processor, session: dict, size, repeats: int) -> dict:
         "bench_session_seconds": {part: times[part] for part in times},
         "bench_session_gflop": {part: tiny_flops[part] / 1e9 for part in ("decoder", "conformer", "whisper")},
         "bench_session_gflops_per_s": {part: tiny_flops[part] / times[part] / 1e9 for part in times},
-        "tiny_sizes": dict(size.__dict__),
+        "tiny_sizes": size,
     }
 
 
@@ -544,7 +537,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (median); 3, quick 1")
     parser.add_argument("--scale", type=float, default=None,
                         help="session durations as a fraction of a real S&I session (default 0.25, quick 0.05)")
-    parser.add_argument("--decoder-hidden", type=int, default=128, help="tiny decoder width; the rest is solved")
+    parser.add_argument("--decoder-hidden", type=int, default=96,
+                        help="tiny decoder width (a multiple of its 6 heads); the rest is solved")
     parser.add_argument("--backbone", choices=BACKBONES, default="all",
                         help="backbone families in the real-sizes-on-paper table (default all)")
     parser.add_argument("--text-tokens", type=int, default=SETTINGS.text_tokens,

@@ -34,6 +34,23 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def family_checkpoints(tmp_path_factory):
+    """Tiny Voxtral and Qwen2-Audio checkpoints, built on first use (random Whisper-shaped audio towers, for speed;
+    `real_tower_checkpoint` has a real one)."""
+    from build_tiny_checkpoint import build_tiny_checkpoint
+
+    built = {}
+
+    def get(backbone: str) -> Path:
+        if backbone not in built:
+            folder = tmp_path_factory.mktemp(f"tiny-{backbone}")
+            built[backbone] = Path(build_tiny_checkpoint(str(folder), backbone=backbone, audio_tower="random"))
+        return built[backbone]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint):
     from modeling_sla import SLAForSessionScoring
 
