@@ -436,7 +436,10 @@ class SpecialTokens:
 
         start, translate = token_id("<|startoftranscript|>"), token_id("<|translate|>")
         by_id = {index: token for token, index in vocab.items()}
-        languages = {by_id[index]: index for index in range(start + 1, translate)}
+        languages = {by_id.get(index): index for index in range(start + 1, translate)}
+        if None in languages or not all(re.fullmatch(r"<\|[a-z]+\|>", token) for token in languages):
+            raise CT2WhisperError(f"{name}: the tokens between <|startoftranscript|> and <|translate|> are not all "
+                                  f"language tokens.")
         return cls(token_id("<|endoftext|>"), start, translate, token_id("<|transcribe|>"),
                    token_id("<|startofprev|>"), token_id("<|notimestamps|>"), languages)
 
@@ -497,6 +500,8 @@ def generation_config(ct2_config: dict, tokens: SpecialTokens, architecture: Whi
     config.max_initial_timestamp_index = MAX_INITIAL_TIMESTAMP_INDEX
     config.return_timestamps = False
     if architecture.is_multilingual:
+        if sorted(ct2_config.get("lang_ids", [])) != sorted(tokens.languages.values()):
+            raise CT2WhisperError(f"{config_file}: `lang_ids` differ from the tokenizer's language tokens.")
         config.lang_to_id = tokens.languages
         config.task_to_id = {"translate": tokens.translate, "transcribe": tokens.transcribe}
     return config

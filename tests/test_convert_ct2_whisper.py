@@ -238,6 +238,17 @@ def test_missing_alias_is_refused(tiny_en_files, tiny_en_variables, tmp_path):
         convert_ct2_whisper(source, tmp_path / "out")
 
 
+def test_a_tokenizer_of_another_model_is_refused(tiny_en_files, tiny_en_variables, tmp_path):
+    folder = ct2_folder(tmp_path / "ct2", tiny_en_files, tiny_en_variables)
+    base = package_specs()["whisper-base"]
+    base_tokenizer = locate_package(base)[base.tokenizer]
+    (folder / "tokenizer.json").unlink()
+    (folder / "tokenizer.json").symlink_to(base_tokenizer)
+    with pytest.raises(CT2WhisperError, match="51865 tokens .* embeddings have 51864 rows") as error:
+        convert_ct2_whisper(find_ct2_source([folder]), tmp_path / "out")
+    assert str(folder / "tokenizer.json") in str(error.value)
+
+
 def test_architecture_is_read_not_assumed(tiny_en_files, tiny_en_variables, tmp_path):
     three_layers = {key: value for key, value in tiny_en_variables.items() if not key.startswith("decoder/layer_3/")}
     source = find_ct2_source([ct2_folder(tmp_path / "ct2", tiny_en_files, three_layers)])
