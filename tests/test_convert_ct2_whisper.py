@@ -29,7 +29,7 @@ from modeling_sla.convert_ct2_whisper import (
     package_specs,
     read_ct2_checkpoint,
 )
-from processing_sla.espeak_tts import synthesize
+from processing_sla import espeak_tts
 
 
 # Spoken by espeak-ng's en-us voice. American spelling: Whisper writes American English.
@@ -56,11 +56,17 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
     return jiwer.wer([normalize(text) for text in references], [normalize(text) for text in hypotheses])
 
 
+def speech_features(processor: WhisperProcessor, sentences: list[str]) -> torch.Tensor:
+    """Log-mel features of the sentences spoken by espeak-ng, the same audio whatever ran before (`reset`)."""
+    espeak_tts.reset()
+    audio = [espeak_tts.synthesize(text, voice=VOICE) for text in sentences]
+    return processor(audio, sampling_rate=16_000, return_tensors="pt").input_features
+
+
 def transcribe(folder: Path, sentences: list[str], **generate_options) -> list[str]:
     processor = WhisperProcessor.from_pretrained(folder)
     model = WhisperForConditionalGeneration.from_pretrained(folder).eval()
-    features = processor([synthesize(text, voice=VOICE) for text in sentences], sampling_rate=16_000,
-                         return_tensors="pt").input_features
+    features = speech_features(processor, sentences)
     with torch.no_grad():
         ids = model.generate(features, **generate_options)
     return processor.batch_decode(ids, skip_special_tokens=True)
@@ -154,8 +160,7 @@ def test_encoder_and_greedy_transcript_match_ctranslate2(tiny_en_whisper, tiny_e
     spec, paths = tiny_en_files
     processor = WhisperProcessor.from_pretrained(tiny_en_whisper)
     model = WhisperForConditionalGeneration.from_pretrained(tiny_en_whisper).eval()
-    features = processor(synthesize(SENTENCES[1], voice=VOICE), sampling_rate=16_000,
-                         return_tensors="pt").input_features
+    features = speech_features(processor, SENTENCES[1:2])
     reference = ctranslate2.models.Whisper(str(paths[spec.model_bin[0]].parent), device="cpu",
                                            compute_type="float32", intra_threads=1)
     storage = ctranslate2.StorageView.from_array(features.numpy())
