@@ -60,9 +60,11 @@ OPTIONAL_SETTINGS = {
     "decoder/alibi": 0, "decoder/alibi_use_positive_positions": 0, "decoder/scale_alibi": 0,
     "decoder/start_from_zero_embedding": 0, "decoder/embeddings/multiply_by_sqrt_depth": 0,
 }
-# Read for the architecture (head counts) or options of CT2's own decoding (which attention to return for word
-# alignment) with no transformers weight: used, not mapped.
-METADATA_VARIABLES = {"encoder/num_heads", "decoder/num_heads", "decoder/alignment_heads", "decoder/alignment_layer"}
+# Read for the architecture: CT2 stores the head counts, which shapes cannot give.
+HEAD_COUNTS = {"encoder/num_heads", "decoder/num_heads"}
+# Options of CT2's own decoding (which cross-attention to return for word alignment; transformers keeps this in the
+# generation config's `alignment_heads`, taken from config.json): allowed, not mapped.
+CT2_DECODING_OPTIONS = {"decoder/alignment_heads", "decoder/alignment_layer"}
 TIED_ALIASES = {"decoder/projection/weight": "decoder/embeddings/weight"}
 
 TIMESTAMP_TOKENS = [f"<|{index * 0.02:.2f}|>" for index in range(1501)]
@@ -231,7 +233,9 @@ def _scalar(variables: dict[str, torch.Tensor], key: str, name: str) -> int:
         raise CT2WhisperError(f"{name}: variable {key} is missing.")
     value = variables[key]
     if value.numel() != 1 or value.dtype not in (torch.int8, torch.int16, torch.int32):
-        raise CT2WhisperError(f"{name}: variable {key} should be an integer scalar, got {value.dtype} {list(value.shape)}.")
+        raise CT2WhisperError(
+            f"{name}: variable {key} should be an integer scalar, got {value.dtype} {list(value.shape)}."
+        )
     return int(value.item())
 
 
@@ -321,8 +325,9 @@ def _check_variable_names(checkpoint: CT2Checkpoint, rules: dict, name: str) -> 
             f"{name}: quantized CT2 weights ({', '.join(quantized[:3])}, ...) are not supported; use a float16 or "
             f"float32 CT2 model."
         )
-    missing = sorted((set(rules) | set(REQUIRED_SETTINGS) | METADATA_VARIABLES) - present)
-    unexpected = sorted(present - set(rules) - set(REQUIRED_SETTINGS) - set(OPTIONAL_SETTINGS) - METADATA_VARIABLES)
+    required = set(rules) | set(REQUIRED_SETTINGS) | HEAD_COUNTS
+    missing = sorted(required - present)
+    unexpected = sorted(present - required - set(OPTIONAL_SETTINGS) - CT2_DECODING_OPTIONS)
     if missing or unexpected:
         raise CT2WhisperError(
             f"{name}: the variables do not form a Whisper of the architecture read from the file: "
@@ -483,7 +488,9 @@ def generation_config(ct2_config: dict, tokens: SpecialTokens, architecture: Whi
             raise CT2WhisperError(f"{config_file}: no `{key}`.")
     ids = ct2_config["suppress_ids"] + ct2_config["suppress_ids_begin"]
     if any(not 0 <= index < architecture.vocab_size for index in ids):
-        raise CT2WhisperError(f"{config_file}: suppressed token ids outside the vocabulary of {architecture.vocab_size}.")
+        raise CT2WhisperError(
+            f"{config_file}: suppressed token ids outside the vocabulary of {architecture.vocab_size}."
+        )
     config = GenerationConfig(
         max_length=architecture.max_target_positions,
         bos_token_id=tokens.end_of_text,
@@ -569,7 +576,9 @@ def convert_ct2_whisper(source: CT2Source, output: str | os.PathLike, dtype: tor
         try:
             staging.rename(output)
         except OSError as error:
-            raise CT2WhisperError(f"{output}: could not be written ({error}); did another process create it?") from error
+            raise CT2WhisperError(
+                f"{output}: could not be written ({error}); did another process create it?"
+            ) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return output

@@ -218,7 +218,7 @@ CORRUPTIONS = {
                          "missing ['encoder/layer_2/ffn/linear_1/bias']"),
     "unexpected variable": (lambda v: _with(v, "decoder/layer_0/adapter/weight", torch.zeros(4, dtype=torch.float16)),
                             "unexpected ['decoder/layer_0/adapter/weight']"),
-    "wrong shape": (lambda v: _with(v, "decoder/layer_1/ffn/linear_1/weight", torch.zeros(384, 1535, dtype=torch.float16)),
+    "wrong shape": (lambda v: _with(v, "decoder/layer_1/ffn/linear_1/weight", torch.zeros(384, 1535).half()),
                     "model.decoder.layers.1.fc2.weight: file [384, 1535], model [384, 1536]"),
     "key bias not zero": (_key_bias_not_zero, "the key rows of encoder/layer_1/self_attention/linear_0/bias"),
     "other activation": (lambda v: _with(v, "decoder/activation", torch.tensor(0, dtype=torch.int8)),
