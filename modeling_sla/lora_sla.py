@@ -81,7 +81,8 @@ def merge_speech_lora(backbone: nn.Module, adapter_dir: str) -> int:
             weight = target.base_layer.weight if isinstance(target, LoraLayer) else target.weight
             lora_b, lora_a = (weights.get_tensor(pair[key]).to(device=weight.device, dtype=torch.float32)
                               for key in ("lora_B", "lora_A"))
-            weight.copy_((weight.float() + scaling * (lora_b @ lora_a)).to(weight.dtype))
+            merged = torch.mm(lora_b, lora_a).mul_(scaling).add_(weight)  # one float32 temporary
+            weight.copy_(merged)
     _check_all_targets_merged(adapter_config.get("target_modules"), modules, pairs, adapter_dir)
     return len(pairs)
 

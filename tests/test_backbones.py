@@ -206,3 +206,32 @@ def test_both_stages_train_and_resume_exactly(family_checkpoints, small_corpus, 
     assert changed  # stage sla trained LoRA
     for key in expected:
         torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=1e-6, msg=key)
+
+
+@torch.no_grad()
+def test_real_whisper_in_the_audio_tower_hears_speech_exactly(real_tower_checkpoint, tiny_en_whisper):
+    """The Voxtral stand-in's tower is Whisper tiny.en, weight for weight; a spoken session scores the same alone
+    and beside others, and its audio tokens differ from those of silence."""
+    from transformers import WhisperModel
+
+    from processing_sla import espeak_tts
+
+    model = SLAForSessionScoring.from_pretrained(real_tower_checkpoint).eval()
+    whisper = WhisperModel.from_pretrained(tiny_en_whisper).get_encoder().state_dict()
+    tower = model.backbone.audio_tower.state_dict()
+    assert set(whisper) == set(tower) and all(torch.equal(whisper[key], tower[key]) for key in whisper)
+    processor = SLAProcessor.from_pretrained(real_tower_checkpoint)
+    speech = espeak_tts.synthesize("I live in a small town near the sea.")
+    spoken = {"session_id": "spoken", "responses": [{"part": "P1", "audio": speech, "question": "Where?"}]}
+    other = make_session("other", [("P3", 4.0), ("P4", 2.0)], seed=3)
+    alone = model(**processor(spoken)).scores[0]
+    batched = model(**processor([other, spoken])).scores[1]
+    assert float((alone - batched).abs().max()) < 1e-5
+    units = processor.audio_units(speech)
+    features = torch.from_numpy(np.stack([unit.features for unit in units]))
+    lengths = torch.tensor([unit.frames for unit in units])
+    sizes = torch.tensor([unit.tokens for unit in units])
+    heard = model.encode_speech(features, lengths, sizes)
+    silent = model.encode_speech(torch.from_numpy(np.stack([processor.audio_units(np.zeros_like(speech))[0].features])),
+                                 lengths, sizes)
+    assert float((heard - silent).abs().mean()) > 0.1 * float(heard.abs().mean())
