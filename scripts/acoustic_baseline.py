@@ -1,11 +1,16 @@
-"""A transparent baseline: ridge regression on surface timing features (durations, voiced fraction, pauses).
+"""Transparent baselines: ridge regressions on surface timing features (durations, voiced fraction, pauses) and on
+any fixed session features (the APP's pooled Whisper states).
 
-It shows whether a model uses more than surface timing: a model that only matches this baseline has learnt how
-long and how continuously a learner speaks, not how well.
+They show what a model adds: one that only matches the timing ridge has learnt how long and how continuously a
+learner speaks, not how well; one that only matches the pooled-Whisper ridge adds nothing to a linear probe of its
+own prior encoder.
 """
 
 import numpy as np
 import soundfile
+from sklearn.linear_model import RidgeCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from processing_sla import load_audio
 
@@ -14,6 +19,7 @@ FEATURE_NAMES = ("total_seconds", "mean_response_seconds", "voiced_fraction", "p
                  "mean_pause_seconds", "responses")
 FRAME = 400  # 25 ms at 16 kHz
 HOP = 160  # 10 ms
+DEFAULT_ALPHAS = np.logspace(-3, 5, 33)  # ridge strengths tried by cross-validation
 
 
 def voiced_frames(audio: np.ndarray, threshold_db: float = -35.0) -> np.ndarray:
@@ -72,29 +78,27 @@ def session_seconds(row: dict) -> float:
 
 
 class RidgeBaseline:
-    """Standardised features, closed-form ridge per target, fitted on the sessions that have the target."""
+    """Per target, standardised features and a ridge regression whose strength is chosen by cross-validation on the
+    training sessions (scikit-learn's `RidgeCV`: efficient leave-one-out over `alphas`), fitted on the sessions that
+    have the target."""
 
-    def __init__(self, alpha: float = 1.0):
-        self.alpha = alpha
-        self.coefficients: dict[str, np.ndarray] = {}
+    def __init__(self, alphas=DEFAULT_ALPHAS):
+        self.alphas = alphas
+        self.models: dict[str, object] = {}
 
     def fit(self, features: np.ndarray, targets: dict[str, np.ndarray]) -> "RidgeBaseline":
-        self.mean, self.std = features.mean(0), features.std(0) + 1e-9
-        design = self._design(features)
         for name, values in targets.items():
             present = np.isfinite(values)
             if present.sum() < 3:
                 continue
-            x, y = design[present], values[present]
-            penalty = self.alpha * np.eye(x.shape[1])
-            penalty[0, 0] = 0.0  # no penalty on the intercept
-            self.coefficients[name] = np.linalg.solve(x.T @ x + penalty, x.T @ y)
+            self.models[name] = make_pipeline(StandardScaler(), RidgeCV(alphas=self.alphas)).fit(
+                features[present], values[present]
+            )
         return self
 
     def predict(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        design = self._design(features)
-        return {name: design @ coefficients for name, coefficients in self.coefficients.items()}
+        return {name: model.predict(features) for name, model in self.models.items()}
 
-    def _design(self, features: np.ndarray) -> np.ndarray:
-        standardised = (features - self.mean) / self.std
-        return np.hstack([np.ones((len(features), 1)), standardised])
+    def chosen_alphas(self) -> dict[str, float]:
+        """The regularisation cross-validation chose, per target."""
+        return {name: float(model[-1].alpha_) for name, model in self.models.items()}

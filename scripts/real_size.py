@@ -179,17 +179,24 @@ def voxtral_window_tokens(config) -> int:
     return audio.max_source_positions * audio.hidden_size // audio.intermediate_size
 
 
+def voxtral_piece_tokens(config, seconds: float) -> int:
+    """Valid tokens of one <= 30 s piece: 8 mel frames (80 ms) per token. This package keeps only those; Voxtral's
+    own processor pads every audio to whole windows and gives each started window 375 (`voxtral_window_tokens`)."""
+    frames = math.floor(seconds * 2 * config.audio_config.max_source_positions / SETTINGS.whisper_window_seconds)
+    return math.ceil(frames * config.audio_config.hidden_size / config.audio_config.intermediate_size / 2)
+
+
 def voxtral_audio_tokens(config, seconds_list: list[float]) -> int:
-    """The processor pads every audio to whole 30 s windows, so each started window costs 375 decoder tokens."""
-    return session_windows(seconds_list, packed=False) * voxtral_window_tokens(config)
+    return sum(voxtral_piece_tokens(config, piece) for seconds in seconds_list for piece in window_pieces(seconds))
 
 
 def voxtral_tower_flops(config, seconds_list: list[float]) -> float:
-    """Encoder windows plus the two-layer projector (intermediate_size -> hidden -> hidden) on every token."""
+    """Encoder windows plus the two-layer projector (intermediate_size -> hidden -> hidden) on all 375 token
+    positions of every window (the valid ones are kept afterwards)."""
     audio, hidden = config.audio_config, config.text_config.hidden_size
     projector = 2 * (audio.intermediate_size * hidden + hidden * hidden)
     windows = session_windows(seconds_list, packed=False)
-    return windows * whisper_window_flops(audio) + voxtral_audio_tokens(config, seconds_list) * projector
+    return windows * (whisper_window_flops(audio) + voxtral_window_tokens(config) * projector)
 
 
 def qwen2_audio_piece_tokens(config, seconds: float) -> int:

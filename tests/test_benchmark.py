@@ -46,7 +46,7 @@ def test_paper_only_prints_the_family_table(tmp_path, capsys):
         assert family in table
     main(["--paper-only", "--backbone", "voxtral", "--text-tokens", "270", "--output", str(output)])
     table = capsys.readouterr().out
-    assert "| voxtral | 5,895 (5,625 + 270) |" in table and "| phi4 |" not in table
+    assert "| voxtral | 4,038 (3,768 + 270) |" in table and "| phi4 |" not in table
     with pytest.raises(SystemExit):
         main(["--paper-only", "--backbone", "gemma"])
 

@@ -98,7 +98,14 @@ def test_session_tokens_and_windows_per_family():
     voxtral = session_flops(load_real_config("voxtral"), app, lengths, text_tokens=300)
     qwen = session_flops(load_real_config("qwen2_audio"), app, lengths, text_tokens=300)
     assert phi4.audio_tokens == 6 * 188 + 2 * 725 + 5 * 238  # 12.5 per second, per clip
-    assert voxtral.audio_tokens == (6 + 2 * 2 + 5) * 375  # every started 30 s window, padded
+    # valid tokens only, as this package keeps them: 12.5 per second per 30 s piece (Voxtral's own processor would
+    # give 375 to every started window: (6 + 2 * 2 + 5) * 375 = 5,625)
+    from processing_sla import speech_prompt
+    from real_size import window_pieces
+
+    voxtral_prompt = speech_prompt("voxtral")
+    assert voxtral.audio_tokens == phi4.audio_tokens == sum(
+        voxtral_prompt.window_tokens(round(piece * 100)) for seconds in lengths for piece in window_pieces(seconds))
     assert qwen.audio_tokens == 6 * 375 + 2 * (750 + 700) + 5 * 475  # 25 per second; 58 s = 30 s + 28 s pieces
     assert phi4.app_windows == voxtral.app_windows == 11  # the APP packs the 301 s into 11 windows
     assert voxtral.tokens == voxtral.audio_tokens + 300
