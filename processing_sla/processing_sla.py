@@ -52,6 +52,9 @@ class SLAProcessor(ProcessorMixin):
             `qwen2_audio`).
         use_prior_token (`bool`, *optional*): whether sessions start with the prior token; False for a model built
             with `use_app=False`, whose prior token would otherwise enter with an untrained embedding.
+        pack_audio (`bool`, *optional*): for Whisper-shaped audio towers (Voxtral, Qwen2-Audio), put a session's
+            clips end to end in shared 30 s windows instead of one window per clip (fewer windows for short answers;
+            a clip is then encoded beside its neighbours). Off by default: each clip is encoded exactly as alone.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class SLAProcessor(ProcessorMixin):
         template_version: int = TEMPLATE_VERSION,
         backbone_type: str = DEFAULT_BACKBONE_TYPE,
         use_prior_token: bool = True,
+        pack_audio: bool = False,
         **kwargs,
     ):
         if audio_token is None:
@@ -74,6 +78,7 @@ class SLAProcessor(ProcessorMixin):
         self.backbone_type = backbone_type
         self.prior_token = prior_token
         self.use_prior_token = use_prior_token
+        self.pack_audio = pack_audio
         self.audio_token = audio_token
         self.score_names = list(score_names or DEFAULT_SCORE_NAMES)
         self.template_version = template_version
@@ -202,9 +207,10 @@ class SLAProcessor(ProcessorMixin):
     def prepare_session(self, session: dict, index: int = 0) -> dict:
         """Loads and featurizes one session's audio and tokenizes its text."""
         audio = self.load_session_audio(session, index)
-        units = [self.audio_units(array) for array in audio]
-        input_ids = self.encode(session, [sum(unit.tokens for unit in clip) for clip in units], index)
-        return {"input_ids": input_ids, "audio": audio, "units": [unit for clip in units for unit in clip]}
+        units, clip_tokens = self.prompt.session_units(
+            self.audio_feature_extractor, audio, TARGET_SAMPLING_RATE, pack=self.pack_audio
+        )
+        return {"input_ids": self.encode(session, clip_tokens, index), "audio": audio, "units": units}
 
     def audio_units(self, array: np.ndarray) -> list[AudioUnit]:
         """A clip's audio units for the backbone (the whole clip, or its 30 s windows), each featurized alone."""

@@ -26,6 +26,7 @@ class Qwen2AudioSpeechPrompt(WhisperWindowSpeechPrompt):
 
     model_type = "qwen2_audio"
     template = QWEN2_AUDIO_TEMPLATE
+    frames_per_token = 4
     special_tokens = ("<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|audio_eos|>")
 
     def audio_token(self, tokenizer, backbone_config) -> str:

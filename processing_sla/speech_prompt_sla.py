@@ -67,6 +67,16 @@ class SpeechPrompt(ABC):
     def audio_units(self, feature_extractor, array: np.ndarray, sampling_rate: int) -> list[AudioUnit]:
         """A clip's units, each featurized exactly as if alone."""
 
+    def session_units(
+        self, feature_extractor, clips: list[np.ndarray], sampling_rate: int, pack: bool = False
+    ) -> tuple[list[AudioUnit], list[int]]:
+        """A session's units and each clip's number of audio tokens (clips in S&I order). Each clip is encoded
+        alone; with `pack`, families that support it share windows between a session's clips."""
+        if pack:
+            raise ValueError(f"The {self.model_type} family encodes every clip alone: packing is not supported.")
+        per_clip = [self.audio_units(feature_extractor, clip, sampling_rate) for clip in clips]
+        return [unit for units in per_clip for unit in units], [sum(unit.tokens for unit in units) for units in per_clip]
+
     @abstractmethod
     def pad_units(self, units: list[AudioUnit]) -> dict[str, torch.Tensor]:
         """`audio_input_features`, `audio_feature_lengths` and `audio_embed_sizes` of a batch's units."""

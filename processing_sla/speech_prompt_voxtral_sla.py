@@ -31,6 +31,7 @@ class VoxtralSpeechPrompt(WhisperWindowSpeechPrompt):
 
     model_type = "voxtral"
     template = VOXTRAL_TEMPLATE
+    frames_per_token = 8
     special_tokens = ("<s>", "[INST]", "[/INST]", "[BEGIN_AUDIO]")
 
     def load_tokenizer(self, repo, revision):

@@ -12,7 +12,14 @@ from .speech_prompt_sla import AudioUnit, SpeechPrompt
 class WhisperWindowSpeechPrompt(SpeechPrompt):
     """A clip is cut into 30 s windows; each is featurized alone and padded to 3,000 frames, as the tower was
     trained. A window's tokens are then the same alone or in any batch, and only its valid tokens (those of real
-    audio, not of the padding) enter the sequence."""
+    audio, not of the padding) enter the sequence.
+
+    Packing (`session_units(..., pack=True)`) instead puts a session's clips end to end, each padded to a whole
+    token, and cuts that into windows: a session of short answers takes a few windows instead of one per answer,
+    but a clip is then heard beside its neighbours, not alone (still the same in any batch).
+    """
+
+    frames_per_token: int
 
     def feature_extractor(self, repo, revision):
         return WhisperFeatureExtractor.from_pretrained(repo, revision=revision)
@@ -38,6 +45,14 @@ class WhisperWindowSpeechPrompt(SpeechPrompt):
             )["input_features"][0]
             units.append(AudioUnit(features.astype(np.float32, copy=False), frames, self.window_tokens(frames)))
         return units
+
+    def session_units(self, feature_extractor, clips, sampling_rate, pack: bool = False):
+        if not pack:
+            return super().session_units(feature_extractor, clips, sampling_rate)
+        stride = self.frames_per_token * feature_extractor.hop_length  # samples per audio token
+        padded = [np.pad(clip, (0, -len(clip) % stride)) for clip in clips]
+        return self.audio_units(feature_extractor, np.concatenate(padded), sampling_rate), [
+            len(clip) // stride for clip in padded]
 
     def pad_units(self, units: list[AudioUnit]) -> dict[str, torch.Tensor]:
         return {

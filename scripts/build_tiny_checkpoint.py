@@ -39,6 +39,7 @@ def build_tiny_checkpoint(
     backbone: str = "phi4",
     app_encoder: str = RANDOM,
     audio_tower: str = DEFAULT_AUDIO_TOWER,
+    pack_audio: bool = False,
     **options,
 ) -> str:
     """Writes the parts under `output/parts/` and the assembled checkpoint in `output`; returns `output`.
@@ -49,6 +50,7 @@ def build_tiny_checkpoint(
         app_encoder: the APP's Whisper: `random` (a stand-in of Whisper-large-v3's structure), `whisper-tiny.en` or
             `whisper-base` (real weights), or a Whisper folder.
         audio_tower: the real Whisper (package name or folder) in the audio tower of Voxtral and Qwen2-Audio.
+        pack_audio: the processor packs a session's clips into shared windows (Voxtral and Qwen2-Audio).
         options: `SLAConfig` fields (`use_app`, `lora_rank`, ...).
     """
     if backbone not in BACKBONES:
@@ -61,7 +63,7 @@ def build_tiny_checkpoint(
     tower_dir = None if backbone == "phi4" else whisper_folder(audio_tower, os.path.join(parts, "audio-tower"), widths)
     build_backbone(backbone, backbone_dir, widths, tower_dir)
     use_app = options.setdefault("use_app", True)
-    processor = SLAProcessor.from_backbone(backbone_dir, whisper_dir, use_app=use_app)
+    processor = SLAProcessor.from_backbone(backbone_dir, whisper_dir, use_app=use_app, pack_audio=pack_audio)
     options.setdefault("lora_rank", widths["lora_rank"])
     options.setdefault("lora_alpha", 2 * options["lora_rank"])
     options.setdefault("app_hidden_size", widths["app_hidden_size"])
@@ -85,10 +87,13 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     parser.add_argument("--size", choices=("tiny", "small"), default="tiny", help="tiny (tests) or small (demo)")
     parser.add_argument("--no-app", action="store_true", help="build without the Acoustic Proficiency Prior")
+    parser.add_argument("--pack-audio", action="store_true",
+                        help="voxtral, qwen2-audio: a session's clips share 30 s windows (faster, not exact per clip)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     build_tiny_checkpoint(args.output, seed=args.seed, size=args.size, backbone=args.backbone,
-                          app_encoder=args.app_encoder, audio_tower=args.audio_tower, use_app=not args.no_app)
+                          app_encoder=args.app_encoder, audio_tower=args.audio_tower, pack_audio=args.pack_audio,
+                          use_app=not args.no_app)
     model = SLAForSessionScoring.from_pretrained(args.output)
     total = sum(parameter.numel() for parameter in model.parameters())
     print(

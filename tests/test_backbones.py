@@ -19,7 +19,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from modeling_sla import BACKBONE_ADAPTERS, SLAForSessionScoring
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
-from processing_sla import SPEECH_PROMPTS, SLAProcessor
+from processing_sla import SPEECH_PROMPTS, SLAProcessor, speech_prompt
 from train import DataArguments, ModelArguments, SLATrainingArguments, train
 
 
@@ -235,3 +235,26 @@ def test_real_whisper_in_the_audio_tower_hears_speech_exactly(real_tower_checkpo
     silent = model.encode_speech(torch.from_numpy(np.stack([processor.audio_units(np.zeros_like(speech))[0].features])),
                                  lengths, sizes)
     assert float((heard - silent).abs().mean()) > 0.1 * float(heard.abs().mean())
+
+
+@pytest.mark.parametrize("backbone", FAMILIES)
+@torch.no_grad()
+def test_packed_sessions_share_windows_and_still_score_alike_in_any_batch(family_checkpoints, backbone):
+    """`pack_audio`: a session's short answers share 30 s windows (a clip then hears its neighbours, so its tokens
+    differ from its tokens alone), and a session still scores the same alone and in a batch."""
+    checkpoint = family_checkpoints(backbone)
+    model = SLAForSessionScoring.from_pretrained(checkpoint).eval()
+    exact = SLAProcessor.from_pretrained(checkpoint)
+    packed = SLAProcessor.from_pretrained(checkpoint, pack_audio=True)
+    target = make_session("target", [("P1", 1.3), ("P1", 2.2), ("P3", 3.2), ("P5", 1.7)], seed=1)
+    other = make_session("other", [("P1", 2.9), ("P3", 33.0)], seed=7)
+    per_clip, shared = exact(target), packed(target)
+    assert per_clip["audio_input_features"].shape[0] == 4 and shared["audio_input_features"].shape[0] == 1
+    for batch, processor in ((per_clip, exact), (shared, packed)):
+        assert int((batch["input_ids"] == processor.audio_token_id).sum()) == int(batch["audio_embed_sizes"].sum())
+    alone = model(**shared).scores[0]
+    batched = model(**packed([other, target])).scores[1]
+    assert float((alone - batched).abs().max()) < 1e-3
+    assert float((alone - model(**per_clip).scores[0]).abs().max()) > 1e-6  # heard differently
+    with pytest.raises(ValueError, match="packing is not supported"):
+        speech_prompt("phi4_multimodal").session_units(None, [np.zeros(16000, np.float32)], 16000, pack=True)
