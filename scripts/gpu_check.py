@@ -822,7 +822,10 @@ def announce_estimate(estimate: float, quick: bool, settings: CheckSettings = CH
 
 def build_measured(config, plan: RunPlan) -> tuple:
     """The model built on the plan's device, with the time it took and the memory it holds: the host's peak resident
-    memory while building, against the weights (a second full copy on the host would show as 1x or more)."""
+    memory while building, against the weights (a second full copy on the host would show as 1x or more). CUDA starts
+    first, so its libraries are not counted as growth."""
+    if plan.device.type == "cuda":
+        torch.empty(1, device=plan.device)
     reset_peak_rss()
     before = status_mb("VmRSS")
     start = time.perf_counter()
