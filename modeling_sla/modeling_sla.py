@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from peft.tuners.tuners_utils import cast_adapter_dtype
 from transformers import AutoConfig, PreTrainedModel, WhisperModel
 from transformers.initialization import constant_, normal_, ones_, zeros_
 from transformers.modeling_outputs import ModelOutput
@@ -15,7 +16,7 @@ from .acoustic_prior_sla import SLAAcousticPrior, SLAAcousticPriorClassifier
 from .backbone_adapter_sla import PRIOR_TOKEN, BackboneAdapter, add_prior_token
 from .backbones_sla import backbone_adapter
 from .configuration_sla import SLAConfig
-from .lora_sla import inject_language_lora, reset_lora
+from .lora_sla import ADAPTER_NAME, inject_language_lora, reset_lora
 from .score_head_sla import SLAScoreHead, masked_mse_loss
 
 
@@ -417,8 +418,9 @@ class SLAForSessionScoring(SLAPreTrainedModel):
         return model
 
     def _place_own_modules(self, device: torch.device) -> None:
-        """Puts the modules this model adds (head, APP classifier and projector) beside the backbone, in float32.
-        LoRA layers follow their base layers (peft places them)."""
+        """Puts the modules this model adds (head, APP classifier and projector) beside the backbone, in float32,
+        and LoRA in float32 (peft places it beside its base layers, in their dtype)."""
+        cast_adapter_dtype(self.backbone, ADAPTER_NAME)
         self.head.to(device=device, dtype=torch.float32)
         if self.app is not None:
             self.app.classifier.to(device=device, dtype=torch.float32)

@@ -126,6 +126,8 @@ def test_loading_with_a_device_map_places_every_part(parts, tiny_model):
     devices = {parameter.device.type for parameter in model.parameters()}
     assert devices == {"cpu"}
     assert model.head.linear.weight.dtype == torch.float32 and model.backbone.embed_tokens.weight.dtype == torch.bfloat16
+    lora = {parameter.dtype for name, parameter in model.named_parameters() if ".lora_" in name}
+    assert lora == {torch.float32}
 
 
 @torch.no_grad()
