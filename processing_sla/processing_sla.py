@@ -1,5 +1,6 @@
 """SLAProcessor: turns learner sessions (audio and questions) into the inputs of SLAForSessionScoring."""
 
+import hashlib
 import math
 import os
 
@@ -171,11 +172,30 @@ class SLAProcessor(ProcessorMixin):
     def load_session_audio(self, session: dict, index: int = 0) -> list[np.ndarray]:
         """The session's responses as 16 kHz mono arrays, in S&I order."""
         session_id = session.get("session_id", f"#{index}") if isinstance(session, dict) else f"#{index}"
-        audio = []
+        audio, seen = [], {}
         for position, response in enumerate(self.ordered_responses(session, index)):
-            where = f"Session {session_id}, response {self._response_name(session_id, response, position)}"
+            name = self._response_name(session_id, response, position)
+            where = f"Session {session_id}, response {name}"
             audio.append(load_audio(response.get("audio"), where, TARGET_SAMPLING_RATE))
+            self._refuse_duplicate(where, name, response, audio[-1], seen)
         return audio
+
+    @staticmethod
+    def _refuse_duplicate(where: str, name: str, response: dict, array: np.ndarray, seen: dict) -> None:
+        """Raises when a response repeats an earlier one of its session (same ID, file or samples): scoring it
+        twice would weigh it twice. `seen` maps each identity of the responses so far to the response's name."""
+        source = response.get("audio")
+        source = source.get("path") if isinstance(source, dict) and source.get("array") is None else source
+        identities = {"response ID": name if response.get("response_id") else None,
+                      "audio file": os.path.realpath(source) if isinstance(source, (str, os.PathLike)) else None,
+                      "audio samples": hashlib.sha1(array.tobytes()).hexdigest()}
+        for kind, identity in identities.items():
+            if identity is None:
+                continue
+            if (kind, identity) in seen:
+                raise SessionInputError(f"{where}: the same {kind} as response {seen[kind, identity]}; a response "
+                                        f"may appear only once in a session.")
+            seen[kind, identity] = name
 
     def app_inputs(self, sessions) -> BatchFeature:
         """Only the APP's Whisper inputs of sessions (what stage app needs): no text, no Phi-4 features."""
