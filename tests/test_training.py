@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -155,3 +156,68 @@ def test_ablation_switches_build_from_parts(tiny_checkpoint, tiny_corpus, tmp_pa
     with pytest.raises(ValueError, match="build from parts"):
         train(ModelArguments(checkpoint=str(tiny_checkpoint), overall_mode="part_mean"),
               DataArguments(corpus_root=str(tiny_corpus)), arguments("sla", tmp_path / "x", epochs=1))
+
+
+@pytest.fixture
+def damaged_corpus(tiny_corpus, tmp_path):
+    """The corpus with, in eval, one session's P3 answer silenced and another session's P4 answer unlisted."""
+    import shutil
+
+    import soundfile
+
+    from processing_sla import load_speak_improve
+
+    root = tmp_path / "damaged"
+    shutil.copytree(tiny_corpus, root)
+    rows = list(load_speak_improve(root, "eval"))
+    silenced, unlisted = rows[0], rows[1]
+    p3 = next(r for r in silenced["responses"] if r["part"] == "P3")
+    soundfile.write(p3["audio"], np.zeros(soundfile.info(p3["audio"]).frames, dtype=np.float32), 16_000)
+    p4_id = next(r for r in unlisted["responses"] if r["part"] == "P4")["response_id"]
+    for name in ("eval-sla-P4.tsv", "eval-sla-overall.tsv"):
+        listed = root / "reference-materials" / "flists.flac" / name
+        listed.write_text("".join(f"{line}\n" for line in listed.read_text().splitlines()
+                                  if not line.startswith(p4_id + "\t")))
+    return root, silenced["session_id"], p3["response_id"], unlisted["session_id"], len(rows)
+
+
+def prediction_ids(folder, target):
+    with open(folder / "predictions" / f"eval-sla-{target}.tsv", newline="") as handle:
+        return [row[0] for row in csv.reader(handle, delimiter="\t")]
+
+
+def test_score_corpus_leaves_out_what_cannot_be_scored(tiny_checkpoint, damaged_corpus, tmp_path, capsys):
+    from modeling_sla.pipeline_sla import UnscorableSessionError
+    from score_corpus import main, score_corpus
+
+    root, silenced, silenced_response, unlisted, sessions = damaged_corpus
+    warned = score_corpus(str(tiny_checkpoint), str(root), "eval", str(tmp_path / "warn"), train_split=None)
+    assert warned["on_unscorable"] == "warn"
+    assert warned["not_scored"] == {"P1": 0, "P3": 0, "P4": 1, "P5": 0, "overall": 1}
+    assert warned["missing_predictions"] == {"P1": 0, "P3": 0, "P4": 1, "P5": 0, "overall": 1}  # eval has marks
+    assert warned["warnings"] == {"sessions": 2, "by_reason": {"silent": 1, "no_response": 1, "partial_session": 1}}
+    assert warned["metrics"]["P4"]["count"] == sessions - 1 and warned["metrics"]["P3"]["count"] == sessions
+    assert unlisted not in prediction_ids(tmp_path / "warn", "P4") + prediction_ids(tmp_path / "warn", "overall")
+    assert len(prediction_ids(tmp_path / "warn", "P1")) == sessions
+
+    skipped = score_corpus(str(tiny_checkpoint), str(root), "eval", str(tmp_path / "skip"), train_split=None,
+                           on_unscorable="skip")
+    assert skipped["not_scored"] == {"P1": 0, "P3": 1, "P4": 1, "P5": 0, "overall": 2}
+    assert silenced not in prediction_ids(tmp_path / "skip", "P3") + prediction_ids(tmp_path / "skip", "overall")
+    assert skipped["metrics"]["P1"] == warned["metrics"]["P1"]
+    with pytest.raises(UnscorableSessionError, match=rf"Session {silenced}: .*{silenced_response} \(P3\) silent"):
+        score_corpus(str(tiny_checkpoint), str(root), "eval", str(tmp_path / "error"), train_split=None,
+                     on_unscorable="error")
+
+    # the command line reports them under the table, and calibration reads files with sessions left out
+    main(["--checkpoint", str(tiny_checkpoint), "--corpus_root", str(root), "--split", "eval", "--output_dir",
+          str(tmp_path / "cli"), "--train_split", "", "--on_unscorable", "skip"])
+    out = capsys.readouterr().out
+    assert "Not scored (sessions): P3 1, P4 1, overall 2" in out
+    assert "Warnings in 2 sessions: no_response 1, partial_session 2, silent 1, unscorable_audio 1" in out
+    from processing_sla import load_speak_improve
+    from score_corpus import read_predictions
+
+    rows = list(load_speak_improve(root, "eval"))
+    read = read_predictions(str(tmp_path / "skip" / "predictions"), "eval", rows, ["P3", "overall"])
+    assert int(np.isnan(read).sum()) == 3
