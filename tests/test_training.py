@@ -221,3 +221,77 @@ def test_score_corpus_leaves_out_what_cannot_be_scored(tiny_checkpoint, damaged_
     rows = list(load_speak_improve(root, "eval"))
     read = read_predictions(str(tmp_path / "skip" / "predictions"), "eval", rows, ["P3", "overall"])
     assert int(np.isnan(read).sum()) == 3
+
+
+# ------------------------------------------------------------------------- training that cannot learn says so
+def corpus_copy(tiny_corpus, tmp_path, remove=(), empty=()):
+    """The corpus with some kit files removed and others emptied (names relative to reference-materials/)."""
+    import shutil
+
+    root = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, root)
+    for name in remove:
+        (root / "reference-materials" / name).unlink()
+    for name in empty:
+        (root / "reference-materials" / name).write_text("")
+    return root
+
+
+@pytest.fixture
+def no_expensive_work(monkeypatch):
+    """Fails the test if the model is loaded or the encoder cache built: the checks must come first."""
+    import train as train_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the expensive work started before the check")
+
+    monkeypatch.setattr(train_module, "load_model", refuse)
+    monkeypatch.setattr(train_module.SessionCache, "add", refuse)
+
+
+TRAIN_MARKS = [f"sla-marks/train-sla-{target}.tsv" for target in ("P1", "P3", "P4", "P5", "overall")]
+TRAIN_LISTS = [f"flists.flac/train-sla-{target}.tsv" for target in ("P1", "P3", "P4", "P5", "overall")]
+
+
+@pytest.mark.parametrize(
+    ("stage", "remove", "empty", "message"),
+    [
+        ("sla", TRAIN_MARKS, (), r"no marks .*P1, P3, P4, P5, overall.* nothing to learn"),
+        ("app", TRAIN_MARKS[-1:], (), r"no overall marks"),
+        ("sla", (), TRAIN_LISTS, r"'train' split .* has no sessions with audio"),
+    ],
+)
+def test_training_that_cannot_learn_fails_first(tiny_checkpoint, tiny_corpus, tmp_path, no_expensive_work,
+                                                stage, remove, empty, message):
+    corpus = corpus_copy(tiny_corpus, tmp_path, remove=remove, empty=empty)
+    with pytest.raises(ValueError, match=message):
+        train(ModelArguments(checkpoint=str(tiny_checkpoint)), DataArguments(corpus_root=str(corpus)),
+              arguments(stage, tmp_path / "out", epochs=1))
+
+
+def test_an_output_folder_that_cannot_be_written_fails_first(tiny_checkpoint, tiny_corpus, tmp_path,
+                                                             no_expensive_work):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match=r"--output_dir .*a-file/out cannot be written"):
+        train(ModelArguments(checkpoint=str(tiny_checkpoint)), DataArguments(corpus_root=str(tiny_corpus)),
+              arguments("sla", blocker / "out", epochs=1))
+    if os.geteuid() != 0:  # root writes into read-only folders
+        read_only = tmp_path / "read-only"
+        read_only.mkdir(mode=0o555)
+        with pytest.raises(ValueError, match="cannot be written"):
+            train(ModelArguments(checkpoint=str(tiny_checkpoint)), DataArguments(corpus_root=str(tiny_corpus)),
+                  arguments("sla", read_only, epochs=1))
+
+
+def test_an_eval_split_without_marks_trains_without_evaluation(stage_app_dir, tiny_corpus, tmp_path, capsys):
+    """The real kit's eval split has no marks: this ran a full epoch, then failed with KeyError 'eval_overall_rmse'."""
+    corpus = corpus_copy(tiny_corpus, tmp_path, remove=[f"sla-marks/eval-sla-{t}.tsv" for t in
+                                                         ("P1", "P3", "P4", "P5", "overall")])
+    trainer = train(ModelArguments(checkpoint=str(stage_app_dir)),
+                    DataArguments(corpus_root=str(corpus), eval_split="eval"), arguments("sla", tmp_path / "out",
+                                                                                          epochs=1))
+    assert "has 0 sessions with overall marks" in capsys.readouterr().out
+    assert not any("eval_loss" in entry for entry in trainer.state.log_history)
+    assert trainer.args.load_best_model_at_end is False and trainer.state.best_metric is None
+    assert (tmp_path / "out" / "model.safetensors").is_file()
