@@ -57,9 +57,10 @@ def modulated_noise(rng: np.random.Generator, samples: int) -> np.ndarray:
     return (0.1 * envelope * rng.standard_normal(samples)).astype(np.float32)
 
 
-def first_word(clip: np.ndarray) -> int:
-    """Sample where the clip first reaches a tenth of its peak (the first word's onset)."""
-    return int(np.argmax(np.abs(clip) >= 0.1 * np.abs(clip).max()))
+def from_first_word(clip: np.ndarray, seconds: float) -> np.ndarray:
+    """`seconds` of the clip from where it first reaches a tenth of its peak (the first word's onset)."""
+    start = int(np.argmax(np.abs(clip) >= 0.1 * np.abs(clip).max()))
+    return clip[start : start + int(seconds * RATE)]
 
 
 def at_snr(clip: np.ndarray, rng: np.random.Generator, snr_db: float) -> np.ndarray:
@@ -77,7 +78,7 @@ VARIANTS = {
     "mains hum at -20 dBFS": lambda clip, rng: hum(len(clip), -20),
     "speech-like modulated noise": lambda clip, rng: modulated_noise(rng, len(clip)),
     "truncated: first 0.3 s": lambda clip, rng: clip[: int(0.3 * RATE)],
-    "truncated: 0.3 s from the first word": lambda clip, rng: clip[first_word(clip) : first_word(clip) + int(0.3 * RATE)],
+    "truncated: 0.3 s from the first word": lambda clip, rng: from_first_word(clip, 0.3),
     "answer then 10x its length of room noise": lambda clip, rng: np.concatenate(
         [clip, dbfs_noise(rng, 10 * len(clip), -50)]),
     "clipped: gain x4": lambda clip, rng: np.clip(clip * 4, -1, 1),
