@@ -174,6 +174,10 @@ class SLAProcessor(ProcessorMixin):
             raise SessionInputError(f"Session {index} must be a dict, got {type(session).__name__}.")
         session_id = session.get("session_id", f"#{index}")
         responses = session.get("responses")
+        if responses is not None and not isinstance(responses, (list, tuple)):
+            raise SessionInputError(
+                f"Session {session_id}: 'responses' must be a list of dicts, got {type(responses).__name__}."
+            )
         if not responses:
             raise SessionInputError(f"Session {session_id}: no responses (a session needs at least one audio).")
         order = list(PARTS)
