@@ -139,8 +139,9 @@ def measure(corpus_root: str, splits: list[str], variants_per_kind: int, seed: i
 
 def format_report(report: dict) -> str:
     real = report["real"]
+    reasons = f" {real['by_reason']}" if real["by_reason"] else ""
     lines = [f"Real responses: {real['flagged']} of {real['responses']} flagged "
-             f"({100 * real['flagged'] / real['responses']:.2f} %) {real['by_reason'] or ''}; "
+             f"({100 * real['flagged'] / real['responses']:.2f} %){reasons}; "
              f"{real['audio_seconds']:.0f} s of audio measured at {real['times_real_time']:.0f}x real time.",
              f"{'variant':42} {'caught':>12}  reasons"]
     for kind, values in report["variants"].items():

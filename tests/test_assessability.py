@@ -58,7 +58,8 @@ def test_what_cannot_be_assessed_is_flagged(speech, thresholds):
     cases = {
         "silent": np.zeros(5 * RATE, dtype=np.float32),
         "no_speech": [(0.1 * rng.standard_normal(4 * RATE)).astype(np.float32), noise_clip(4.0, 3)],
-        "too_little_speech": speech[: int(0.5 * RATE)],
+        "too_little_speech": speech[: int((thresholds.no_speech_seconds + thresholds.min_speech_seconds["P1"]) / 2
+                                          * RATE)],
         "mostly_noise": np.concatenate([speech, (10 ** (-50 / 20) * rng.standard_normal(12 * len(speech)))]),
         "clipped": np.clip(speech * 10, -1, 1),
     }
