@@ -1,6 +1,9 @@
-"""Session-level spoken language assessment on Phi-4-multimodal: config, model and building blocks."""
+"""Session-level spoken language assessment on an audio LLM (Phi-4-multimodal by default): config, model and
+building blocks."""
 
-from .configuration_sla import DEFAULT_LORA_TARGET_MODULES, DEFAULT_SCORE_NAMES, PART_NAMES, SLAConfig
+from .backbone_adapter_sla import BackboneAdapter
+from .backbones_sla import BACKBONE_ADAPTERS, backbone_adapter
+from .configuration_sla import DEFAULT_SCORE_NAMES, PART_NAMES, SLAConfig
 from .modeling_sla import PRIOR_TOKEN, SLAForSessionScoring, SLAOutput, SLAPreTrainedModel, add_prior_token
 from .pipeline_sla import SLAScoringPipeline, register_sla_pipeline, save_pretrained_with_pipeline
 
@@ -9,7 +12,8 @@ SLAConfig.register_for_auto_class()
 SLAForSessionScoring.register_for_auto_class("AutoModel")
 
 __all__ = [
-    "DEFAULT_LORA_TARGET_MODULES",
+    "BACKBONE_ADAPTERS",
+    "BackboneAdapter",
     "DEFAULT_SCORE_NAMES",
     "PART_NAMES",
     "PRIOR_TOKEN",
@@ -19,6 +23,7 @@ __all__ = [
     "SLAPreTrainedModel",
     "SLAScoringPipeline",
     "add_prior_token",
+    "backbone_adapter",
     "register_sla_pipeline",
     "save_pretrained_with_pipeline",
 ]

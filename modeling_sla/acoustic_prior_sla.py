@@ -54,7 +54,7 @@ def pool_windows(
 class SLAAcousticPrior(nn.Module):
     """Whisper encoder (frozen) -> pooled state -> band logits -> probabilities -> one prior-token embedding."""
 
-    def __init__(self, config: SLAConfig, encoder: WhisperEncoder | None = None):
+    def __init__(self, config: SLAConfig, hidden_size: int, encoder: WhisperEncoder | None = None):
         super().__init__()
         encoder_config = config.app_encoder_config
         self.window_batch_size = config.app_window_batch_size
@@ -62,7 +62,7 @@ class SLAAcousticPrior(nn.Module):
         self.classifier = SLAAcousticPriorClassifier(
             encoder_config.d_model, config.app_hidden_size, config.num_app_classes
         )
-        self.projector = nn.Linear(config.num_app_classes, config.phi4_config.hidden_size)
+        self.projector = nn.Linear(config.num_app_classes, hidden_size)
 
     @torch.no_grad()
     def pool(

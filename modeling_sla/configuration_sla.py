@@ -3,26 +3,26 @@
 from typing import Literal
 
 from huggingface_hub.dataclasses import strict
-from transformers import Phi4MultimodalConfig, PreTrainedConfig, WhisperConfig
+from transformers import AutoConfig, PreTrainedConfig, WhisperConfig
 from transformers.configuration_utils import SubConfigSpec
 
 
 DEFAULT_SCORE_NAMES = ("P1", "P3", "P4", "P5", "overall")
 PART_NAMES = ("P1", "P3", "P4", "P5")
-# Anchored on the names inside `Phi4MultimodalModel`: the language decoder layers only. A bare list of module
-# names would also wrap the audio conformer's `o_proj`, `gate_up_proj` and `down_proj`.
-DEFAULT_LORA_TARGET_MODULES = r"^layers\.\d+\.(self_attn\.(qkv_proj|o_proj)|mlp\.(gate_up_proj|down_proj))$"
+DEFAULT_BACKBONE_TYPE = "phi4_multimodal"
 
 
 @strict
 class SLAConfig(PreTrainedConfig):
     r"""
-    Configuration of [`SLAForSessionScoring`]: a frozen Phi-4-multimodal backbone with LoRA on its language layers,
-    an Acoustic Proficiency Prior (APP) from a frozen Whisper encoder, and a multi-target regression head.
+    Configuration of [`SLAForSessionScoring`]: a frozen audio LLM backbone (Phi-4-multimodal by default, or Voxtral,
+    Qwen2-Audio) with LoRA on its language layers, an Acoustic Proficiency Prior (APP) from a frozen Whisper encoder,
+    and a multi-target regression head.
 
     Args:
-        phi4_config (`dict` or `Phi4MultimodalConfig`, *optional*):
-            The backbone's configuration (language decoder, audio conformer and vision tower).
+        audio_llm_config (`dict` or `PreTrainedConfig`, *optional*):
+            The backbone's own configuration, of any type with a backbone adapter (`model_type` `phi4_multimodal`,
+            `voxtral` or `qwen2_audio`). Defaults to a `Phi4MultimodalConfig`.
         app_encoder_config (`dict` or `WhisperConfig`, *optional*):
             The configuration of the Whisper model whose encoder feeds the APP. Ignored when `use_app=False`.
         use_app (`bool`, *optional*, defaults to `True`):
@@ -41,7 +41,8 @@ class SLAConfig(PreTrainedConfig):
         lora_dropout (`float`, *optional*, defaults to 0.05):
             Dropout on the LoRA input.
         lora_target_modules (`str`, *optional*):
-            Regular expression full-matched against module names inside the backbone.
+            Regular expression full-matched against module names inside the backbone. Defaults to the backbone
+            family's language layers (never its audio tower).
         score_names (`list[str]`, *optional*):
             Target names, in output order. Defaults to `["P1", "P3", "P4", "P5", "overall"]`.
         overall_mode (`str`, *optional*, defaults to `"head"`):
@@ -63,11 +64,11 @@ class SLAConfig(PreTrainedConfig):
 
     model_type = "sla_session_scoring"
     sub_configs_defaults = {
-        "phi4_config": Phi4MultimodalConfig,
+        "audio_llm_config": SubConfigSpec(AutoConfig, model_type=DEFAULT_BACKBONE_TYPE),
         "app_encoder_config": SubConfigSpec(WhisperConfig, optional=True),
     }
 
-    phi4_config: dict | PreTrainedConfig | None = None
+    audio_llm_config: dict | PreTrainedConfig | None = None
     app_encoder_config: dict | PreTrainedConfig | None = None
     use_app: bool = True
     num_app_classes: int = 8
@@ -76,7 +77,7 @@ class SLAConfig(PreTrainedConfig):
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float | int = 0.05
-    lora_target_modules: str = DEFAULT_LORA_TARGET_MODULES
+    lora_target_modules: str | None = None
     score_names: list[str] | None = None
     overall_mode: Literal["head", "part_mean"] = "head"
     prior_token_id: int | None = None
@@ -112,10 +113,6 @@ class SLAConfig(PreTrainedConfig):
     @property
     def num_scores(self) -> int:
         return len(self.score_names)
-
-    @property
-    def audio_token_id(self) -> int:
-        return self.phi4_config.audio_config.audio_token_id
 
     @property
     def band_values(self) -> list[float]:

@@ -7,7 +7,7 @@ import re
 import torch
 from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.lora import LoraLayer
-from safetensors.torch import load_file
+from safetensors import safe_open
 from torch import nn
 
 from .configuration_sla import SLAConfig
@@ -16,22 +16,23 @@ from .configuration_sla import SLAConfig
 ADAPTER_NAME = "default"
 
 
-def inject_language_lora(backbone: nn.Module, config: SLAConfig) -> int:
-    """Wraps the language layers named by `config.lora_target_modules` with LoRA; returns how many were wrapped."""
+def inject_language_lora(backbone: nn.Module, config: SLAConfig, target_modules: str, language_prefix: str) -> int:
+    """Wraps the modules that `target_modules` (an anchored regex) names with LoRA; every one must lie under
+    `language_prefix` (the language layers). Returns how many were wrapped."""
     lora_config = LoraConfig(
         r=config.lora_rank,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=config.lora_target_modules,
+        target_modules=target_modules,
         bias="none",
     )
     inject_adapter_in_model(lora_config, backbone, adapter_name=ADAPTER_NAME)
     wrapped = [name for name, module in backbone.named_modules() if isinstance(module, LoraLayer)]
-    outside = [name for name in wrapped if not name.startswith("layers.")]
+    outside = [name for name in wrapped if not name.startswith(language_prefix)]
     if outside:
         raise ValueError(f"LoRA target pattern also wrapped modules outside the language layers: {outside[:5]}")
     if not wrapped:
-        raise ValueError(f"LoRA target pattern {config.lora_target_modules!r} matched no module of the backbone.")
+        raise ValueError(f"LoRA target pattern {target_modules!r} matched no module of the backbone.")
     return len(wrapped)
 
 
@@ -50,7 +51,9 @@ def _adapter_key_to_module(key: str) -> tuple[str, str] | None:
 
 @torch.no_grad()
 def merge_speech_lora(backbone: nn.Module, adapter_dir: str) -> int:
-    """Merges a PEFT LoRA adapter (Phi-4's `speech-lora/`) into the backbone's weights: W += (alpha / r) * B @ A.
+    """Merges a PEFT LoRA adapter (Phi-4's `speech-lora/`) into the backbone's weights: W += (alpha / r) * B @ A,
+    computed in float32 on the weight's device and rounded once to the weight's dtype (adding a bf16 update to bf16
+    weights would round twice, and the speech LoRA's r 320 update is large).
 
     Fails loudly when a pair of A/B weights is incomplete, names no module of the backbone, or when a module that
     the adapter's target pattern names is left without weights. Returns the number of modules merged.
@@ -61,22 +64,25 @@ def merge_speech_lora(backbone: nn.Module, adapter_dir: str) -> int:
     weights_path = os.path.join(adapter_dir, "adapter_model.safetensors")
     if not os.path.exists(weights_path):
         raise FileNotFoundError(f"No adapter_model.safetensors in the speech LoRA folder {adapter_dir}")
-    pairs: dict[str, dict[str, torch.Tensor]] = {}
-    for key, tensor in load_file(weights_path).items():
-        parsed = _adapter_key_to_module(key)
-        if parsed is None:
-            raise ValueError(f"Unrecognised key {key!r} in {weights_path}")
-        pairs.setdefault(parsed[0], {})[parsed[1]] = tensor
-    modules = dict(backbone.named_modules())
-    for name, pair in pairs.items():
-        if set(pair) != {"lora_A", "lora_B"}:
-            raise ValueError(f"Speech LoRA in {weights_path} has only {sorted(pair)} for {name}")
-        target = modules.get(name)
-        if target is None:
-            raise ValueError(f"Speech LoRA in {weights_path} names {name}, which the backbone does not have")
-        weight = target.base_layer.weight if isinstance(target, LoraLayer) else target.weight
-        delta = scaling * (pair["lora_B"].float() @ pair["lora_A"].float())
-        weight.add_(delta.to(weight.dtype))
+    pairs: dict[str, dict[str, str]] = {}
+    with safe_open(weights_path, framework="pt") as weights:  # tensors are read one module at a time
+        for key in weights.keys():
+            parsed = _adapter_key_to_module(key)
+            if parsed is None:
+                raise ValueError(f"Unrecognised key {key!r} in {weights_path}")
+            pairs.setdefault(parsed[0], {})[parsed[1]] = key
+        modules = dict(backbone.named_modules())
+        for name, pair in pairs.items():
+            if set(pair) != {"lora_A", "lora_B"}:
+                raise ValueError(f"Speech LoRA in {weights_path} has only {sorted(pair)} for {name}")
+            target = modules.get(name)
+            if target is None:
+                raise ValueError(f"Speech LoRA in {weights_path} names {name}, which the backbone does not have")
+            weight = target.base_layer.weight if isinstance(target, LoraLayer) else target.weight
+            lora_b, lora_a = (weights.get_tensor(pair[key]).to(device=weight.device, dtype=torch.float32)
+                              for key in ("lora_B", "lora_A"))
+            merged = torch.mm(lora_b, lora_a).mul_(scaling).add_(weight)  # one float32 temporary
+            weight.copy_(merged)
     _check_all_targets_merged(adapter_config.get("target_modules"), modules, pairs, adapter_dir)
     return len(pairs)
 

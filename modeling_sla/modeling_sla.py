@@ -1,26 +1,26 @@
-"""SLAForSessionScoring: session-level spoken language assessment on a frozen Phi-4-multimodal backbone."""
+"""SLAForSessionScoring: session-level spoken language assessment on a frozen audio LLM backbone."""
 
 import os
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoTokenizer, Phi4MultimodalModel, PreTrainedModel, WhisperModel
+from transformers import AutoConfig, PreTrainedModel, WhisperModel
 from transformers.initialization import constant_, normal_, ones_, zeros_
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
-from transformers.utils import cached_file, is_flash_attn_2_available, logging
+from transformers.utils import is_flash_attn_2_available, logging
 
 from .acoustic_prior_sla import SLAAcousticPrior, SLAAcousticPriorClassifier
+from .backbone_adapter_sla import PRIOR_TOKEN, BackboneAdapter, add_prior_token
+from .backbones_sla import backbone_adapter
 from .configuration_sla import SLAConfig
-from .lora_sla import inject_language_lora, merge_speech_lora, reset_lora
+from .lora_sla import inject_language_lora, reset_lora
 from .score_head_sla import SLAScoreHead, masked_mse_loss
-from .speech_encoding_sla import encode_speech_clips
 
 
 logger = logging.get_logger(__name__)
 
-PRIOR_TOKEN = "<|app_prior|>"
 TRAINABLE_PREFIXES = {
     "sla": ("head.linear.", "app.projector."),
     "app": ("app.classifier.",),
@@ -71,14 +71,28 @@ class SLAPreTrainedModel(PreTrainedModel):
     base_model_prefix = "sla"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["Phi4MultimodalDecoderLayer", "WhisperEncoderLayer"]
+    _no_split_modules = [
+        "Phi4MultimodalDecoderLayer", "LlamaDecoderLayer", "Qwen2DecoderLayer", "WhisperEncoderLayer",
+        "VoxtralEncoderLayer", "Qwen2AudioEncoderLayer",
+    ]
+    # What decides a score stays in float32 under bf16 (fixed statistics, head, APP classifier and projector, LoRA):
+    # a bf16 standardisation alone moved scores by up to 0.05.
+    _keep_in_fp32_modules_strict = ["head", "app.classifier", "app.projector", "lora_"]
     _supports_sdpa = True
     _supports_flash_attn = True
     input_modalities = ("audio", "text")
 
+    def save_pretrained(self, *args, **kwargs):
+        """As in transformers, but weights keep the names they have in memory by default. transformers would rename
+        a backbone's weights back to its Hub repo's layout (Voxtral's `language_model.model.*`), and the Trainer
+        resumes from a checkpoint by loading its raw state dict: the renamed LoRA weights would silently not load."""
+        kwargs.setdefault("save_original_format", False)
+        return super().save_pretrained(*args, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module):
-        std = self.config.phi4_config.initializer_range
+        std = backbone_adapter(self.config.audio_llm_config.model_type).text_config(
+            self.config.audio_llm_config).initializer_range
         if isinstance(module, SLAScoreHead):
             normal_(module.linear.weight, mean=0.0, std=std)
             constant_(module.linear.bias, (self.config.score_min + self.config.score_max) / 2)
@@ -100,11 +114,13 @@ class SLAPreTrainedModel(PreTrainedModel):
 class SLAForSessionScoring(SLAPreTrainedModel):
     """
     Scores a learner's whole speaking session in one forward pass: the session is rendered as a dialog whose audio
-    placeholders carry the Phi-4 conformer's encodings, a prior token carries the APP's band probabilities, and a
-    linear head on the last token's final hidden state gives P1, P3, P4, P5 and overall.
+    placeholders carry the backbone's own audio encodings, a prior token carries the APP's band probabilities, and
+    a linear head on the last token's final hidden state gives P1, P3, P4, P5 and overall.
 
-    Only LoRA, the head and the APP projector are trainable (`set_trainable("sla")`); `set_trainable("app")` trains
-    the APP classifier alone. The audio conformer and the Whisper encoder always run in eval mode.
+    The backbone is any audio LLM with a backbone adapter (`backbones_sla.py`): Phi-4-multimodal (the default),
+    Voxtral or Qwen2-Audio. Only LoRA on its language layers, the head and the APP projector are trainable
+    (`set_trainable("sla")`); `set_trainable("app")` trains the APP classifier alone. The audio tower and the
+    Whisper encoder always run in eval mode.
     """
 
     accepts_loss_kwargs = False
@@ -112,27 +128,28 @@ class SLAForSessionScoring(SLAPreTrainedModel):
     def __init__(
         self,
         config: SLAConfig,
-        backbone: Phi4MultimodalModel | None = None,
+        backbone: nn.Module | None = None,
         app_encoder: WhisperEncoder | None = None,
     ):
         super().__init__(config)
-        self.backbone = backbone if backbone is not None else Phi4MultimodalModel(config.phi4_config)
-        self._drop_vision(self.backbone)
-        self.num_lora_modules = inject_language_lora(self.backbone, config)
-        self.app = SLAAcousticPrior(config, encoder=app_encoder) if config.use_app else None
-        self.head = SLAScoreHead(config)
+        self.family: BackboneAdapter = backbone_adapter(config.audio_llm_config.model_type)
+        self.family.prepare_config(config.audio_llm_config)
+        self.backbone = backbone if backbone is not None else self.family.build(config.audio_llm_config)
+        self.family.pin_audio_attention(self.backbone.config)
+        self.num_lora_modules = inject_language_lora(
+            self.backbone, config, config.lora_target_modules or self.family.language_layers_pattern,
+            self.family.language_layers_prefix,
+        )
+        hidden_size = self.family.text_config(config.audio_llm_config).hidden_size
+        self.app = SLAAcousticPrior(config, hidden_size, encoder=app_encoder) if config.use_app else None
+        self.head = SLAScoreHead(config, hidden_size)
         self.post_init()
         reset_lora(self.backbone)
         self.set_trainable("sla")
 
-    @staticmethod
-    def _drop_vision(backbone: Phi4MultimodalModel) -> None:
-        """Removes the vision tower and the vision-speech projections: sessions have no images."""
-        extension = backbone.embed_tokens_extend
-        for name in ("image_embed", "up_proj_for_vision_speech", "down_proj_for_vision_speech"):
-            owner = extension if hasattr(extension, name) else extension.audio_embed
-            if hasattr(owner, name):
-                delattr(owner, name)
+    @property
+    def audio_token_id(self) -> int:
+        return self.family.audio_token_id(self.config.audio_llm_config)
 
     # ----------------------------------------------------------------------------------------------- trainability
     def set_trainable(self, stage: str = "sla") -> int:
@@ -150,32 +167,35 @@ class SLAForSessionScoring(SLAPreTrainedModel):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.backbone.embed_tokens_extend.audio_embed.eval()
+        for module in self.family.audio_modules(self.backbone):
+            module.eval()
         if self.app is not None:
             self.app.encoder.eval()
         return self
+
+    def set_attn_implementation(self, attn_implementation, *args, **kwargs):
+        """As in transformers, but the audio tower keeps sdpa (or eager) whatever the language model uses."""
+        super().set_attn_implementation(attn_implementation, *args, **kwargs)
+        self.family.pin_audio_attention(self.backbone.config)
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         """Loads a saved model; loading recreates every parameter as trainable, so the model freezes itself again."""
         model = super().from_pretrained(*args, **kwargs)
-        if isinstance(model, tuple):
-            model[0].set_trainable("sla")
-        else:
-            model.set_trainable("sla")
+        loaded = model[0] if isinstance(model, tuple) else model
+        loaded.family.pin_audio_attention(loaded.backbone.config)
+        loaded.set_trainable("sla")
         return model
 
     # -------------------------------------------------------------------------------------------- frozen encoders
     def encode_speech(
         self, audio_input_features: torch.Tensor, audio_feature_lengths: torch.Tensor, audio_embed_sizes: torch.Tensor
     ) -> torch.Tensor:
-        """Audio token embeddings of every clip, each encoded without padding: `(total_audio_tokens, hidden)`."""
-        return encode_speech_clips(
-            self.backbone.embed_tokens_extend.audio_embed,
-            audio_input_features,
-            audio_feature_lengths,
-            audio_embed_sizes,
-        )
+        """Audio token embeddings of every clip, each encoded as if alone: `(total_audio_tokens, hidden)`."""
+        with torch.no_grad():
+            return self.family.encode_speech(
+                self.backbone, audio_input_features, audio_feature_lengths, audio_embed_sizes
+            )
 
     def pool_app_features(
         self,
@@ -210,18 +230,21 @@ class SLAForSessionScoring(SLAPreTrainedModel):
     ) -> SLAOutput:
         r"""
         input_ids (`torch.LongTensor` of shape `(batch_size, seq_len)`):
-            The rendered sessions, with one prior token each and one audio token per audio embedding.
-        audio_input_features (`torch.FloatTensor` of shape `(num_clips, max_frames, num_mel_bins)`, *optional*):
-            Phi-4 log-mel features of every response, in the order their placeholders appear (row by row).
-        audio_feature_lengths (`torch.LongTensor` of shape `(num_clips,)`, *optional*):
-            Valid frames of each clip.
-        audio_embed_sizes (`torch.LongTensor` of shape `(num_clips,)`, *optional*):
-            Audio tokens of each clip.
+            The rendered sessions, with one prior token each (when the APP is on) and one audio token per audio
+            embedding.
+        audio_input_features (`torch.FloatTensor`, *optional*):
+            The backbone's audio features of every unit, in the order their placeholders appear (row by row): one
+            row per clip for Phi-4 (`(num_clips, max_frames, num_mel_bins)`), one per 30 s window of a clip for
+            Whisper-shaped towers (`(num_windows, num_mel_bins, 3000)`).
+        audio_feature_lengths (`torch.LongTensor` of shape `(num_units,)`, *optional*):
+            Valid feature frames of each unit.
+        audio_embed_sizes (`torch.LongTensor` of shape `(num_units,)`, *optional*):
+            Audio tokens of each unit in the text.
         audio_embeds (`torch.FloatTensor` of shape `(total_audio_tokens, hidden_size)`, *optional*):
             Precomputed audio token embeddings (see `encode_speech`), instead of the features: the frozen
-            conformer's output never changes, so training can compute it once.
+            tower's output never changes, so training can compute it once.
         app_input_features (`torch.FloatTensor` of shape `(num_windows, num_mel_bins, frames)`, *optional*):
-            Whisper features of the 30 s windows of every response.
+            Whisper features of the 30 s windows of every session.
         app_frame_counts (`torch.LongTensor` of shape `(num_windows,)`, *optional*):
             Valid Whisper encoder frames of each window.
         app_window_session (`torch.LongTensor` of shape `(num_windows,)`, *optional*):
@@ -235,7 +258,7 @@ class SLAForSessionScoring(SLAPreTrainedModel):
         labels_mask (`torch.BoolTensor` of shape `(batch_size, num_scores)`, *optional*):
             Which labels are present. Without it, finite labels count as present.
         """
-        embeds = self.backbone.embed_tokens(input_ids)
+        embeds = self.family.input_embeddings(self.backbone)(input_ids)
         embeds = self._insert_audio(input_ids, embeds, audio_embeds, audio_input_features, audio_feature_lengths,
                                     audio_embed_sizes)
         app_logits = None
@@ -250,11 +273,14 @@ class SLAForSessionScoring(SLAPreTrainedModel):
                 app_logits = self.app.classify(app_pooled)
                 app_probs = app_logits.softmax(dim=-1)
             embeds = self._insert_prior(input_ids, embeds, self.app.embed(app_probs))
+        elif self.config.prior_token_id is not None and bool((input_ids == self.config.prior_token_id).any()):
+            # Without the APP nothing replaces the prior token, and its embedding row was never trained.
+            raise ValueError(
+                "`input_ids` hold the prior token, but this model has no APP (use_app=False): build the processor "
+                "with `use_prior_token=False`, as `SLAProcessor.from_backbone(..., use_app=False)` does."
+            )
 
-        outputs = self.backbone(
-            inputs_embeds=embeds, attention_mask=attention_mask, output_hidden_states=output_hidden_states,
-            use_cache=False,
-        )
+        outputs = self.family.run_language_model(self.backbone, embeds, attention_mask, output_hidden_states)
         pooled = self._last_token_state(outputs.last_hidden_state, attention_mask)
         scores = self.head(pooled)
         loss = masked_mse_loss(scores, labels, labels_mask) if labels is not None else None
@@ -268,7 +294,7 @@ class SLAForSessionScoring(SLAPreTrainedModel):
         )
 
     def _insert_audio(self, input_ids, embeds, audio_embeds, features, feature_lengths, embed_sizes):
-        audio_positions = input_ids == self.config.audio_token_id
+        audio_positions = input_ids == self.audio_token_id
         num_positions = int(audio_positions.sum())
         if audio_embeds is None:
             if features is None:
@@ -280,14 +306,14 @@ class SLAForSessionScoring(SLAPreTrainedModel):
             raise ValueError(
                 f"{audio_embeds.shape[0]} audio embeddings for {num_positions} audio placeholders in `input_ids`."
             )
-        return embeds.masked_scatter(audio_positions[..., None], audio_embeds.to(embeds.dtype))
+        return embeds.masked_scatter(audio_positions[..., None], audio_embeds.to(embeds.device, embeds.dtype))
 
     def _insert_prior(self, input_ids, embeds, prior_embeds):
         prior_positions = input_ids == self.config.prior_token_id
         per_row = prior_positions.sum(dim=1)
         if bool((per_row != 1).any()):
             raise ValueError(f"Each session needs exactly one prior token; found {per_row.tolist()}.")
-        return embeds.masked_scatter(prior_positions[..., None], prior_embeds.to(embeds.dtype))
+        return embeds.masked_scatter(prior_positions[..., None], prior_embeds.to(embeds.device, embeds.dtype))
 
     @staticmethod
     def _last_token_state(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -334,23 +360,28 @@ class SLAForSessionScoring(SLAPreTrainedModel):
         *,
         revision: str | None = None,
         app_encoder_revision: str | None = None,
-        speech_lora_subfolder: str | None = "speech-lora",
         prior_token_id: int | None = None,
         dtype: torch.dtype | None = None,
         attn_implementation: str | None = None,
+        device_map: str | dict | torch.device | None = None,
         **options,
     ) -> "SLAForSessionScoring":
         """Builds a new model from pretrained parts.
 
         Args:
-            backbone: a Phi-4-multimodal repo id or folder (e.g. `microsoft/Phi-4-multimodal-instruct` with
-                `revision="refs/pr/70"`). Its `speech-lora/` adapter is merged into the frozen weights when present.
-            app_encoder: a Whisper repo id or folder (e.g. `openai/whisper-large-v3`); required unless
-                `use_app=False` is among `options`.
-            prior_token_id: id of the prior token; by default the backbone's tokenizer is extended with
-                `<|app_prior|>` exactly as `SLAProcessor.from_backbone` does.
-            dtype: defaults to bfloat16 on CUDA, float32 otherwise.
-            attn_implementation: defaults to flash_attention_2 on CUDA when installed, else sdpa.
+            backbone: an audio LLM repo id or folder whose config's `model_type` has a backbone adapter:
+                `microsoft/Phi-4-multimodal-instruct` (with `revision="refs/pr/70"`; its `speech-lora/` adapter is
+                merged into the frozen weights), `mistralai/Voxtral-Mini-3B-2507`, `Qwen/Qwen2-Audio-7B-Instruct`.
+            app_encoder: a Whisper repo id or folder (e.g. `openai/whisper-large-v3`, or a folder written by
+                `scripts/convert_ct2_whisper.py`); required unless `use_app=False` is among `options`.
+            prior_token_id: id of the prior token; by default the backbone's tokenizer places it exactly as
+                `SLAProcessor.from_backbone` does.
+            dtype: defaults to bfloat16 on CUDA, float32 otherwise. The head, the APP classifier and projector, and
+                LoRA stay in float32.
+            attn_implementation: defaults to flash_attention_2 on CUDA when installed, else sdpa; the audio tower
+                keeps sdpa whatever is asked for.
+            device_map: passed to `from_pretrained` of the backbone and of Whisper, e.g. `"cuda"`: the weights go
+                straight to the GPU, with no full copy in host memory.
             options: further `SLAConfig` fields (LoRA rank/alpha/dropout/targets, `score_names`, `overall_mode`, ...).
         """
         dtype = dtype or default_dtype()
@@ -358,32 +389,40 @@ class SLAForSessionScoring(SLAPreTrainedModel):
         use_app = options.setdefault("use_app", True)
         if use_app and app_encoder is None:
             raise ValueError("`app_encoder` (a Whisper repo or folder) is required unless `use_app=False`.")
-        phi4 = Phi4MultimodalModel.from_pretrained(
-            backbone, revision=revision, dtype=dtype, attn_implementation=attn_implementation
+        family = backbone_adapter(AutoConfig.from_pretrained(backbone, revision=revision).model_type)
+        audio_llm = family.load(
+            backbone, revision=revision, dtype=dtype, attn_implementation=attn_implementation, device_map=device_map
         )
-        adapter_dir = _resolve_subfolder(backbone, speech_lora_subfolder, revision)
-        if adapter_dir is not None:
-            merged = merge_speech_lora(phi4, adapter_dir)
-            logger.info(f"Merged the speech LoRA of {backbone} into {merged} backbone modules.")
         if prior_token_id is None:
-            prior_token_id = add_prior_token(AutoTokenizer.from_pretrained(backbone, revision=revision))
-        if prior_token_id >= phi4.config.vocab_size:
-            phi4.resize_token_embeddings(prior_token_id + 1)
+            prior_token_id = family.prior_token_id(backbone, revision)
+        if prior_token_id >= family.input_embeddings(audio_llm).num_embeddings:
+            audio_llm.resize_token_embeddings(prior_token_id + 1)
         whisper = None
         if use_app:
             whisper = WhisperModel.from_pretrained(
-                app_encoder, revision=app_encoder_revision, dtype=dtype, attn_implementation=attn_implementation
+                app_encoder, revision=app_encoder_revision, dtype=dtype, attn_implementation=attn_implementation,
+                device_map=device_map,
             ).get_encoder()
         config = SLAConfig(
-            phi4_config=phi4.config,
+            audio_llm_config=audio_llm.config,
             app_encoder_config=whisper.config if whisper is not None else None,
             prior_token_id=prior_token_id,
             **options,
         )
-        model = cls(config, backbone=phi4, app_encoder=whisper).to(dtype)
+        model = cls(config, backbone=audio_llm, app_encoder=whisper)
+        model._place_own_modules(family.input_embeddings(audio_llm).weight.device)
         model.config._attn_implementation = attn_implementation
+        family.pin_audio_attention(audio_llm.config)
         logger.info(f"Built SLAForSessionScoring with {model.num_trainable_parameters():,} trainable parameters.")
         return model
+
+    def _place_own_modules(self, device: torch.device) -> None:
+        """Puts the modules this model adds (head, APP classifier and projector) beside the backbone, in float32.
+        LoRA layers follow their base layers (peft places them)."""
+        self.head.to(device=device, dtype=torch.float32)
+        if self.app is not None:
+            self.app.classifier.to(device=device, dtype=torch.float32)
+            self.app.projector.to(device=device, dtype=torch.float32)
 
 
 def _isotropic_statistics(states: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -393,30 +432,6 @@ def _isotropic_statistics(states: torch.Tensor) -> tuple[torch.Tensor, float]:
     if states.shape[0] < 2:
         raise ValueError("Fitting a standardisation needs the states of at least 2 sessions.")
     return states.mean(dim=0), float(states.var(dim=0).mean().sqrt().clamp(min=1e-6))
-
-
-def add_prior_token(tokenizer) -> int:
-    """Adds the prior token to `tokenizer` as a special token when missing; returns its id."""
-    if PRIOR_TOKEN not in tokenizer.get_vocab():
-        tokenizer.add_special_tokens({"additional_special_tokens": [PRIOR_TOKEN]})
-    return tokenizer.convert_tokens_to_ids(PRIOR_TOKEN)
-
-
-def _resolve_subfolder(repo: str | os.PathLike, subfolder: str | None, revision: str | None) -> str | None:
-    """Local folder of `subfolder` in a repo or folder, downloading its adapter files; None when it is absent."""
-    if not subfolder:
-        return None
-    if os.path.isdir(repo):
-        path = os.path.join(repo, subfolder)
-        return path if os.path.isfile(os.path.join(path, "adapter_config.json")) else None
-    config_file = cached_file(
-        repo, "adapter_config.json", subfolder=subfolder, revision=revision,
-        _raise_exceptions_for_missing_entries=False,
-    )
-    if config_file is None:
-        return None
-    cached_file(repo, "adapter_model.safetensors", subfolder=subfolder, revision=revision)
-    return os.path.dirname(config_file)
 
 
 __all__ = ["SLAForSessionScoring", "SLAOutput", "SLAPreTrainedModel", "PRIOR_TOKEN", "add_prior_token"]

@@ -12,9 +12,8 @@ class SLAScoreHead(nn.Module):
     With `overall_mode="part_mean"` the layer outputs the parts only and overall is their mean.
     """
 
-    def __init__(self, config: SLAConfig):
+    def __init__(self, config: SLAConfig, hidden_size: int):
         super().__init__()
-        hidden_size = config.phi4_config.hidden_size
         self.score_names = list(config.score_names)
         self.overall_index = self.score_names.index("overall") if "overall" in self.score_names else None
         self.part_mean = config.overall_mode == "part_mean"

@@ -45,11 +45,13 @@ def encode_speech_clips(
         `(sum(embed_sizes), hidden_size)`: the clips' audio token embeddings, concatenated in clip order.
     """
     projection = audio_embedding.up_proj_for_speech
-    features = input_features.to(device=projection.weight.device, dtype=projection.weight.dtype)
+    # transformers may keep the conformer in float32 while the projections follow the model's dtype
+    encoder_weight = next(audio_embedding.encoder.parameters())
+    features = input_features.to(device=encoder_weight.device, dtype=encoder_weight.dtype)
     sizes = embed_sizes.tolist()
     per_clip: list[torch.Tensor | None] = [None] * len(sizes)
     for length, indices in group_by_length(feature_lengths.tolist()):
-        hidden = audio_embedding.encoder(features[indices, :length], None)
+        hidden = audio_embedding.encoder(features[indices, :length], None).to(projection.weight.dtype)
         hidden = audio_embedding.down_proj_for_speech(nn.functional.gelu(projection(hidden)))
         for row, index in enumerate(indices):
             if hidden.shape[1] < sizes[index]:

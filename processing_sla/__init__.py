@@ -2,7 +2,9 @@
 
 from .audio_io_sla import AudioInputError, load_audio
 from .processing_sla import PRIOR_TOKEN, SessionInputError, SLAProcessor
-from .session_template_sla import PARTS, SESSION_TEMPLATE, TEMPLATE_VERSION
+from .session_template_sla import PARTS, TEMPLATE_VERSION
+from .speech_prompt_sla import SpeechPrompt
+from .speech_prompts_sla import SPEECH_PROMPTS, speech_prompt
 from .speak_improve import load_speak_improve
 
 
@@ -12,10 +14,12 @@ __all__ = [
     "AudioInputError",
     "PARTS",
     "PRIOR_TOKEN",
-    "SESSION_TEMPLATE",
+    "SPEECH_PROMPTS",
     "SLAProcessor",
     "SessionInputError",
+    "SpeechPrompt",
     "TEMPLATE_VERSION",
     "load_audio",
     "load_speak_improve",
+    "speech_prompt",
 ]

@@ -6,23 +6,20 @@ import os
 
 import numpy as np
 import torch
-from transformers import (
-    AutoConfig,
-    AutoTokenizer,
-    Phi4MultimodalFeatureExtractor,
-    PreTrainedConfig,
-    WhisperFeatureExtractor,
-)
+from transformers import AutoConfig, PreTrainedConfig, WhisperFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
 from .assessability_sla import AssessabilityThresholds, assess_responses
 from .audio_io_sla import TARGET_SAMPLING_RATE, AudioInputError, load_audio
-from .session_template_sla import PARTS, SESSION_TEMPLATE, TEMPLATE_VERSION, compile_template
+from .session_template_sla import PARTS, TEMPLATE_VERSION, compile_template
+from .speech_prompt_sla import AudioUnit, fence_user_text
+from .speech_prompts_sla import speech_prompt
 
 
 PRIOR_TOKEN = "<|app_prior|>"
 DEFAULT_SCORE_NAMES = ["P1", "P3", "P4", "P5", "overall"]
+DEFAULT_BACKBONE_TYPE = "phi4_multimodal"
 
 
 class SessionInputError(ValueError):
@@ -37,12 +34,18 @@ class SLAProcessor(ProcessorMixin):
     "response_id": str (optional)}, ...]}`; `audio` is a file path, a 1-D float array at 16 kHz, or
     `{"array": ..., "sampling_rate": ...}`. Rows of `processing_sla.load_speak_improve` have this shape.
 
+    What depends on the backbone family (features, audio placeholders, dialog format) comes from its
+    `SpeechPrompt` (`speech_prompts_sla.py`). Sessions are tokenized piece by piece: the template's special tokens
+    become ids, each audio placeholder is expanded to its clip's token count, and learner text is encoded as plain
+    text (a question that contains `<|app_prior|>` stays text).
+
     Args:
         tokenizer: the backbone's tokenizer, with the prior token added.
-        audio_feature_extractor (`Phi4MultimodalFeatureExtractor`): log-mel features of every response.
+        audio_feature_extractor: the backbone's audio features of every response (`Phi4MultimodalFeatureExtractor`,
+            or the `WhisperFeatureExtractor` of a Whisper-shaped audio tower).
         app_feature_extractor (`WhisperFeatureExtractor`): features of the 30 s windows for the APP (a session's
             responses are packed end to end, then cut into windows).
-        chat_template (`str`, *optional*): the session template (Jinja); defaults to `SESSION_TEMPLATE`.
+        chat_template (`str`, *optional*): the session template (Jinja); defaults to the family's.
         prior_token (`str`, *optional*): the prior token placed before each session.
         audio_token (`str`): the backbone's audio placeholder token.
         score_names (`list[str]`, *optional*): target names, in the model's output order.
@@ -50,6 +53,10 @@ class SLAProcessor(ProcessorMixin):
         assessability_thresholds (`dict`, *optional*): when a response cannot be assessed (silent, no or too little
             speech, mostly noise, clipped; see `assessability_sla.AssessabilityThresholds`); defaults to
             `assessability_thresholds.json`. Saved with the processor.
+        backbone_type (`str`, *optional*): the backbone config's `model_type` (`phi4_multimodal`, `voxtral`,
+            `qwen2_audio`).
+        use_prior_token (`bool`, *optional*): whether sessions start with the prior token; False for a model built
+            with `use_app=False`, whose prior token would otherwise enter with an untrained embedding.
     """
 
     def __init__(
@@ -63,27 +70,28 @@ class SLAProcessor(ProcessorMixin):
         score_names: list[str] | None = None,
         template_version: int = TEMPLATE_VERSION,
         assessability_thresholds: dict | None = None,
+        backbone_type: str = DEFAULT_BACKBONE_TYPE,
+        use_prior_token: bool = True,
         **kwargs,
     ):
         if audio_token is None:
             raise ValueError("`audio_token` (the backbone's audio placeholder) is required.")
+        self.prompt = speech_prompt(backbone_type)
+        self.backbone_type = backbone_type
         self.prior_token = prior_token
+        self.use_prior_token = use_prior_token
         self.audio_token = audio_token
         self.score_names = list(score_names or DEFAULT_SCORE_NAMES)
         self.template_version = template_version
         thresholds = assessability_thresholds or AssessabilityThresholds.default().to_dict()
         self.assessability_thresholds = AssessabilityThresholds.from_dict(thresholds).to_dict()
         super().__init__(
-            tokenizer, audio_feature_extractor, app_feature_extractor, chat_template=chat_template or SESSION_TEMPLATE
+            tokenizer, audio_feature_extractor, app_feature_extractor,
+            chat_template=chat_template or self.prompt.template,
         )
-        self.prior_token_id = self._special_token_id(prior_token)
-        self.audio_token_id = self._special_token_id(audio_token)
-
-    def _special_token_id(self, token: str) -> int:
-        token_id = self.tokenizer.convert_tokens_to_ids(token)
-        if token_id is None or token_id == self.tokenizer.unk_token_id:
-            raise ValueError(f"The tokenizer has no token {token!r}.")
-        return token_id
+        self.prior_token_id = self.prompt.token_id(self.tokenizer, prior_token)
+        self.audio_token_id = self.prompt.token_id(self.tokenizer, audio_token)
+        self._specials = (*self.prompt.special_tokens, audio_token, prior_token)
 
     @classmethod
     def _load_tokenizer_from_pretrained(cls, sub_processor_type, pretrained_model_name_or_path, subfolder="",
@@ -103,24 +111,28 @@ class SLAProcessor(ProcessorMixin):
         *,
         revision: str | None = None,
         app_encoder_revision: str | None = None,
+        use_app: bool = True,
         **kwargs,
     ) -> "SLAProcessor":
-        """Builds a processor from a Phi-4-multimodal repo or folder and a Whisper repo or folder (the default
-        Whisper features when `app_encoder` is None, e.g. for a model without APP)."""
-        tokenizer = AutoTokenizer.from_pretrained(backbone, revision=revision)
-        if PRIOR_TOKEN not in tokenizer.get_vocab():
-            tokenizer.add_special_tokens({"additional_special_tokens": [PRIOR_TOKEN]})
-        audio_token_id = AutoConfig.from_pretrained(backbone, revision=revision).audio_config.audio_token_id
-        audio_feature_extractor = Phi4MultimodalFeatureExtractor.from_pretrained(backbone, revision=revision)
+        """Builds a processor from an audio LLM repo or folder (Phi-4-multimodal, Voxtral, Qwen2-Audio: read from its
+        config's `model_type`) and a Whisper repo or folder. With `use_app=False` (or no `app_encoder`), sessions
+        carry no prior token."""
+        backbone_config = AutoConfig.from_pretrained(backbone, revision=revision)
+        prompt = speech_prompt(backbone_config.model_type)
+        tokenizer = prompt.load_tokenizer(backbone, revision)
+        prior_token = prompt.add_prior_token(tokenizer, PRIOR_TOKEN)
         if app_encoder is None:
             app_feature_extractor = WhisperFeatureExtractor()
         else:
             app_feature_extractor = WhisperFeatureExtractor.from_pretrained(app_encoder, revision=app_encoder_revision)
         return cls(
             tokenizer,
-            audio_feature_extractor,
+            prompt.feature_extractor(backbone, revision),
             app_feature_extractor,
-            audio_token=tokenizer.convert_ids_to_tokens(audio_token_id),
+            prior_token=prior_token,
+            audio_token=prompt.audio_token(tokenizer, backbone_config),
+            backbone_type=backbone_config.model_type,
+            use_prior_token=use_app and app_encoder is not None,
             **kwargs,
         )
 
@@ -155,18 +167,22 @@ class SLAProcessor(ProcessorMixin):
             batch["labels"], batch["labels_mask"] = self.labels_from_scores(scores)
         return BatchFeature(batch, tensor_type=None)
 
-    def render(self, session: dict, audio_token_counts: list[int] | None = None, index: int = 0) -> str:
-        """The session as text: the template filled with its parts, questions and audio placeholders (one per
-        response, or `audio_token_counts[i]` for response i in S&I order)."""
-        responses = self.ordered_responses(session, index)
-        counts = audio_token_counts or [1] * len(responses)
+    def render(self, session: dict, index: int = 0) -> str:
+        """The session as text: the template filled with its parts, questions (fenced as user text) and one audio
+        placeholder per response, in S&I order."""
         parts: dict[str, dict] = {}
-        for response, count in zip(responses, counts):
+        for response in self.ordered_responses(session, index):
             part = parts.setdefault(
                 response["part"], {"name": response["part"], "description": PARTS[response["part"]], "responses": []}
             )
-            part["responses"].append({"question": response.get("question"), "audio": self.audio_token * count})
-        return compile_template(self.chat_template).render(prior_token=self.prior_token, parts=list(parts.values()))
+            part["responses"].append({"question": fence_user_text(response.get("question")), "audio": self.audio_token})
+        prior = self.prior_token if self.use_prior_token else ""
+        return compile_template(self.chat_template).render(prior_token=prior, parts=list(parts.values()))
+
+    def encode(self, session: dict, clip_tokens: list[int], index: int = 0) -> list[int]:
+        """Token ids of a session whose clips (S&I order) have `clip_tokens` audio tokens each."""
+        return self.prompt.tokenize(self.tokenizer, self.render(session, index), self.audio_token, clip_tokens,
+                                    self._specials)
 
     def ordered_responses(self, session: dict, index: int = 0) -> list[dict]:
         """Validated responses in S&I order (by part, keeping the given order within a part)."""
@@ -234,17 +250,15 @@ class SLAProcessor(ProcessorMixin):
         return BatchFeature(self._app_inputs(audio), tensor_type=None)
 
     def prepare_session(self, session: dict, index: int = 0) -> dict:
-        """Loads and featurizes one session's audio and renders its text."""
+        """Loads and featurizes one session's audio and tokenizes its text."""
         audio = self.load_session_audio(session, index)
-        features = [self.speech_features(array) for array in audio]
-        text = self.render(session, [count for _, count in features], index)
-        return {"text": text, "audio": audio, "speech": features}
+        units = [self.audio_units(array) for array in audio]
+        input_ids = self.encode(session, [sum(unit.tokens for unit in clip) for clip in units], index)
+        return {"input_ids": input_ids, "audio": audio, "units": [unit for clip in units for unit in clip]}
 
-    def speech_features(self, array: np.ndarray) -> tuple[np.ndarray, int]:
-        """Phi-4 log-mel features of one clip, extracted alone (a batched call leaves non-zero frames past a
-        shorter clip's end), and its number of audio tokens."""
-        extracted = self.audio_feature_extractor(array, sampling_rate=TARGET_SAMPLING_RATE, return_tensors="np")
-        return extracted["audio_input_features"][0], int(extracted["audio_embed_sizes"][0])
+    def audio_units(self, array: np.ndarray) -> list[AudioUnit]:
+        """A clip's audio units for the backbone (the whole clip, or its 30 s windows), each featurized alone."""
+        return self.prompt.audio_units(self.audio_feature_extractor, array, TARGET_SAMPLING_RATE)
 
     def app_windows(self, array: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
         """Splits a clip into the Whisper encoder's windows; returns them with their valid encoder frames."""
@@ -285,34 +299,21 @@ class SLAProcessor(ProcessorMixin):
         return f"#{position}"
 
     def _collate(self, prepared: list[dict]) -> dict:
-        texts = [item["text"] for item in prepared]
-        encoded = self.tokenizer(texts, padding=True, padding_side="right", return_tensors="pt")
-        speech = [clip for item in prepared for clip in item["speech"]]
-        batch = {
-            "input_ids": encoded["input_ids"],
-            "attention_mask": encoded["attention_mask"],
-            **self._pad_speech(speech),
+        return {
+            **self.pad_input_ids([item["input_ids"] for item in prepared]),
+            **self.prompt.pad_units([unit for item in prepared for unit in item["units"]]),
             **self._app_inputs([item["audio"] for item in prepared]),
         }
-        placeholders = int((batch["input_ids"] == self.audio_token_id).sum())
-        if placeholders != int(batch["audio_embed_sizes"].sum()):
-            raise ValueError(
-                f"Rendered text holds {placeholders} audio tokens but the audio gives "
-                f"{int(batch['audio_embed_sizes'].sum())}: the template or tokenizer split the audio placeholder."
-            )
-        return batch
 
-    @staticmethod
-    def _pad_speech(speech: list[tuple[np.ndarray, int]]) -> dict:
-        lengths = [features.shape[0] for features, _ in speech]
-        padded = np.zeros((len(speech), max(lengths), speech[0][0].shape[1]), dtype=np.float32)
-        for row, (features, _) in enumerate(speech):
-            padded[row, : features.shape[0]] = features
-        return {
-            "audio_input_features": torch.from_numpy(padded),
-            "audio_feature_lengths": torch.tensor(lengths, dtype=torch.long),
-            "audio_embed_sizes": torch.tensor([size for _, size in speech], dtype=torch.long),
-        }
+    def pad_input_ids(self, sequences: list) -> dict:
+        """`input_ids` padded on the right with the pad token, and the `attention_mask`."""
+        length = max(len(sequence) for sequence in sequences)
+        input_ids = torch.full((len(sequences), length), self.prompt.pad_token_id(self.tokenizer), dtype=torch.long)
+        attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
+        for row, sequence in enumerate(sequences):
+            input_ids[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
+            attention_mask[row, : len(sequence)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
 
     def _app_inputs(self, audio: list[list[np.ndarray]]) -> dict:
         windows, frames, owners = [], [], []

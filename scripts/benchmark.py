@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Measures sla-phi4 on this machine with a tiny model whose three parts keep the real model's shares of the work.
 
-    python scripts/benchmark.py [--quick] [--output benchmark.json] [--repeats 3]
+    python scripts/benchmark.py [--quick] [--output benchmark.json] [--repeats 3] [--backbone all]
+    python scripts/benchmark.py --paper-only [--backbone phi4|voxtral|qwen2-audio|all] [--text-tokens 300]
 
 Every comparison is a ratio of two medians measured side by side in the same run. Sections:
   shares     analytic FLOPs per session of decoder : conformer : Whisper (real model and tiny stand-in), and the
@@ -10,10 +11,12 @@ Every comparison is a ratio of two medians measured side by side in the same run
   training   one training step per session: frozen encoders run every step vs. cached encoder outputs
   scoring    sessions per second one at a time vs. batched with length grouping (batch size 8)
   long       time and peak RSS (fresh subprocess per size) at 1, 2, 4, 8, 16 minutes of audio
-  paper      real sizes: FLOPs per session and the H100 floor time for scoring and for 3 epochs of S&I train
+  paper      real sizes on paper, per backbone family (real configs, `real_size.py`): decoder, audio tower and APP
+             Whisper FLOPs per session, and the H100 floor time for scoring and for 3 epochs of S&I train
 """
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -36,125 +39,36 @@ sys.path.insert(0, REPO)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
-from transformers import Phi4MultimodalConfig, WhisperConfig  # noqa: E402
+from real_configs import load_real_config  # noqa: E402
+from real_size import SETTINGS, decoder_flops, family_rows, format_family_table, session_flops  # noqa: E402
+from real_size import session_windows, whisper_flops  # noqa: E402
 
 
-# A real Speak & Improve session: P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s (290 s of speech).
-REAL_SESSION = [("P1", 15.0)] * 6 + [("P3", 58.0), ("P4", 58.0)] + [("P5", 19.0)] * 5
-REAL_TEXT_TOKENS = 300
-SI_TRAIN_HOURS = 244.0
-H100_BF16_FLOPS = 989e12
+# A real Speak & Improve session: P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s (301 s of speech).
+REAL_SESSION = list(SETTINGS.session)
+H100_BF16_FLOPS = SETTINGS.h100_bf16_dense_flops
 SAMPLING_RATE = 16_000
-WHISPER_WINDOW_S = 30.0
-CONFORMER_MAX_SEQ = 500  # the Phi-4 conformer unfolds longer clips into 500-frame chunks
 LONG_MINUTES = [1, 2, 4, 8, 16]
 QUICK_LONG_MINUTES = [0.5]
+BACKBONES = [*SETTINGS.families, "all"]
 
 
-# ----------------------------------------------------------------------------------------------------- configs
-def whisper_large_v3_config() -> WhisperConfig:
-    """Whisper-large-v3's encoder sizes (no weights)."""
-    return WhisperConfig(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
-                         decoder_layers=32, decoder_attention_heads=20, decoder_ffn_dim=5120, num_mel_bins=128,
-                         max_source_positions=1500, vocab_size=51866)
+# ----------------------------------------------------------------------------------------------- analytic FLOPs
+def real_configs() -> tuple:
+    """Phi-4-multimodal and Whisper-large-v3 as published (`configs/backbones/`)."""
+    return load_real_config("phi4_multimodal"), load_real_config(SETTINGS.app_encoder)
 
 
-def real_configs() -> tuple[Phi4MultimodalConfig, WhisperConfig]:
-    """Phi-4-multimodal (its config defaults are the real sizes) and Whisper-large-v3."""
-    return Phi4MultimodalConfig(), whisper_large_v3_config()
-
-
-# ------------------------------------------------------------------------------------------------ analytic FLOPs
-def mel_frames(seconds: float) -> int:
-    """Phi-4 feature frames of a clip (16 kHz, 25 ms window, 10 ms hop)."""
-    return max((int(seconds * SAMPLING_RATE) - 400) // 160 + 1, 1)
-
-
-def audio_tokens(seconds: float, compression: int = 8) -> int:
-    return math.ceil(mel_frames(seconds) / compression)
-
-
-def whisper_windows(seconds: float) -> int:
-    """30 s Whisper windows of `seconds` of audio."""
-    return max(math.ceil(seconds / WHISPER_WINDOW_S - 1e-9), 1)
-
-
-def session_windows(session_lengths: list[float], packed: bool = True) -> int:
-    """The processor packs a session's responses end to end before windowing (`packed`); the alternative pads
-    every response to its own windows."""
-    if packed:
-        return whisper_windows(sum(session_lengths))
-    return sum(whisper_windows(seconds) for seconds in session_lengths)
-
-
-def decoder_flops(config, tokens: int, batch_tokens: int | None = None) -> float:
-    """Forward FLOPs of the language layers over `tokens` (causal attention counted at half of T^2)."""
-    hidden, layers = config.hidden_size, config.num_hidden_layers
-    head_dim = getattr(config, "head_dim", None) or hidden // config.num_attention_heads
-    q_dim = config.num_attention_heads * head_dim
-    kv_dim = config.num_key_value_heads * head_dim
-    params = hidden * (q_dim + 2 * kv_dim) + q_dim * hidden + 3 * hidden * config.intermediate_size
-    attention = 2 * tokens * tokens * q_dim  # QK^T and AV, causal half of 4*T^2*d
-    return layers * (2 * params * tokens + attention)
-
-
-def conformer_flops(config, seconds_list: list[float]) -> float:
-    """Forward FLOPs of the Phi-4 audio conformer (and speech projections), each clip alone."""
-    audio = config.audio_config
-    hidden, inter, channels = audio.hidden_size, audio.intermediate_size, audio.nemo_conv_channels
-    steps = int(math.log2(audio.time_reduction))
-    total = 0.0
-    for seconds in seconds_list:
-        frames = mel_frames(seconds)
-        # NeMo subsampling: a 3x3 conv, then (depthwise 3x3 + pointwise) per further halving.
-        t, f = math.ceil(frames / 2), math.ceil(audio.input_size / 2)
-        total += 2 * 9 * channels * t * f
-        for _ in range(steps - 1):
-            t, f = math.ceil(t / 2), math.ceil(f / 2)
-            total += 2 * 9 * channels * t * f + 2 * channels * channels * t * f
-        total += 2 * channels * audio.nemo_final_size * hidden * t
-        chunk = min(t, CONFORMER_MAX_SEQ)
-        padded = math.ceil(t / CONFORMER_MAX_SEQ) * CONFORMER_MAX_SEQ if t > CONFORMER_MAX_SEQ else t
-        per_frame = (
-            2 * 2 * 3 * hidden * inter  # two macaron feed-forwards (gate_up to 2I, down)
-            + 2 * 4 * hidden * hidden  # attention projections
-            + 2 * hidden * 2 * audio.ext_pw_out_channel + 2 * audio.kernel_size * hidden  # GLU pointwise, depthwise
-            + 2 * hidden * audio.depthwise_separable_out_channel + 2 * hidden * audio.ext_pw_out_channel
-            + 4 * chunk * hidden  # attention within a chunk
-        )
-        total += audio.num_blocks * per_frame * padded
-        total += audio_tokens(seconds) * 2 * (hidden * config.hidden_size + config.hidden_size ** 2)
-    return total
-
-
-def whisper_flops(config, seconds_list: list[float], packed: bool = True) -> float:
-    """Forward FLOPs of the Whisper encoder: every window is a full 1500-position (30 s) window."""
-    d, positions = config.d_model, config.max_source_positions
-    per_window = (
-        2 * 3 * config.num_mel_bins * d * 2 * positions + 2 * 3 * d * d * positions  # two convolutions
-        + config.encoder_layers * positions * (2 * 4 * d * d + 2 * 2 * d * config.encoder_ffn_dim
-                                               + 4 * positions * d)
-    )
-    return per_window * session_windows(seconds_list, packed)
-
-
-def flops_per_session(config, session_lengths: list[float], text_tokens: int = REAL_TEXT_TOKENS) -> dict:
-    """Analytic forward FLOPs of one session per part. `config` is `(phi4_config, whisper_config)` or an
-    `SLAConfig`; `session_lengths` the response durations in seconds."""
+def flops_per_session(config, session_lengths: list[float], text_tokens: int = SETTINGS.text_tokens) -> dict:
+    """Analytic forward FLOPs of one session per part (`real_size.session_flops`). `config` is `(phi4_config,
+    whisper_config)` or an `SLAConfig`; `session_lengths` the response durations in seconds."""
     if isinstance(config, tuple):
         phi4, whisper = config
     else:
-        phi4, whisper = config.phi4_config, config.app_encoder_config
-    tokens = sum(audio_tokens(seconds) for seconds in session_lengths) + text_tokens
-    result = {
-        "decoder": decoder_flops(phi4, tokens),
-        "conformer": conformer_flops(phi4, session_lengths),
-        "whisper": whisper_flops(whisper, session_lengths) if whisper is not None else 0.0,
-    }
-    result["total"] = sum(result.values())
-    result["tokens"] = tokens
-    result["whisper_windows"] = session_windows(session_lengths)
-    return result
+        phi4, whisper = config.audio_llm_config, config.app_encoder_config
+    flops = session_flops(phi4, whisper, session_lengths, text_tokens)
+    return {"decoder": flops.decoder, "conformer": flops.audio_tower, "whisper": flops.app_whisper,
+            "total": flops.total, "tokens": flops.tokens, "whisper_windows": flops.app_windows}
 
 
 def shares(flops: dict) -> dict:
@@ -164,73 +78,65 @@ def shares(flops: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- proportional tiny
-def tiny_size(decoder_hidden: int = 128, decoder_layers: int = 2, lengths: list[float] | None = None):
-    """Tiny widths whose analytic shares decoder : conformer : Whisper on a session of `lengths` (default: a real
-    one) match the real model's shares on a real session. The decoder's width is given; the encoders' are solved."""
-    from build_tiny_checkpoint import TinySize
+def tiny_size(decoder_hidden: int = 96, decoder_layers: int = 2, lengths: list[float] | None = None) -> dict:
+    """Tiny widths (a configs/tiny_sizes.json entry) whose analytic shares decoder : conformer : Whisper on a session
+    of `lengths` (default: a real one) match the real model's shares on a real session. The decoder's width is
+    given; the encoders' are solved."""
+    from stand_ins import tiny_size as named_size
 
     target = shares(flops_per_session(real_configs(), [seconds for _, seconds in REAL_SESSION]))
     lengths = lengths or [seconds for _, seconds in REAL_SESSION]
-    base = TinySize(hidden_size=decoder_hidden, layers=decoder_layers, heads=4)
+    base = named_size("tiny")
+    base["phi4_multimodal"] = {**base["phi4_multimodal"], "hidden_size": decoder_hidden,
+                               "intermediate_size": 2 * decoder_hidden, "num_hidden_layers": decoder_layers}
     best, best_error = None, float("inf")
-    for audio_hidden in range(8, 257, 8):
-        for audio_blocks in (1, 2, 3, 4):
-            for whisper_dim in range(8, 257, 8):
-                for whisper_layers in (1, 2, 3, 4):
-                    size = TinySize(**{**base.__dict__, "audio_hidden": audio_hidden, "audio_blocks": audio_blocks,
-                                       "whisper_dim": whisper_dim, "whisper_layers": whisper_layers})
-                    got = shares(flops_per_session(tiny_configs(size), lengths))
-                    error = sum(math.log(got[part] / target[part]) ** 2 for part in target)
-                    if error < best_error:
-                        best, best_error = size, error
+    for audio_hidden, audio_blocks, whisper_dim, whisper_layers in itertools.product(
+        range(8, 257, 8), (1, 2, 3, 4), range(8, 257, 8), (1, 2, 3, 4)
+    ):
+        size = {**base, "phi4_multimodal": {**base["phi4_multimodal"], "conformer_hidden_size": audio_hidden,
+                                            "conformer_blocks": audio_blocks},
+                "app_whisper": {**base["app_whisper"], "d_model": whisper_dim, "encoder_layers": whisper_layers}}
+        got = shares(flops_per_session(tiny_configs(size), lengths))
+        error = sum(math.log(got[part] / target[part]) ** 2 for part in target)
+        if error < best_error:
+            best, best_error = size, error
     return best
 
 
-def tiny_configs(size) -> tuple:
-    """The sizes `build_tiny_checkpoint`'s part builders (`phi4_config`, `build_whisper_folder`) give `size`, as
-    light namespaces (for analytic FLOPs only)."""
+def tiny_configs(size: dict) -> tuple:
+    """The configs `stand_ins` builds for `size` (real structure: 24:8 heads as 6:2, the conformer's 1.5x
+    feed-forward, Whisper's 4x and 128 mels), as light namespaces for analytic FLOPs only."""
+    phi4_size, whisper_size = size["phi4_multimodal"], size["app_whisper"]
+    audio_width = phi4_size["conformer_hidden_size"]
     audio = SimpleNamespace(
-        hidden_size=size.audio_hidden, intermediate_size=size.audio_hidden * 2, num_blocks=size.audio_blocks,
-        ext_pw_out_channel=size.audio_hidden, depthwise_separable_out_channel=size.audio_hidden,
-        nemo_conv_channels=getattr(size, "nemo_channels", size.audio_hidden), time_reduction=8, input_size=80, nemo_final_size=10, kernel_size=3,
+        hidden_size=audio_width, intermediate_size=audio_width * 3 // 2, num_blocks=phi4_size["conformer_blocks"],
+        ext_pw_out_channel=audio_width, depthwise_separable_out_channel=audio_width,
+        nemo_conv_channels=phi4_size["conformer_channels"], time_reduction=8, input_size=80, nemo_final_size=10,
+        kernel_size=3,
     )
+    heads = phi4_size["num_attention_heads"]
     phi4 = SimpleNamespace(
-        hidden_size=size.hidden_size, intermediate_size=size.hidden_size * 2, num_hidden_layers=size.layers,
-        num_attention_heads=size.heads, num_key_value_heads=size.heads // 2, head_dim=None, audio_config=audio,
+        model_type="phi4_multimodal", hidden_size=phi4_size["hidden_size"],
+        intermediate_size=phi4_size["intermediate_size"], num_hidden_layers=phi4_size["num_hidden_layers"],
+        num_attention_heads=heads, num_key_value_heads=heads // 3, head_dim=None, audio_config=audio,
     )
-    whisper = SimpleNamespace(d_model=size.whisper_dim, encoder_layers=size.whisper_layers,
-                              encoder_ffn_dim=size.whisper_dim * 2, num_mel_bins=80, max_source_positions=1500)
+    whisper = SimpleNamespace(d_model=whisper_size["d_model"], encoder_layers=whisper_size["encoder_layers"],
+                              encoder_ffn_dim=4 * whisper_size["d_model"], num_mel_bins=128, max_source_positions=1500)
     return phi4, whisper
 
 
 def load_processor(folder: str):
-    """The processor, rebuilt from the parts (`SLAProcessor.from_pretrained` on a folder with custom code asks
-    whether to trust it)."""
+    """The processor of a benchmark checkpoint."""
     from processing_sla import SLAProcessor
 
-    return SLAProcessor.from_backbone(os.path.join(folder, "parts", "phi4"), os.path.join(folder, "parts", "whisper"))
+    return SLAProcessor.from_pretrained(folder)
 
 
-def build_checkpoint(folder: str, size, seed: int = 0) -> str:
-    """Assembles a checkpoint of `size` exactly as `build_tiny_checkpoint` does, with its part builders."""
-    from build_tiny_checkpoint import build_backbone_folder, build_whisper_folder
+def build_checkpoint(folder: str, size: dict, seed: int = 0) -> str:
+    """Assembles a checkpoint of `size` exactly as `build_tiny_checkpoint` does."""
+    from build_tiny_checkpoint import build_tiny_checkpoint
 
-    from modeling_sla import SLAForSessionScoring
-    from processing_sla import SLAProcessor
-
-    torch.manual_seed(seed)
-    backbone_dir, whisper_dir = os.path.join(folder, "parts", "phi4"), os.path.join(folder, "parts", "whisper")
-    build_backbone_folder(backbone_dir, size)
-    build_whisper_folder(whisper_dir, size)
-    processor = SLAProcessor.from_backbone(backbone_dir, whisper_dir)
-    model = SLAForSessionScoring.from_backbone(
-        backbone_dir, whisper_dir, prior_token_id=processor.prior_token_id, dtype=torch.float32,
-        attn_implementation="sdpa", lora_rank=size.lora_rank, lora_alpha=2 * size.lora_rank,
-        app_hidden_size=size.app_hidden,
-    )
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    return build_tiny_checkpoint(folder, seed=seed, size=size, attn_implementation="sdpa")
 
 
 # --------------------------------------------------------------------------------------------------- sessions
@@ -328,7 +234,7 @@ def measure_shares(model, processor, session: dict, size, repeats: int) -> dict:
         "bench_session_seconds": {part: times[part] for part in times},
         "bench_session_gflop": {part: tiny_flops[part] / 1e9 for part in ("decoder", "conformer", "whisper")},
         "bench_session_gflops_per_s": {part: tiny_flops[part] / times[part] / 1e9 for part in times},
-        "tiny_sizes": dict(size.__dict__),
+        "tiny_sizes": size,
     }
 
 
@@ -336,7 +242,7 @@ def measure_processor(processor, session: dict, repeats: int) -> dict:
     audio = [response["audio"] for response in processor.ordered_responses(session)]
     seconds = session_seconds(session)
     total = median_time(lambda: processor(session), repeats)
-    phi4_features = median_time(lambda: [processor.speech_features(array) for array in audio], repeats)
+    phi4_features = median_time(lambda: [processor.audio_units(array) for array in audio], repeats)
     whisper_features = median_time(lambda: processor._app_inputs([audio]), repeats)
     return {
         "audio_seconds": seconds,
@@ -466,31 +372,25 @@ def measure_long(checkpoint: str, minutes_list: list[float]) -> list[dict]:
     return results
 
 
-def paper_figures() -> dict:
-    """Real sizes on paper: FLOPs per session and the H100 bf16 floor for scoring and for 3 epochs of training."""
-    lengths = [seconds for _, seconds in REAL_SESSION]
-    flops = flops_per_session(real_configs(), lengths)
-    unpacked_whisper = whisper_flops(real_configs()[1], lengths, packed=False)
-    sessions = SI_TRAIN_HOURS * 3600 / sum(lengths)
-    encoders = flops["conformer"] + flops["whisper"]
-    train_uncached = 3 * sessions * (3 * flops["decoder"] + encoders)
-    train_cached = 3 * sessions * 3 * flops["decoder"] + sessions * encoders  # encoders once, to fill the cache
+def paper_figures(backbone: str = "all", text_tokens: int = SETTINGS.text_tokens) -> dict:
+    """Real sizes on paper per backbone family (`real_size.family_rows`): FLOPs per session and the H100 bf16 floor
+    for scoring and for 3 epochs of training, plus what the APP's window packing saves."""
+    families = list(SETTINGS.families) if backbone == "all" else [backbone]
+    lengths = SETTINGS.session_lengths
+    rows = family_rows(families, text_tokens)
     return {
         "session_seconds": sum(lengths),
-        "tokens": flops["tokens"],
-        "whisper_windows_packed": flops["whisper_windows"],
-        "whisper_windows_per_response": session_windows(lengths, packed=False),
-        "tflop_decoder": flops["decoder"] / 1e12,
-        "tflop_conformer": flops["conformer"] / 1e12,
-        "tflop_whisper": flops["whisper"] / 1e12,
-        "tflop_whisper_if_per_response": unpacked_whisper / 1e12,
-        "tflop_scoring_session": (flops["decoder"] + encoders) / 1e12,
-        "h100_floor_scoring_s_per_session": (flops["decoder"] + encoders) / H100_BF16_FLOPS,
-        "train_sessions": sessions,
-        "tflop_train_step_session_uncached": (3 * flops["decoder"] + encoders) / 1e12,
-        "tflop_train_step_session_cached": 3 * flops["decoder"] / 1e12,
-        "h100_floor_3_epochs_uncached_h": train_uncached / H100_BF16_FLOPS / 3600,
-        "h100_floor_3_epochs_cached_h": train_cached / H100_BF16_FLOPS / 3600,
+        "responses": len(lengths),
+        "text_tokens": text_tokens,
+        "app_windows_packed": session_windows(lengths),
+        "app_windows_per_response": session_windows(lengths, packed=False),
+        "tflop_app_whisper_if_per_response": whisper_flops(load_real_config(SETTINGS.app_encoder), lengths,
+                                                          packed=False) / 1e12,
+        "h100_bf16_dense_tflops": SETTINGS.h100_bf16_dense_flops / 1e12,
+        "train_hours": SETTINGS.train_hours,
+        "train_epochs": SETTINGS.train_epochs,
+        "train_sessions": rows[0]["train_sessions"],
+        "families": {row["family"]: row for row in rows},
     }
 
 
@@ -563,19 +463,31 @@ def format_table(report: dict) -> str:
             f"{r['processor_s']:8.2f}s  {r['conformer_s']:8.2f}s  {r['whisper_s']:6.2f}s  {r['decoder_s']:6.2f}s  "
             f"{r['total_s']:6.2f}s  {r['peak_rss_mb']:6.0f} MB  {r['growth_rss_mb']:5.0f} MB")
     add("")
-    q = report["paper"]
-    add(f"Real sizes on paper (Phi-4-multimodal + Whisper-large-v3, {q['session_seconds']:.0f} s session, "
-        f"{q['tokens']} tokens):")
-    add(f"  forward TFLOP: decoder {q['tflop_decoder']:.1f}, conformer {q['tflop_conformer']:.1f}, whisper "
-        f"{q['tflop_whisper']:.1f} ({q['whisper_windows_packed']} packed windows; "
-        f"{q['tflop_whisper_if_per_response']:.1f} if each response had its own, {q['whisper_windows_per_response']})")
-    add(f"  H100 floor (989 TFLOP/s bf16): scoring {q['h100_floor_scoring_s_per_session']:.3f} s/session; "
-        f"3 epochs of S&I train ({q['train_sessions']:.0f} sessions): {q['h100_floor_3_epochs_uncached_h']:.2f} h "
-        f"with encoders every step, {q['h100_floor_3_epochs_cached_h']:.2f} h cached")
+    add(format_paper(report["paper"]))
     add(f"  peak RSS of this process per section (MB): {report['meta']['section_peak_rss_mb']}")
     cuda = report.get("cuda")
     add(f"  CUDA: {'not available (floor fraction not measured)' if cuda is None else cuda}")
     return "\n".join(lines)
+
+
+def format_paper(paper: dict) -> str:
+    """The "real sizes on paper" section: one row per backbone family."""
+    q = paper
+    return "\n".join([
+        f"Real sizes on paper ({q['session_seconds']:.0f} s session of {q['responses']} responses, {q['text_tokens']} "
+        f"text tokens; APP Whisper-large-v3 on {q['app_windows_packed']} packed 30 s windows, "
+        f"{q['tflop_app_whisper_if_per_response']:.1f} TFLOP if each response had its own "
+        f"{q['app_windows_per_response']}; H100 floor at {q['h100_bf16_dense_tflops']:.0f} TFLOP/s dense bf16; "
+        f"{q['train_epochs']} epochs of {q['train_hours']:.0f} h of S&I train = {q['train_sessions']:.0f} sessions "
+        f"each):",
+        format_family_table(list(q["families"].values())),
+    ])
+
+
+def run_paper(args) -> dict:
+    """--paper-only: the real-size figures without building or timing anything."""
+    return {"meta": {"mode": "paper-only", "torch": torch.__version__, "platform": platform.platform()},
+            "paper": paper_figures(args.backbone, args.text_tokens)}
 
 
 def run(args) -> dict:
@@ -613,7 +525,7 @@ def run(args) -> dict:
         report["scoring"] = measure_scoring(SLAForSessionScoring.from_pretrained(folder).eval(), processor,
                                             score_rows, repeats)
         peaks["scoring"] = peak_rss_mb()
-    report["paper"] = paper_figures()
+    report["paper"] = paper_figures(args.backbone, args.text_tokens)
     report["cuda"] = measure_cuda_fraction()
     return report
 
@@ -625,16 +537,22 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (median); 3, quick 1")
     parser.add_argument("--scale", type=float, default=None,
                         help="session durations as a fraction of a real S&I session (default 0.25, quick 0.05)")
-    parser.add_argument("--decoder-hidden", type=int, default=128, help="tiny decoder width; the rest is solved")
+    parser.add_argument("--decoder-hidden", type=int, default=96,
+                        help="tiny decoder width (a multiple of its 6 heads); the rest is solved")
+    parser.add_argument("--backbone", choices=BACKBONES, default="all",
+                        help="backbone families in the real-sizes-on-paper table (default all)")
+    parser.add_argument("--text-tokens", type=int, default=SETTINGS.text_tokens,
+                        help="decoder tokens of a session besides the audio tokens, on paper")
+    parser.add_argument("--paper-only", action="store_true", help="only the real sizes on paper (a few seconds)")
     parser.add_argument("--_long-worker", nargs=2, metavar=("CHECKPOINT", "MINUTES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._long_worker:
         print(json.dumps(long_worker(args._long_worker[0], float(args._long_worker[1]))))
         return {}
     start = time.perf_counter()
-    report = run(args)
+    report = run_paper(args) if args.paper_only else run(args)
     report["meta"]["wall_s"] = time.perf_counter() - start
-    print(format_table(report))
+    print(format_paper(report["paper"]) if args.paper_only else format_table(report))
     print(f"\n(wall time {report['meta']['wall_s']:.0f} s; JSON in {args.output})")
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2, default=str)

@@ -45,7 +45,7 @@ PART_DESCRIPTIONS = {
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 # Sizes of the released models: a checkpoint whose parts differ was built on reduced-size stand-ins (tests, demos).
 RELEASED_SIZES = {
-    "microsoft/Phi-4-multimodal-instruct": ("phi4_config", {"hidden_size": 3072, "num_hidden_layers": 32}),
+    "microsoft/Phi-4-multimodal-instruct": ("audio_llm_config", {"hidden_size": 3072, "num_hidden_layers": 32}),
     "openai/whisper-large-v3": ("app_encoder_config", {"d_model": 1280, "encoder_layers": 32}),
 }
 
@@ -246,7 +246,7 @@ def write_model_card(
         num_app_classes=config.get("num_app_classes", 8),
         lora_rank=config.get("lora_rank"),
         lora_alpha=config.get("lora_alpha"),
-        backbone_summary=backbone_summary(config.get("phi4_config") or {}),
+        backbone_summary=backbone_summary(config.get("audio_llm_config") or {}),
         backbone_stand_in=is_stand_in(config, base_model),
         app_encoder_stand_in=is_stand_in(config, app_encoder),
         num_parameters=human_count(num_parameters) if num_parameters else None,

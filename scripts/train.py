@@ -391,7 +391,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
 def build_processor(model_args: ModelArguments) -> SLAProcessor:
     return SLAProcessor.from_backbone(
         model_args.backbone, model_args.app_encoder if model_args.use_app else None,
-        revision=model_args.backbone_revision,
+        revision=model_args.backbone_revision, use_app=model_args.use_app,
     )
 
 

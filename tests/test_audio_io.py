@@ -32,12 +32,15 @@ def test_integer_pcm_is_scaled_like_soundfile(dtype, tmp_path):
         np.testing.assert_array_equal(load_audio(pcm(clip, dtype), WHERE), from_file)
 
 
+def log_mel_mean(processor, audio) -> float:
+    return float(np.mean([unit.features.mean() for unit in processor.audio_units(load_audio(audio, WHERE))]))
+
+
 def test_integer_pcm_gives_the_features_of_float_audio(tiny_processor):
     clip = noise_clip(1.5, 3)
-    as_float = tiny_processor.speech_features(load_audio(clip, WHERE))[0]
+    as_float = log_mel_mean(tiny_processor, clip)
     for audio in (pcm(clip, np.int16), {"array": pcm(clip, np.int16), "sampling_rate": 16_000}):
-        features = tiny_processor.speech_features(load_audio(audio, WHERE))[0]
-        assert abs(features.mean() - as_float.mean()) < 0.01  # unscaled int16 gave 35.2 against 14.4
+        assert abs(log_mel_mean(tiny_processor, audio) - as_float) < 0.01  # unscaled int16 gave 35.2 against 14.4
 
 
 @pytest.mark.parametrize("scale", [1000.0, 32768.0, -3.0])

@@ -1,7 +1,9 @@
-"""scripts/benchmark.py: the analytic FLOP counts, and the shape of a --quick run's report (not its timings)."""
+"""scripts/benchmark.py: the analytic FLOP counts, the real-sizes-on-paper table per backbone family, and the shape of
+a --quick run's report (not its timings)."""
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +17,38 @@ def test_real_flops_match_published_orders_of_magnitude():
     assert 25e12 < flops["decoder"] < 33e12  # ~7 GFLOP/token over ~4k tokens
     assert 2e12 < flops["conformer"] < 6e12
     assert math.isclose(flops["whisper"] / 11, 2.3e12, rel_tol=0.05)  # Whisper-large-v3 per 30 s window
+
+
+def test_real_phi4_decoder_has_24_heads_of_128():
+    from benchmark import REAL_SESSION, flops_per_session, real_configs
+    from real_size import decoder_flops
+
+    phi4, whisper = real_configs()
+    assert (phi4.num_attention_heads, phi4.num_key_value_heads) == (24, 8)
+    flops = flops_per_session((phi4, whisper), [seconds for _, seconds in REAL_SESSION], text_tokens=300)
+    assert flops["tokens"] == 3768 + 300
+    # k and v are 8 heads of 128 (1024 wide), not 8 of 96 as 32 heads would make them
+    kv_gain = phi4.num_hidden_layers * 2 * flops["tokens"] * phi4.hidden_size * 2 * (1024 - 768)
+    default = SimpleNamespace(hidden_size=3072, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                              intermediate_size=8192)  # the 32 heads the benchmark used to count
+    assert flops["decoder"] - decoder_flops(default, flops["tokens"]) == pytest.approx(kv_gain)
+
+
+def test_paper_only_prints_the_family_table(tmp_path, capsys):
+    from benchmark import main
+
+    output = tmp_path / "paper.json"
+    report = main(["--paper-only", "--output", str(output)])
+    table = capsys.readouterr().out
+    assert set(report) == {"meta", "paper"} and set(report["paper"]["families"]) == {"phi4", "voxtral", "qwen2-audio"}
+    assert "Real sizes on paper (301 s session of 13 responses, 300 text tokens" in table
+    for family in ("| phi4 |", "| voxtral |", "| qwen2-audio |"):
+        assert family in table
+    main(["--paper-only", "--backbone", "voxtral", "--text-tokens", "270", "--output", str(output)])
+    table = capsys.readouterr().out
+    assert "| voxtral | 5,895 (5,625 + 270) |" in table and "| phi4 |" not in table
+    with pytest.raises(SystemExit):
+        main(["--paper-only", "--backbone", "gemma"])
 
 
 def test_tiny_size_keeps_the_real_shares():
@@ -47,7 +81,8 @@ def test_quick_run_writes_the_table_and_json(tmp_path, capsys):
     for key in ("one_at_a_time_sessions_per_s", "batched_sessions_per_s", "speedup_batched_vs_single"):
         assert saved["scoring"][key] > 0
     assert saved["long"] and {"minutes", "tokens", "total_s", "peak_rss_mb"} <= set(saved["long"][0])
-    assert saved["paper"]["h100_floor_3_epochs_cached_h"] < saved["paper"]["h100_floor_3_epochs_uncached_h"]
+    for row in saved["paper"]["families"].values():
+        assert row["h100_floor_3_epochs_cached_h"] < row["h100_floor_3_epochs_uncached_h"]
     for heading in ("Shares of the work", "Processor:", "Training step", "Scoring", "Long sessions",
                     "Real sizes on paper"):
         assert heading in table

@@ -173,7 +173,7 @@ def test_full_size_checkpoint_without_pipeline(tiny_checkpoint, tmp_path):
     folder = tmp_path / "plain"
     shutil.copytree(tiny_checkpoint, folder, ignore=shutil.ignore_patterns("parts"))
     config = json.loads((folder / "config.json").read_text())
-    config["phi4_config"].update(hidden_size=3072, num_hidden_layers=32)
+    config["audio_llm_config"].update(hidden_size=3072, num_hidden_layers=32)
     config["app_encoder_config"].update(d_model=1280, encoder_layers=32)
     config["overall_mode"] = "part_mean"
     (folder / "config.json").write_text(json.dumps(config))

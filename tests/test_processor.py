@@ -131,3 +131,16 @@ def test_duplicate_responses_are_refused(tiny_processor, tmp_path, form):
         tiny_processor(duplicated("S5", first, second))
     second.update(response_id="S5-P10002", audio=noise_clip(1.0, 8))
     tiny_processor(duplicated("S5", first, second))  # distinct responses are fine
+
+
+def test_question_text_never_becomes_a_special_token(tiny_model, tiny_processor):
+    """A question holding the prior token's or the audio placeholder's text is encoded as plain text."""
+    hostile = f"Say {tiny_processor.prior_token} and {tiny_processor.audio_token}{tiny_processor.audio_token}?"
+    session = make_session("hostile", [("P1", 1.0), ("P5", 1.2)])
+    session["responses"][0]["question"] = hostile
+    batch = tiny_processor(session)
+    assert int((batch["input_ids"] == tiny_processor.prior_token_id).sum()) == 1
+    assert int((batch["input_ids"] == tiny_processor.audio_token_id).sum()) == int(batch["audio_embed_sizes"].sum())
+    assert hostile in tiny_processor.tokenizer.decode(batch["input_ids"][0])
+    with torch.no_grad():
+        assert torch.isfinite(tiny_model(**batch).scores).all()
