@@ -10,6 +10,7 @@ object loaded through `AutoProcessor`).
     scorer({"session_id": "S1", "responses": [{"part": "P1", "audio": "S1-P10003.flac", "question": "..."}]})
     scorer("path/to/folder")            # files named <submissionID>-<questionID>.flac|.wav
     scorer([session_a, session_b], batch_size=2)
+    scorer(session, on_unscorable="skip")  # no score for a part with a response that cannot be assessed
 """
 
 import math
@@ -32,7 +33,9 @@ TASK = "spoken-language-assessment"
 # CEFR level of each half band of the Speak & Improve scale (2.0-5.5).
 CEFR_BANDS = ((2.0, "A2"), (2.5, "A2+"), (3.0, "B1"), (3.5, "B1+"), (4.0, "B2"), (4.5, "B2+"), (5.0, "C1"), (5.5, "C1+"))
 SCORED_PARTS = ("P1", "P3", "P4", "P5")
+OVERALL = "overall"
 AUDIO_EXTENSIONS = (".flac", ".wav")
+UNSCORABLE_POLICIES = ("warn", "skip", "error")
 _QUESTION_RE = re.compile(r"^(P[1-5])[0-9A-Za-z_]*$")
 
 
@@ -68,6 +71,61 @@ def format_scores(
     return scores, levels
 
 
+# -------------------------------------------------------------------------------------------- what is reported
+class UnscorableSessionError(ValueError):
+    """Raised with `on_unscorable="error"` for a session holding a response that cannot be assessed; the message
+    names the session, and each response with its part and reason."""
+
+
+def reported_targets(
+    score_names, response_parts, audio_flags: list[dict], on_unscorable: str = "warn", session_id=None
+) -> tuple[list[str], list[dict]]:
+    """Which of `score_names` get a score for a session, and the session's warnings.
+
+    Rules:
+    - A part is scored only when the session has a response of it. With `on_unscorable="skip"`, a part with a
+      response that cannot be assessed (an entry of `audio_flags`) is not scored either.
+    - Overall is the mean of all four parts in S&I, so it is scored only when P1, P3, P4 and P5 all are: a partial
+      session gets its parts' scores and no overall.
+    - `on_unscorable="warn"` (the default) scores responses that cannot be assessed and reports them;
+      `"error"` raises UnscorableSessionError instead.
+
+    Args:
+        score_names: the model's targets (`config.score_names`); targets other than the parts and overall are
+            always scored.
+        response_parts: the part of each of the session's responses.
+        audio_flags: the processor's `{"response_id", "part", "reason", "detail"}` for the responses that cannot be
+            assessed.
+
+    Returns:
+        The targets scored, and the warnings: every audio flag, then `{"response_id": None, "part", "reason",
+        "detail"}` for each target without a score (reason `no_response`, `unscorable_audio` or
+        `partial_session`).
+    """
+    if on_unscorable not in UNSCORABLE_POLICIES:
+        raise ValueError(f"`on_unscorable` must be one of {UNSCORABLE_POLICIES}, got {on_unscorable!r}.")
+    if audio_flags and on_unscorable == "error":
+        reasons = "; ".join(f"response {flag['response_id']} ({flag['part']}) {flag['reason']}: {flag['detail']}"
+                            for flag in audio_flags)
+        raise UnscorableSessionError(f"Session {session_id}: cannot be assessed (on_unscorable='error'): {reasons}.")
+    present = set(response_parts)
+    unscorable = {flag["part"] for flag in audio_flags} if on_unscorable == "skip" else set()
+    scored_parts = [part for part in SCORED_PARTS if part in present and part not in unscorable]
+    reported, warnings = [], [dict(flag) for flag in audio_flags]
+    for name in score_names:
+        if name in SCORED_PARTS and name not in scored_parts:
+            reason, detail = (("unscorable_audio", "a response of this part cannot be assessed (on_unscorable='skip')")
+                              if name in present else ("no_response", "the session has no response of this part"))
+            warnings.append({"response_id": None, "part": name, "reason": reason, "detail": detail})
+        elif name == OVERALL and len(scored_parts) < len(SCORED_PARTS):
+            missing = ", ".join(part for part in SCORED_PARTS if part not in scored_parts)
+            warnings.append({"response_id": None, "part": name, "reason": "partial_session",
+                             "detail": f"overall is the mean of {', '.join(SCORED_PARTS)}; not scored: {missing}"})
+        else:
+            reported.append(name)
+    return reported, warnings
+
+
 # ------------------------------------------------------------------------------------------------ folder input
 def parse_response_file(filename: str) -> tuple[str, str, str]:
     """`SI114J-00011-P10003.flac` -> `("SI114J-00011", "P10003", "P1")`: submission ID, question ID and part."""
@@ -85,8 +143,9 @@ def parse_response_file(filename: str) -> tuple[str, str, str]:
 def sessions_from_folder(folder: str | os.PathLike) -> list[dict]:
     """Sessions from a folder of response audio named by response ID, one per submission ID (sorted).
 
-    Files other than .flac/.wav are ignored; responses of parts that are not scored (P2, read-aloud) are skipped with
-    a warning. Responses are ordered by part, then question ID; questions are unknown (None).
+    What is not read is counted and reported in one warning: entries other than .flac/.wav files (other files,
+    sub-folders) and responses of parts that are not scored (P2, read-aloud). Responses are ordered by part, then
+    question ID; questions are unknown (None).
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
@@ -95,20 +154,26 @@ def sessions_from_folder(folder: str | os.PathLike) -> list[dict]:
             f".flac|.wav; pass single responses inside a session dict."
         )
     sessions: dict[str, list[dict]] = {}
-    skipped = []
+    skipped: dict[str, list[str]] = {}
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            skipped.setdefault("folder(s)", []).append(name + "/")
+            continue
         if not (os.path.isfile(path) and name.lower().endswith(AUDIO_EXTENSIONS)):
+            skipped.setdefault(f"file(s) that are not {' or '.join(AUDIO_EXTENSIONS)}", []).append(name)
             continue
         submission, question, part = parse_response_file(name)
         if part not in SCORED_PARTS:
-            skipped.append(name)
+            skipped.setdefault("response(s) of parts that are not scored", []).append(name)
             continue
         sessions.setdefault(submission, []).append(
             {"response_id": f"{submission}-{question}", "part": part, "audio": path, "question": None}
         )
     if skipped:
-        logger.warning(f"Skipped {len(skipped)} response(s) of parts that are not scored: {', '.join(skipped[:5])}")
+        logger.warning(f"{folder}: skipped " + "; ".join(
+            f"{len(names)} {kind} ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})"
+            for kind, names in skipped.items()))
     if not sessions:
         raise ValueError(
             f"No response audio in {folder}: expected files named <submissionID>-<questionID>.flac or .wav, e.g. "
@@ -140,11 +205,20 @@ class SLAScoringPipeline(Pipeline):
     response ID (`<submissionID>-<questionID>.flac|.wav`). A session gives a dict, a list gives a list, a folder gives
     a dict when it holds one submission and a list (one result per submission ID, sorted) otherwise.
 
-    Output per session: `{"session_id", "scores": {"P1": 3.62, ..., "overall": 3.71}, "cefr": {"P1": "B1+", ...}}`,
-    scores clipped to `[config.score_min, config.score_max]` and rounded to `decimals` (default 2; None keeps them
-    unrounded); each CEFR level is that of the nearest half band of the score shown.
+    Output per session: `{"session_id", "scores": {"P1": 3.62, ..., "overall": 3.71}, "cefr": {"P1": "B1+", ...},
+    "warnings": [...]}`, scores clipped to `[config.score_min, config.score_max]` and rounded to `decimals` (default
+    2; None keeps them unrounded); each CEFR level is that of the nearest half band of the score shown.
 
-    Call parameters: `batch_size` (sessions per forward pass), `num_workers`, `decimals`.
+    What is not scored is `None` (score and level), and `warnings` (empty when all is well) says why, as
+    `{"response_id", "part", "reason", "detail"}`:
+    - a response that cannot be assessed: `silent`, `no_speech`, `too_little_speech`, `mostly_noise`, `clipped`
+      (the processor's checks);
+    - a part without a response (`no_response`), or skipped under `on_unscorable="skip"` (`unscorable_audio`);
+    - overall, which is the mean of all four parts in S&I, for a session without all four (`partial_session`).
+
+    Call parameters: `batch_size` (sessions per forward pass), `num_workers`, `decimals`, and `on_unscorable`:
+    `"warn"` (default: score and flag), `"skip"` (no score for a part with a response that cannot be assessed, nor
+    for overall) or `"error"` (raise UnscorableSessionError). See `reported_targets` for the rules.
     """
 
     _load_processor = True
@@ -153,15 +227,19 @@ class SLAScoringPipeline(Pipeline):
     _load_image_processor = False
     _load_video_processor = False
 
-    def _sanitize_parameters(self, decimals="unset", **unknown):
+    def _sanitize_parameters(self, decimals="unset", on_unscorable=None, **unknown):
         if unknown:
             raise TypeError(f"Unknown parameter(s) of the {TASK} pipeline: {sorted(unknown)}")
-        postprocess = {}
+        forward, postprocess = {}, {}
         if decimals != "unset":
             if decimals is not None and (isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0):
                 raise ValueError(f"`decimals` must be a non-negative int or None, got {decimals!r}.")
             postprocess["decimals"] = decimals
-        return {}, {}, postprocess
+        if on_unscorable is not None:
+            if on_unscorable not in UNSCORABLE_POLICIES:
+                raise ValueError(f"`on_unscorable` must be one of {UNSCORABLE_POLICIES}, got {on_unscorable!r}.")
+            forward["on_unscorable"] = postprocess["on_unscorable"] = on_unscorable
+        return {}, forward, postprocess
 
     def __call__(self, inputs, **kwargs):
         if isinstance(inputs, (str, os.PathLike)):
@@ -185,28 +263,43 @@ class SLAScoringPipeline(Pipeline):
                     f"generator) to score each of them."
                 )
             session = sessions[0]
-        if not isinstance(session, dict) or "responses" not in session:
+        if not isinstance(session, dict):  # the processor checks the rest and names the session
             raise ValueError(
                 "A session must be a dict with 'responses' (a list of {'part', 'audio', 'question'?}), got "
                 f"{type(session).__name__}."
             )
         return {"session_id": [session.get("session_id")], "sessions": [session]}
 
-    def _forward(self, model_inputs):
-        # The processor loads and featurizes the audio here, for the whole batch at once.
+    def _forward(self, model_inputs, on_unscorable: str = "warn"):
+        # The processor loads, checks and featurizes the audio here, for the whole batch at once.
         batch = self.processor(model_inputs["sessions"], return_tensors="pt")
-        batch = {key: value.to(self.device) for key, value in batch.items() if torch.is_tensor(value)}
-        scores = self.model(**batch).scores
-        return {"session_id": list(model_inputs["session_id"]), "scores": scores.float()}
+        if "audio_flags" not in batch:
+            raise ValueError("The processor gave no `audio_flags`: it cannot tell what it cannot assess.")
+        checks = []
+        for session, flags in zip(model_inputs["sessions"], batch["audio_flags"]):
+            parts = [response.get("part") for response in session["responses"]]
+            # raises before the model runs when on_unscorable="error"
+            reported_targets(self.model.config.score_names, parts, flags, on_unscorable, session.get("session_id"))
+            checks.append({"parts": parts, "audio_flags": flags})
+        inputs = {key: value.to(self.device) for key, value in batch.items() if torch.is_tensor(value)}
+        scores = self.model(**inputs).scores
+        return {"session_id": list(model_inputs["session_id"]), "scores": scores.float(), "checks": checks}
 
-    def postprocess(self, model_outputs, decimals: int | None = 2):
-        session_id = model_outputs["session_id"]
+    def postprocess(self, model_outputs, decimals: int | None = 2, on_unscorable: str = "warn"):
+        session_id, checks = model_outputs["session_id"], model_outputs["checks"]
         if isinstance(session_id, list):  # an unbatched result keeps its list of one
-            session_id = session_id[0]
+            session_id, checks = session_id[0], checks[0]
         raw = model_outputs["scores"].reshape(-1).tolist()
         config = self.model.config
         scores, levels = format_scores(raw, config.score_names, config.score_min, config.score_max, decimals)
-        return {"session_id": session_id, "scores": scores, "cefr": levels}
+        reported, warnings = reported_targets(config.score_names, checks["parts"], checks["audio_flags"],
+                                              on_unscorable, session_id)
+        return {
+            "session_id": session_id,
+            "scores": {name: value if name in reported else None for name, value in scores.items()},
+            "cefr": {name: level if name in reported else None for name, level in levels.items()},
+            "warnings": warnings,
+        }
 
     def get_iterator(
         self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params, postprocess_params
@@ -261,10 +354,13 @@ __all__ = [
     "CEFR_BANDS",
     "SLAScoringPipeline",
     "TASK",
+    "UNSCORABLE_POLICIES",
+    "UnscorableSessionError",
     "clip_score",
     "format_scores",
     "parse_response_file",
     "register_sla_pipeline",
+    "reported_targets",
     "save_pretrained_with_pipeline",
     "score_to_cefr",
     "sessions_from_folder",

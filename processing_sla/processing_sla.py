@@ -1,5 +1,6 @@
 """SLAProcessor: turns learner sessions (audio and questions) into the inputs of SLAForSessionScoring."""
 
+import hashlib
 import math
 import os
 
@@ -9,6 +10,7 @@ from transformers import AutoConfig, PreTrainedConfig, WhisperFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
+from .assessability_sla import AssessabilityThresholds, assess_responses
 from .audio_io_sla import TARGET_SAMPLING_RATE, AudioInputError, load_audio
 from .session_template_sla import PARTS, TEMPLATE_VERSION, compile_template
 from .speech_prompt_sla import AudioUnit, fence_user_text
@@ -48,6 +50,9 @@ class SLAProcessor(ProcessorMixin):
         audio_token (`str`): the backbone's audio placeholder token.
         score_names (`list[str]`, *optional*): target names, in the model's output order.
         template_version (`int`, *optional*): version of the session template.
+        assessability_thresholds (`dict`, *optional*): when a response cannot be assessed (silent, no or too little
+            speech, mostly noise, clipped; see `assessability_sla.AssessabilityThresholds`); defaults to
+            `assessability_thresholds.json`. Saved with the processor.
         backbone_type (`str`, *optional*): the backbone config's `model_type` (`phi4_multimodal`, `voxtral`,
             `qwen2_audio`).
         use_prior_token (`bool`, *optional*): whether sessions start with the prior token; False for a model built
@@ -67,6 +72,7 @@ class SLAProcessor(ProcessorMixin):
         audio_token: str | None = None,
         score_names: list[str] | None = None,
         template_version: int = TEMPLATE_VERSION,
+        assessability_thresholds: dict | None = None,
         backbone_type: str = DEFAULT_BACKBONE_TYPE,
         use_prior_token: bool = True,
         pack_audio: bool = False,
@@ -82,6 +88,8 @@ class SLAProcessor(ProcessorMixin):
         self.audio_token = audio_token
         self.score_names = list(score_names or DEFAULT_SCORE_NAMES)
         self.template_version = template_version
+        thresholds = assessability_thresholds or AssessabilityThresholds.default().to_dict()
+        self.assessability_thresholds = AssessabilityThresholds.from_dict(thresholds).to_dict()
         super().__init__(
             tokenizer, audio_feature_extractor, app_feature_extractor,
             chat_template=chat_template or self.prompt.template,
@@ -134,19 +142,29 @@ class SLAProcessor(ProcessorMixin):
         )
 
     # ------------------------------------------------------------------------------------------------- public API
-    def __call__(self, sessions=None, scores=None, return_tensors: str = "pt", **kwargs) -> BatchFeature:
+    def __call__(
+        self, sessions=None, scores=None, return_tensors: str = "pt", assess_audio: bool = True, **kwargs
+    ) -> BatchFeature:
         """Renders, tokenizes and featurizes sessions; with `scores`, adds `labels` and `labels_mask`.
 
         Args:
             sessions: a session dict or a list of them.
             scores: per session a dict `{"P1": 4.0, ..., "overall": 4.1}` (missing or None marks are masked);
                 loader rows work directly.
+            assess_audio: adds `audio_flags`: per session, the list of `{"response_id", "part", "reason",
+                "detail"}` of its responses that cannot be assessed (see `assess_session`). It is not a model
+                input (the model ignores it); the pipeline reports it. Training turns it off.
         """
         if return_tensors != "pt":
             raise ValueError("SLAProcessor returns PyTorch tensors only (return_tensors='pt').")
         sessions = self._as_list(sessions, "sessions")
         prepared = [self.prepare_session(session, index) for index, session in enumerate(sessions)]
         batch = self._collate(prepared)
+        if assess_audio:
+            batch["audio_flags"] = [
+                self.assess_session(session, item["audio"], index)
+                for index, (session, item) in enumerate(zip(sessions, prepared))
+            ]
         if scores is not None:
             scores = self._as_list(scores, "scores")
             if len(scores) != len(sessions):
@@ -177,6 +195,10 @@ class SLAProcessor(ProcessorMixin):
             raise SessionInputError(f"Session {index} must be a dict, got {type(session).__name__}.")
         session_id = session.get("session_id", f"#{index}")
         responses = session.get("responses")
+        if responses is not None and not isinstance(responses, (list, tuple)):
+            raise SessionInputError(
+                f"Session {session_id}: 'responses' must be a list of dicts, got {type(responses).__name__}."
+            )
         if not responses:
             raise SessionInputError(f"Session {session_id}: no responses (a session needs at least one audio).")
         order = list(PARTS)
@@ -192,11 +214,39 @@ class SLAProcessor(ProcessorMixin):
     def load_session_audio(self, session: dict, index: int = 0) -> list[np.ndarray]:
         """The session's responses as 16 kHz mono arrays, in S&I order."""
         session_id = session.get("session_id", f"#{index}") if isinstance(session, dict) else f"#{index}"
-        audio = []
+        audio, seen = [], {}
         for position, response in enumerate(self.ordered_responses(session, index)):
-            where = f"Session {session_id}, response {self._response_name(session_id, response, position)}"
+            name = self._response_name(session_id, response, position)
+            where = f"Session {session_id}, response {name}"
             audio.append(load_audio(response.get("audio"), where, TARGET_SAMPLING_RATE))
+            self._refuse_duplicate(where, name, response, audio[-1], seen)
         return audio
+
+    @staticmethod
+    def _refuse_duplicate(where: str, name: str, response: dict, array: np.ndarray, seen: dict) -> None:
+        """Raises when a response repeats an earlier one of its session (same ID, file or samples): scoring it
+        twice would weigh it twice. `seen` maps each identity of the responses so far to the response's name."""
+        source = response.get("audio")
+        source = source.get("path") if isinstance(source, dict) and source.get("array") is None else source
+        identities = {"response ID": name if response.get("response_id") else None,
+                      "audio file": os.path.realpath(source) if isinstance(source, (str, os.PathLike)) else None,
+                      "audio samples": hashlib.sha1(array.tobytes()).hexdigest()}
+        for kind, identity in identities.items():
+            if identity is None:
+                continue
+            if (kind, identity) in seen:
+                raise SessionInputError(f"{where}: the same {kind} as response {seen[kind, identity]}; a response "
+                                        f"may appear only once in a session.")
+            seen[kind, identity] = name
+
+    def assess_session(self, session: dict, audio: list[np.ndarray], index: int = 0) -> list[dict]:
+        """Flags `{"response_id", "part", "reason", "detail"}` of the session's responses that cannot be assessed,
+        in S&I order (`audio` as `load_session_audio` gives it); empty when every response can be."""
+        session_id = session.get("session_id", f"#{index}")
+        responses = self.ordered_responses(session, index)
+        names = [self._response_name(session_id, response, position) for position, response in enumerate(responses)]
+        thresholds = AssessabilityThresholds.from_dict(self.assessability_thresholds)
+        return assess_responses(audio, [response["part"] for response in responses], names, thresholds)
 
     def app_inputs(self, sessions) -> BatchFeature:
         """Only the APP's Whisper inputs of sessions (what stage app needs): no text, no Phi-4 features."""

@@ -27,6 +27,8 @@ part marks and 1,742 an overall mark):
 - A missing mark file (e.g. an evaluation split without marks) gives ``None`` marks; a missing list
   directory or part list is an error.
 - Responses are ordered by part, then question ID; sessions by submission ID.
+- Files are read as UTF-8, with or without a byte-order mark (Windows editors write one). A byte that is
+  not UTF-8, or an invisible character in an ID, is an error naming the file and the line.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ __all__ = [
     "read_file_list",
     "read_marks",
     "read_questions",
+    "read_kit_text",
     "load_speak_improve",
 ]
 
@@ -98,17 +101,44 @@ def parse_file_id(file_id: str) -> tuple[str, str, str]:
     return submission, question, match.group(1)
 
 
+def read_kit_text(path: str) -> str:
+    """The text of a kit file: UTF-8, with or without the byte-order mark that Windows editors write.
+
+    Raises ValueError naming the file and the line of the first byte that is not UTF-8 (e.g. Latin-1).
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text; save the file as UTF-8"
+        ) from None
+
+
 def _tsv_rows(path: str) -> Iterable[tuple[int, list[str]]]:
-    """Yield ``(1-based line number, stripped fields)`` of a headerless TSV; trailing blank lines are fine."""
-    with open(path, encoding="utf-8") as handle:
-        lines = handle.read().split("\n")
+    """Yield ``(1-based line number, stripped fields)`` of a headerless TSV; trailing blank lines are fine.
+
+    A field holding an invisible character (a byte-order mark inside the file, a zero-width space...) is an
+    error: it would silently make an ID that matches nothing.
+    """
+    lines = read_kit_text(path).split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     for number, line in enumerate(lines, start=1):
         line = line.rstrip("\r")
         if not line.strip():
             raise ValueError(f"{path}, line {number}: blank line before the end of the file")
-        yield number, [field.strip() for field in line.split("\t")]
+        fields = [field.strip() for field in line.split("\t")]
+        for column, field in enumerate(fields, start=1):
+            hidden = [character for character in field if not character.isprintable()]
+            if hidden:
+                raise ValueError(
+                    f"{path}, line {number}: column {column} ({field!r}) holds an invisible character "
+                    f"U+{ord(hidden[0]):04X}"
+                )
+        yield number, fields
 
 
 def _line_error(path: str, number: int, message: str) -> ValueError:
@@ -197,8 +227,7 @@ def read_questions(paths: Iterable[str | os.PathLike], wanted: set[str] | None =
     for path in paths:
         path = os.fspath(path)
         try:
-            with open(path, encoding="utf-8") as handle:
-                content = json.load(handle)
+            content = json.loads(read_kit_text(path))
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: not valid JSON ({error})") from None
         files = content.get("files") if isinstance(content, dict) else None

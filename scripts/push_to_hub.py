@@ -6,38 +6,39 @@
     # upload (needs `hf auth login` or HF_TOKEN)
     python scripts/push_to_hub.py --checkpoint runs/sla --repo-id ORG/NAME [--private] [--metric-space ORG/sla_scoring]
 
-The model repo gets the folder as it is (weights, config, code files, processor, tokenizer, README.md card) minus
-build parts, trainer checkpoints, optimizer states and caches (`IGNORE_PATTERNS`). `--metric-space` publishes
+The model repo gets only what it needs, from the top of the folder (`hub_card/repo_files.json`): weights
+(safetensors), configs, the code files the configs name and what they import, processor, tokenizer, chat template
+and README.md card. `config.json` goes without local `_name_or_path` paths. Everything else (secrets, pickles,
+audio, logs, training state, sub-folders, symbolic links out of the folder) is left out, and the listing says what
+and why; nothing is read through a link that leaves the folder. `--metric-space` publishes
 `hub_card/sla_scoring` as a Gradio Space, so that `evaluate.load("ORG/sla_scoring")` works (evaluate-cli cannot
 create Spaces with huggingface_hub >= 1.0). `--private` makes new repos private (an existing repo keeps its
 visibility); without it the account's or organisation's default applies.
 """
 
 import argparse
+import ast
+import fnmatch
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from huggingface_hub import HfApi, ModelCard
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 from huggingface_hub.utils import filter_repo_objects
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 METRIC_DIR = REPO_ROOT / "hub_card" / "sla_scoring"
 METRIC_NAME = "sla_scoring"
-# Matched like upload_folder does (fnmatch on the path relative to the folder; `*` also matches `/`; a pattern ending
-# in `/` is a folder).
-IGNORE_PATTERNS = (
-    "parts/",                   # the tiny Phi-4/Whisper parts a checkpoint was built from
-    "checkpoint-*", "*/checkpoint-*",  # Trainer checkpoints
-    "*optimizer.pt", "*optimizer.bin", "*scheduler.pt", "*scaler.pt", "*rng_state*.pth",
-    "*trainer_state.json", "*training_args.bin",
-    "runs/",                    # TensorBoard logs
-    "*__pycache__*", "*.pyc", ".cache/", "*/.cache/*", ".ipynb_checkpoints/", "*.lock", "*.tmp",
-)
+REPO_FILES = REPO_ROOT / "hub_card" / "repo_files.json"  # what a model repo gets, and why the rest is left out
+SECRET_REASON = "looks like a secret or credential"
+LOCAL_PATH_KEYS = ("_name_or_path", "name_or_path")
+HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 SPACE_IGNORE_PATTERNS = ("*__pycache__*", "*.pyc", ".cache/")
 # The same defaults `HfApi.upload_folder` adds (.git and .cache/huggingface folders).
 try:
@@ -73,13 +74,128 @@ class PublishError(RuntimeError):
     """A checkpoint folder that should not be published as it is."""
 
 
-# ------------------------------------------------------------------------------------------------------ checks
-def files_to_upload(folder: str | os.PathLike, ignore_patterns=IGNORE_PATTERNS) -> list[tuple[str, int]]:
-    """`(path relative to the folder, size in bytes)` of every file `upload_folder` would send, sorted."""
+# ------------------------------------------------------------------------------------------- what is uploaded
+@dataclass
+class UploadPlan:
+    """What the model repo gets from a checkpoint folder.
+
+    Args:
+        files: `(name, size in bytes)` of each file uploaded, sorted.
+        left_out: `(name, reason)` of each entry left out (a sub-folder as `name/ (N files)`), sorted.
+        contents: the bytes uploaded in place of a file's own (a config without local paths).
+        rewritten: per rewritten file, the keys removed from it.
+    """
+
+    files: list[tuple[str, int]] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    contents: dict[str, bytes] = field(default_factory=dict)
+    rewritten: dict[str, list[str]] = field(default_factory=dict)
+
+
+def repo_file_rules() -> dict:
+    with open(REPO_FILES, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def matching_reason(name: str, patterns_by_reason: dict) -> str | None:
+    return next((reason for reason, patterns in patterns_by_reason.items()
+                 if any(fnmatch.fnmatch(name, pattern) for pattern in patterns)), None)
+
+
+def imported_code(folder: Path, names: set[str]) -> set[str]:
+    """`names` and every file of the folder they import relatively (`from .x import y`), transitively."""
+    found, pending = set(), list(names)
+    while pending:
+        name = pending.pop()
+        if name in found or not (folder / name).is_file():
+            continue
+        found.add(name)
+        tree = ast.parse((folder / name).read_text(encoding="utf-8"))
+        pending += [f"{node.module}.py" for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module]
+    return found
+
+
+def without_local_paths(value, where: str = "") -> tuple[object, list[str]]:
+    """`value` (parsed JSON) without the `_name_or_path` entries that hold local paths (a Hub ID is kept); returns it
+    with the dotted keys removed."""
+    removed = []
+    if isinstance(value, dict):
+        kept = {}
+        for key, item in value.items():
+            dotted = f"{where}.{key}" if where else key
+            local = isinstance(item, str) and item and (os.path.exists(item) or not HUB_ID.match(item))
+            if key in LOCAL_PATH_KEYS and local:
+                removed.append(dotted)
+                continue
+            kept[key], inner = without_local_paths(item, dotted)
+            removed += inner
+        return kept, sorted(removed)
+    if isinstance(value, list):
+        items = [without_local_paths(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        return [item for item, _ in items], sorted(key for _, keys in items for key in keys)
+    return value, removed
+
+
+def link_reason(path: Path, folder: Path) -> str | None:
+    """Why a symbolic link is left out (it leaves the folder, or is broken); None for a link to a file inside."""
+    target = path.resolve()
+    if not target.is_relative_to(folder.resolve()):
+        return f"a symbolic link out of the folder (to {os.readlink(path)}), never followed"
+    return None if target.is_file() else f"a symbolic link to {os.readlink(path)}, not a file"
+
+
+def entry_reason(path: Path, folder: Path, code: set[str], rules: dict) -> str | None:
+    """Why a top-level entry is left out, or None when the model repo needs it."""
+    name = path.name
+    if path.is_symlink() and link_reason(path, folder):
+        return link_reason(path, folder)
+    if path.is_dir():
+        return matching_reason(name, rules["left_out_folders"]) or "a sub-folder (a model repo's files are at the top)"
+    secret = SECRET_REASON if matching_reason(name, {SECRET_REASON: rules["left_out"][SECRET_REASON]}) else None
+    if secret or name in code or matching_reason(name, rules["uploaded"]):
+        return secret
+    if name.endswith(".py"):
+        return "code the configs do not name"
+    return matching_reason(name, rules["left_out"]) or "not part of a model repo"
+
+
+def plan_upload(folder: str | os.PathLike) -> UploadPlan:
+    """What `push` uploads from a checkpoint folder, what it leaves out and why (no network, nothing followed out
+    of the folder)."""
+    folder, rules, plan = Path(folder), repo_file_rules(), UploadPlan()
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    code = imported_code(folder, code_files(folder, config))
+    for path in sorted(folder.iterdir()):
+        reason = entry_reason(path, folder, code, rules)
+        if reason is None:
+            plan.files.append((path.name, path.stat().st_size))
+        elif path.is_dir() and not path.is_symlink():
+            files = sum(1 for item in path.rglob("*") if item.is_file())
+            plan.left_out.append((f"{path.name}/ ({files} files)", reason))
+        else:
+            plan.left_out.append((path.name, reason))
+    for name, _ in plan.files:
+        if name.endswith(".json"):
+            cleaned, removed = without_local_paths(json.loads((folder / name).read_text(encoding="utf-8")))
+            if removed:
+                plan.contents[name] = (json.dumps(cleaned, indent=2, sort_keys=True) + "\n").encode()
+                plan.rewritten[name] = removed
+    plan.files = [(name, len(plan.contents[name]) if name in plan.contents else size) for name, size in plan.files]
+    return plan
+
+
+def files_to_upload(folder: str | os.PathLike, ignore_patterns=SPACE_IGNORE_PATTERNS) -> list[tuple[str, int]]:
+    """`(path relative to the folder, size in bytes)` of every file `upload_folder` would send from a folder of this
+    repository (the metric Space), sorted."""
     folder = Path(folder)
     files = {path.relative_to(folder).as_posix(): path for path in sorted(folder.glob("**/*")) if path.is_file()}
     kept = filter_repo_objects(files, ignore_patterns=list(ignore_patterns) + list(DEFAULT_IGNORE_PATTERNS))
     return [(relpath, files[relpath].stat().st_size) for relpath in kept]
+
+
+# ------------------------------------------------------------------------------------------------------ checks
 
 
 def code_files(folder: Path, config: dict) -> set[str]:
@@ -168,6 +284,20 @@ def format_listing(files: list[tuple[str, int]]) -> str:
     return "\n".join(lines)
 
 
+def report_plan(plan: UploadPlan) -> None:
+    """Prints what is left out and why, and what is rewritten; warns about files that look like secrets."""
+    if plan.left_out:
+        width = max(len(name) for name, _ in plan.left_out)
+        print(f"Left out ({len(plan.left_out)}):")
+        print("\n".join(f"  {name:<{width}}  {reason}" for name, reason in plan.left_out))
+    for name, keys in plan.rewritten.items():
+        print(f"{name} is uploaded without local paths: {', '.join(keys)}.")
+    secrets = [name for name, reason in plan.left_out if reason == SECRET_REASON]
+    if secrets:
+        print(f"warning: left out {len(secrets)} file(s) that look like secrets or credentials: {', '.join(secrets)}. "
+              f"Remove them from the folder.")
+
+
 # ---------------------------------------------------------------------------------------------------- publishing
 def dry_run(folder: str | os.PathLike, repo_id: str, metric_space: str | None = None) -> list[tuple[str, int]]:
     """Every check, then the listing of what would be uploaded; no network. Returns the model repo's files."""
@@ -175,18 +305,19 @@ def dry_run(folder: str | os.PathLike, repo_id: str, metric_space: str | None = 
         check_metric_space(metric_space)
     notes = check_folder(folder)
     loaded = check_loads(folder)
-    files = files_to_upload(folder)
+    plan = plan_upload(folder)
     print(f"{folder} loads without the package: {loaded['model']} ({loaded['parameters']:,} parameters), "
           f"{loaded['processor']}" + (f", pipelines {sorted(loaded['pipelines'])}" if loaded["pipelines"] else ""))
     for note in notes:
         print(f"note: {note}")
     print(f"Would upload to https://huggingface.co/{repo_id}:")
-    print(format_listing(files))
+    print(format_listing(plan.files))
+    report_plan(plan)
     if metric_space:
         print(f"Would upload {METRIC_DIR.relative_to(REPO_ROOT)} to the Space https://huggingface.co/spaces/"
               f"{metric_space}:")
         print(format_listing(files_to_upload(METRIC_DIR, SPACE_IGNORE_PATTERNS)))
-    return files
+    return plan.files
 
 
 def check_metric_space(metric_space: str) -> None:
@@ -207,10 +338,12 @@ def push(
     check_load: bool = False,
     api: HfApi | None = None,
 ) -> list[str]:
-    """Creates the model repo (if needed) and uploads the folder; optionally the metric module as a Gradio Space.
-    Returns the URLs of the commits."""
+    """Creates the model repo (if needed) and uploads what `plan_upload` selects, in one commit; optionally the
+    metric module as a Gradio Space. Returns the URLs of the commits."""
     for note in check_folder(folder):
         print(f"note: {note}")
+    plan = plan_upload(folder)
+    report_plan(plan)
     if check_load:
         check_loads(folder)
     if metric_space:
@@ -218,10 +351,10 @@ def push(
     api = api or HfApi()
     visibility = True if private else None  # None: the account's default (public unless the organisation says not)
     api.create_repo(repo_id, repo_type="model", private=visibility, exist_ok=True)
-    commits = [api.upload_folder(
-        repo_id=repo_id, folder_path=str(folder), repo_type="model", ignore_patterns=list(IGNORE_PATTERNS),
-        commit_message=commit_message,
-    )]
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=plan.contents.get(name) or
+                                     str(Path(folder, name).resolve())) for name, _ in plan.files]
+    commits = [api.create_commit(repo_id=repo_id, repo_type="model", operations=operations,
+                                 commit_message=commit_message)]
     if metric_space:
         api.create_repo(metric_space, repo_type="space", space_sdk="gradio", private=visibility, exist_ok=True)
         commits.append(api.upload_folder(

@@ -117,7 +117,10 @@ def reload_and_show(model_dir: str, corpus: str, evaluation: dict) -> dict:
     print(f"Eval session {result['session_id']}:")
     for name, value in result["scores"].items():
         reference = session.get(name)
-        print(f"  {name:8} {value:5.2f} ({result['cefr'][name]:4})  reference {reference}")
+        shown = "-" if value is None else f"{value:5.2f}"  # None: a part without scorable speech
+        print(f"  {name:8} {shown:>5} ({result['cefr'][name] or '-':4})  reference {reference}")
+    for warning in result["warnings"]:
+        print(f"  warning: {warning['part']} {warning['response_id'] or ''} {warning['reason']}: {warning['detail']}")
     print("\nEval split, official S&I metrics (model beside the training-mean and timing-ridge baselines):")
     print(format_table(evaluation))
     model_rmse = evaluation["metrics"]["overall"]["rmse"]

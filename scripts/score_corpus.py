@@ -7,6 +7,11 @@
 Writes `predictions/{split}-sla-{target}.tsv` (`submissionID<TAB>score`, the kit's format and names), a JSON
 report with every target's metrics beside two baselines (the training mean, and a ridge regression on timing
 features fitted on the training split), and PNG plots (predicted against reference; error by band).
+
+A session gets no score for a part it has no response of, nor overall unless it has all four parts; with
+`--on_unscorable skip`, none for a part with a response that cannot be assessed either (`--on_unscorable error`
+stops at the first). Those are left out of the prediction files, and the report counts them (`not_scored`,
+`missing_predictions`) with every warning by reason (`warnings`).
 """
 
 import argparse
@@ -26,6 +31,7 @@ from acoustic_baseline import RidgeBaseline, session_features, session_seconds  
 from sla_metrics import official_metrics  # noqa: E402
 
 from modeling_sla import SLAForSessionScoring  # noqa: E402
+from modeling_sla.pipeline_sla import UNSCORABLE_POLICIES, reported_targets  # noqa: E402
 from processing_sla import SLAProcessor, load_speak_improve  # noqa: E402
 
 
@@ -35,19 +41,47 @@ def default_batch_size() -> int:
     return 8 if torch.cuda.is_available() else 1
 
 
-def predict(model, processor, rows: list[dict], batch_size: int | None = None) -> np.ndarray:
-    """Scores sessions in batches of similar length (less padding); returns `(len(rows), num_scores)`."""
+def predict(model, processor, rows: list[dict], batch_size: int | None = None,
+            on_unscorable: str = "warn") -> tuple[np.ndarray, list[list[dict]]]:
+    """Scores sessions in batches of similar length (less padding). Returns `(len(rows), num_scores)` scores, NaN
+    for the targets a session gets no score for (the pipeline's rules, `reported_targets`), and each session's
+    warnings."""
     batch_size = batch_size or default_batch_size()
     order = np.argsort([session_seconds(row) for row in rows], kind="stable")
-    scores = np.zeros((len(rows), model.config.num_scores))
+    names = list(model.config.score_names)
+    scores = np.full((len(rows), model.config.num_scores), np.nan)
+    warnings: list[list[dict]] = [[] for _ in rows]
     model.eval()
     with torch.no_grad(), tqdm(total=len(rows), desc="Scoring sessions", unit="session") as progress:
         for start in range(0, len(rows), batch_size):
             indices = order[start : start + batch_size]
             batch = processor([rows[index] for index in indices])
-            scores[indices] = model(**batch).scores.float().cpu().numpy()
+            reported = {}
+            for index, flags in zip(indices, batch.pop("audio_flags")):
+                parts = [response["part"] for response in rows[index]["responses"]]
+                reported[index], warnings[index] = reported_targets(names, parts, flags, on_unscorable,
+                                                                    rows[index]["session_id"])
+            raw = model(**batch).scores.float().cpu().numpy()
+            for index, values in zip(indices, raw):
+                scores[index] = [value if name in reported[index] else np.nan for name, value in zip(names, values)]
             progress.update(len(indices))
-    return scores
+    return scores, warnings
+
+
+def unscored_summary(predictions: np.ndarray, references: np.ndarray, warnings: list[list[dict]],
+                     names: list[str]) -> dict:
+    """Counts, per target, the sessions without a score (`not_scored`) and those of them with a reference mark
+    (`missing_predictions`: the metrics leave them out), and every warning by reason."""
+    by_reason: dict[str, int] = {}
+    for warning in (warning for session in warnings for warning in session):
+        by_reason[warning["reason"]] = by_reason.get(warning["reason"], 0) + 1
+    missing = ~np.isfinite(predictions)
+    return {
+        "not_scored": {name: int(missing[:, column].sum()) for column, name in enumerate(names)},
+        "missing_predictions": {name: int((missing[:, column] & np.isfinite(references[:, column])).sum())
+                                for column, name in enumerate(names)},
+        "warnings": {"sessions": sum(bool(session) for session in warnings), "by_reason": by_reason},
+    }
 
 
 def scorable_rows(corpus_root: str, split: str, on_missing: str) -> list[dict]:
@@ -64,9 +98,10 @@ def marks(rows: list[dict], names: list[str]) -> np.ndarray:
 
 
 def metric_table(predictions: np.ndarray, references: np.ndarray, names: list[str]) -> dict:
+    """Official metrics per target, over the sessions with both a reference and a prediction (at least two)."""
     table = {}
     for column, name in enumerate(names):
-        present = np.isfinite(references[:, column])
+        present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
         if present.sum() >= 2:
             table[name] = official_metrics(predictions[present, column], references[present, column])
     return table
@@ -76,7 +111,7 @@ def fit_calibration(predictions: np.ndarray, references: np.ndarray, names: list
     """Per target, `reference ~ a * prediction + b` by least squares (as the S&I baseline calibrates)."""
     calibration = {}
     for column, name in enumerate(names):
-        present = np.isfinite(references[:, column])
+        present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
         if present.sum() >= 2:
             slope, intercept = np.polyfit(predictions[present, column], references[present, column], 1)
             calibration[name] = {"slope": float(slope), "intercept": float(intercept)}
@@ -92,24 +127,29 @@ def apply_calibration(predictions: np.ndarray, calibration: dict, names: list[st
 
 
 def write_predictions(folder: str, split: str, rows: list[dict], predictions: np.ndarray, names: list[str]) -> None:
+    """Kit-format files, one per target; a session without a score (NaN) has no line."""
     os.makedirs(folder, exist_ok=True)
     for column, name in enumerate(names):
         with open(os.path.join(folder, f"{split}-sla-{name}.tsv"), "w", encoding="utf-8") as handle:
             for row, value in zip(rows, predictions[:, column]):
-                handle.write(f"{row['session_id']}\t{value:.6f}\n")
+                if np.isfinite(value):
+                    handle.write(f"{row['session_id']}\t{value:.6f}\n")
 
 
 def read_predictions(folder: str, split: str, rows: list[dict], names: list[str]) -> np.ndarray:
-    """Predictions written by `write_predictions`, in the order of `rows`; every session must be there."""
-    predictions = np.zeros((len(rows), len(names)))
+    """Predictions written by `write_predictions`, in the order of `rows`; NaN for a session without a line. A line
+    for a session that is not in `rows` is an error (files of another split)."""
+    predictions = np.full((len(rows), len(names)), np.nan)
+    known = {row["session_id"]: index for index, row in enumerate(rows)}
     for column, name in enumerate(names):
         path = os.path.join(folder, f"{split}-sla-{name}.tsv")
         with open(path, encoding="utf-8") as handle:
             scores = dict(line.rstrip("\n").split("\t") for line in handle if line.strip())
-        missing = [row["session_id"] for row in rows if row["session_id"] not in scores]
-        if missing:
-            raise ValueError(f"{path} has no prediction for {len(missing)} sessions, e.g. {missing[:3]}")
-        predictions[:, column] = [float(scores[row["session_id"]]) for row in rows]
+        unknown = sorted(set(scores) - set(known))
+        if unknown:
+            raise ValueError(f"{path} has predictions for {len(unknown)} sessions not in {split}, e.g. {unknown[:3]}")
+        for session_id, value in scores.items():
+            predictions[known[session_id], column] = float(value)
     return predictions
 
 
@@ -122,7 +162,7 @@ def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, na
     paths = []
     figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
     for column, (name, axis) in enumerate(zip(names, axes[0])):
-        present = np.isfinite(references[:, column])
+        present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
         axis.scatter(references[present, column], predictions[present, column], s=12, alpha=0.7)
         axis.plot([2, 5.5], [2, 5.5], color="grey", linewidth=1)
         axis.set(title=name, xlabel="reference", ylabel="predicted" if column == 0 else None, xlim=(1.8, 5.7),
@@ -134,7 +174,7 @@ def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, na
     plt.close(figure)
 
     column = names.index("overall") if "overall" in names else 0
-    present = np.isfinite(references[:, column])
+    present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
     bands = np.round(references[present, column] * 2) / 2
     errors = predictions[present, column] - references[present, column]
     levels = sorted(set(bands.tolist()))
@@ -167,15 +207,19 @@ def baselines(train_rows: list[dict], rows: list[dict], names: list[str], refere
 
 def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str, *, calibrate_on: str | None = None,
                  train_split: str | None = "train", batch_size: int | None = None, dataset_name: str | None = None,
-                 on_missing: str = "error", calibration_predictions: str | None = None) -> dict:
+                 on_missing: str = "error", calibration_predictions: str | None = None,
+                 on_unscorable: str = "warn") -> dict:
     """Scores `split`; with `calibrate_on`, also fits a calibration on that split, reading its predictions from
-    `calibration_predictions` (a folder of kit-format files written by an earlier call) instead of rescoring it."""
+    `calibration_predictions` (a folder of kit-format files written by an earlier call) instead of rescoring it.
+    `on_unscorable` ("warn", "skip" or "error") is the pipeline's policy for responses that cannot be assessed."""
+    if on_unscorable not in UNSCORABLE_POLICIES:
+        raise ValueError(f"on_unscorable must be one of {UNSCORABLE_POLICIES}, got {on_unscorable!r}")
     batch_size = batch_size or default_batch_size()
     model = SLAForSessionScoring.from_pretrained(checkpoint)
     processor = SLAProcessor.from_pretrained(checkpoint)
     names = list(model.config.score_names)
     rows = scorable_rows(corpus_root, split, on_missing)
-    predictions = predict(model, processor, rows, batch_size)
+    predictions, warnings = predict(model, processor, rows, batch_size, on_unscorable)
     references = marks(rows, names)
     report = {
         "split": split,
@@ -183,6 +227,8 @@ def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str,
         "checkpoint": checkpoint,
         "num_sessions": len(rows),
         "metrics": metric_table(predictions, references, names),
+        "on_unscorable": on_unscorable,
+        **unscored_summary(predictions, references, warnings, names),
     }
     if calibrate_on:
         if calibrate_on == split:
@@ -191,7 +237,7 @@ def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str,
         if calibration_predictions:
             fitted_on = read_predictions(calibration_predictions, calibrate_on, calibration_rows, names)
         else:
-            fitted_on = predict(model, processor, calibration_rows, batch_size)
+            fitted_on = predict(model, processor, calibration_rows, batch_size, on_unscorable)[0]
         calibration = fit_calibration(fitted_on, marks(calibration_rows, names), names)
         predictions_calibrated = apply_calibration(predictions, calibration, names)
         report["calibration"] = {"fitted_on": calibrate_on, "coefficients": calibration,
@@ -218,6 +264,14 @@ def format_table(report: dict) -> str:
         ridge = report.get("baselines", {}).get("acoustic_ridge", {}).get(name, {}).get("rmse", float("nan"))
         lines.append(f"{name:8} {values['rmse']:6.3f} {values['pcc']:6.3f} {values['src']:6.3f} {values['krc']:6.3f} "
                      f"{values['within_0.5']:6.1f} {values['within_1.0']:6.1f} {mean:9.3f} {ridge:10.3f}")
+    not_scored = {name: count for name, count in report.get("not_scored", {}).items() if count}
+    if not_scored:
+        lines.append("Not scored (sessions): " + ", ".join(f"{name} {count}" for name, count in not_scored.items())
+                     + "; the metrics leave them out.")
+    warnings = report.get("warnings", {})
+    if warnings.get("sessions"):
+        lines.append(f"Warnings in {warnings['sessions']} sessions: "
+                     + ", ".join(f"{reason} {count}" for reason, count in sorted(warnings["by_reason"].items())))
     return "\n".join(lines)
 
 
@@ -235,12 +289,16 @@ def main(argv=None) -> None:
                         help="sessions per forward pass (default 8 on CUDA, 1 on CPU: see default_batch_size)")
     parser.add_argument("--dataset_name", default=None)
     parser.add_argument("--on_missing", default="error", choices=("error", "skip"))
+    parser.add_argument("--on_unscorable", default="warn", choices=UNSCORABLE_POLICIES,
+                        help="responses that cannot be assessed: score and flag (warn), leave their part and overall "
+                             "unscored (skip), or stop (error)")
     args = parser.parse_args(argv)
     os.makedirs(args.output_dir, exist_ok=True)
     report = score_corpus(args.checkpoint, args.corpus_root, args.split, args.output_dir,
                           calibrate_on=args.calibrate_on, calibration_predictions=args.calibration_predictions,
                           train_split=args.train_split or None,
-                          batch_size=args.batch_size, dataset_name=args.dataset_name, on_missing=args.on_missing)
+                          batch_size=args.batch_size, dataset_name=args.dataset_name, on_missing=args.on_missing,
+                          on_unscorable=args.on_unscorable)
     print(format_table(report))
 
 

@@ -14,6 +14,7 @@ Runs unchanged under `accelerate launch` or `torchrun`.
 import math
 import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import EvalPrediction, HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import EvalPrediction, HfArgumentParser, IntervalStrategy, Trainer, TrainingArguments, set_seed
 
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -156,7 +157,7 @@ class SessionCache:
         if not self.speech:  # stage app: the pooled Whisper state alone
             inputs = self.processor.app_inputs(row)
             return {"app_pooled": self._pool(inputs)}
-        inputs = self.processor(row)
+        inputs = self.processor(row, assess_audio=False)  # training scores no one: no voice-activity checks
         item = {"input_ids": inputs["input_ids"][0], "audio_embeds": self.model.encode_speech(
             inputs["audio_input_features"], inputs["audio_feature_lengths"], inputs["audio_embed_sizes"]).cpu()}
         if self.model.app is not None:
@@ -184,7 +185,7 @@ class SessionCollator:
             return {"app_pooled": torch.stack([self.cache[row["session_id"]]["app_pooled"] for row in rows]),
                     "app_labels": band_index(labels, labels_mask, self.processor.score_names)}
         if self.cache is None:  # the frozen encoders run every step
-            batch = dict(self.processor(rows))
+            batch = dict(self.processor(rows, assess_audio=False))
         else:
             batch = self._from_cache(rows)
         batch["labels"], batch["labels_mask"] = labels, labels_mask
@@ -273,6 +274,48 @@ def load_rows(data_args: DataArguments, split: str, limit: int | None):
     return rows[:limit] if limit else rows
 
 
+def check_output_dir(path: str) -> None:
+    """Fails at once when `path` cannot be written (otherwise found at the first save, after the encoder cache)."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(f"--output_dir {path} cannot be written: {error}") from None
+
+
+def sessions_marked(rows: list[dict], target: str) -> int:
+    return sum(row.get(target) is not None for row in rows)
+
+
+def evaluation_target(stage: str, metric_for_best_model: str) -> str:
+    """The mark that the best-model metric is computed on (`overall_rmse` needs overall marks)."""
+    return "overall" if stage == "app" else metric_for_best_model.removeprefix("eval_").split("_")[0]
+
+
+def check_training_data(stage: str, train_rows: list[dict], eval_rows: list[dict], score_names: list[str],
+                        data_args: DataArguments, metric_for_best_model: str) -> bool:
+    """Raises ValueError, before any expensive work, when training has nothing to learn from; returns whether the
+    eval split can be evaluated (at least two sessions with the mark that `metric_for_best_model` needs)."""
+    where = f"The {data_args.train_split!r} split of {data_args.corpus_root}"
+    if not train_rows:
+        raise ValueError(f"{where} has no sessions with audio: nothing to train on." if stage == "sla" else
+                         f"{where} has no overall marks: stage app learns the overall band, nothing to learn.")
+    if stage == "sla" and not any(sessions_marked(train_rows, name) for name in score_names):
+        raise ValueError(f"{where} has no marks for any of {', '.join(score_names)}: nothing to learn (the loss "
+                         f"would be 0). Train on a split with marks.")
+    return sessions_marked(eval_rows, evaluation_target(stage, metric_for_best_model)) >= 2
+
+
+def without_evaluation(training_args: SLATrainingArguments, eval_rows: list[dict], split: str, target: str) -> None:
+    """Switches evaluation off (no best checkpoint) and says so."""
+    training_args.eval_strategy = IntervalStrategy.NO
+    training_args.load_best_model_at_end = False
+    if _is_main_process():
+        print(f"Eval split {split!r} has {sessions_marked(eval_rows, target)} sessions with {target} marks (2 "
+              f"needed): training without evaluation; the model of the last epoch is saved.", flush=True)
+
+
 def fit_head(model: SLAForSessionScoring, collator: SessionCollator, rows: list[dict], batch_size: int) -> None:
     """Sets the head's fixed standardisation from the training sessions, and its bias to the training means."""
     model.eval()
@@ -291,11 +334,11 @@ def fit_head(model: SLAForSessionScoring, collator: SessionCollator, rows: list[
 def train(model_args: ModelArguments, data_args: DataArguments, training_args: SLATrainingArguments) -> Trainer:
     torch.set_flush_denormal(True)  # denormals slowed CPU epochs up to 8x once the model learns
     set_seed(training_args.seed)
+    check_output_dir(training_args.output_dir)
     if model_args.checkpoint:
         processor = SLAProcessor.from_pretrained(model_args.checkpoint)
     else:
         processor = build_processor(model_args)
-    model = load_model(model_args)
     train_rows = load_rows(data_args, data_args.train_split, data_args.max_train_sessions)
     eval_rows = load_rows(data_args, data_args.eval_split, data_args.max_eval_sessions)
     stage = training_args.stage
@@ -305,6 +348,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
             print(f"Stage app trains on the overall mark: left out {len(train_rows) - len(with_overall[0])} train "
                   f"and {len(eval_rows) - len(with_overall[1])} eval sessions without one.", flush=True)
         train_rows, eval_rows = with_overall
+    evaluate = check_training_data(stage, train_rows, eval_rows, processor.score_names, data_args,
+                                   training_args.metric_for_best_model)
+    if not evaluate:
+        without_evaluation(training_args, eval_rows, data_args.eval_split,
+                           evaluation_target(stage, training_args.metric_for_best_model))
+        eval_rows = []
+    model = load_model(model_args)
     cache = None
     if data_args.cache_encoders or stage == "app":
         cache = SessionCache(model, processor, speech=stage == "sla")
@@ -326,14 +376,15 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
         args=training_args,
         data_collator=collator,
         train_dataset=train_rows,
-        eval_dataset=eval_rows,
+        eval_dataset=eval_rows or None,
         processing_class=processor,
         compute_metrics=metrics,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if trainer.is_world_process_zero():
         save_pretrained_with_pipeline(model, processor, training_args.output_dir)
-    trainer.evaluate()
+    if evaluate:
+        trainer.evaluate()
     return trainer
 
 

@@ -3,18 +3,22 @@
 import json
 import textwrap
 
+import numpy as np
 import pytest
 import soundfile
 import torch
 from conftest import make_session, noise_clip, run_isolated
 
 from modeling_sla import SLAForSessionScoring
+from processing_sla import SessionInputError
 from modeling_sla.pipeline_sla import (
     TASK,
+    UnscorableSessionError,
     clip_score,
     format_scores,
     parse_response_file,
     register_sla_pipeline,
+    reported_targets,
     save_pretrained_with_pipeline,
     score_to_cefr,
     sessions_from_folder,
@@ -73,12 +77,19 @@ def expected_scores(model, processor, session) -> list[float]:
     return [clip_score(value, model.config.score_min, model.config.score_max) for value in raw]
 
 
-def assert_result(result, session_id, expected, names, atol=1e-5):
+def assert_result(result, session_id, expected, names, parts, atol=1e-5):
+    """Scores as expected for the session's parts; None for the others and for overall of a partial session."""
     assert result["session_id"] == session_id
     assert list(result["scores"]) == names and list(result["cefr"]) == names
+    complete = set(parts) == {"P1", "P3", "P4", "P5"}
     for name, value in zip(names, expected):
-        assert result["scores"][name] == pytest.approx(value, abs=atol), name
-        assert result["cefr"][name] == score_to_cefr(result["scores"][name]), name
+        if name in parts or (name == "overall" and complete):
+            assert result["scores"][name] == pytest.approx(value, abs=atol), name
+            assert result["cefr"][name] == score_to_cefr(result["scores"][name]), name
+        else:
+            assert result["scores"][name] is None and result["cefr"][name] is None, name
+    not_scored = [name for name in names if result["scores"][name] is None]
+    assert [w["part"] for w in result["warnings"] if w["response_id"] is None] == not_scored
 
 
 # ------------------------------------------------------------------------------------------------- unit tests
@@ -137,13 +148,21 @@ def test_in_process_batching_and_parameters(shifted_model, tiny_processor):
     batched = scorer(sessions, batch_size=2, decimals=None)
     assert [r["session_id"] for r in batched] == ["A", "B", "C"]
     for single, batch in zip(one_by_one, batched):
+        assert batch["warnings"] == single["warnings"] and single["warnings"]
         for name in single["scores"]:
-            assert batch["scores"][name] == pytest.approx(single["scores"][name], abs=1e-5)
+            if single["scores"][name] is None:
+                assert batch["scores"][name] is None
+            else:
+                assert batch["scores"][name] == pytest.approx(single["scores"][name], abs=1e-5)
     assert scorer([]) == []
     with pytest.raises(TypeError, match="Unknown parameter"):
         scorer(sessions[0], top_k=3)
-    with pytest.raises(ValueError, match="'responses'"):
+    with pytest.raises(ValueError, match="on_unscorable"):
+        scorer(sessions[0], on_unscorable="ignore")
+    with pytest.raises(SessionInputError, match="Session x: no responses"):
         scorer({"session_id": "x"})
+    with pytest.raises(ValueError, match="must be a dict"):
+        scorer([3])
 
 
 # ------------------------------------------------------------------------------------------ isolated loading
@@ -188,23 +207,127 @@ def test_pipeline_loads_and_scores_without_the_package(pipeline_folder, shifted_
     # (a) one session with FLAC paths: a dict, clipped (P1 above, P3 below the scale)
     expected_a = expect(session_a)
     assert expected_a[names.index("P1")] == 5.5 and expected_a[names.index("P3")] == 2.0
-    assert_result(report["single"], "A", expected_a, names)
+    assert_result(report["single"], "A", expected_a, names, ["P1", "P3"])
     assert report["single"]["cefr"]["P1"] == "C1+" and report["single"]["cefr"]["P3"] == "A2"
     # (b) a list of two, in batches of two: a list, rounded to 2 decimals by default
     expected_b = expect(session_b)
     assert isinstance(report["list"], list) and len(report["list"]) == 2
-    assert_result(report["list"][0], "A", expected_a, names, atol=0.005 + 1e-6)
-    assert_result(report["list"][1], "B", expected_b, names, atol=0.005 + 1e-6)
+    assert_result(report["list"][0], "A", expected_a, names, ["P1", "P3"], atol=0.005 + 1e-6)
+    assert_result(report["list"][1], "B", expected_b, names, ["P5"], atol=0.005 + 1e-6)
     for result in report["list"]:
-        assert all(value == round(value, 2) for value in result["scores"].values())
+        assert all(value == round(value, 2) for value in result["scores"].values() if value is not None)
     # (c) a folder of files named by response ID: ordered by part (then question ID, see test_response_file_names),
     # P2 and non-audio files skipped
     expected_one = expect({"session_id": "SI114J-00011", "responses": [
         {"part": "P1", "audio": p1}, {"part": "P3", "audio": p3}]})
-    assert_result(report["folder_one"], "SI114J-00011", expected_one, names)
+    assert_result(report["folder_one"], "SI114J-00011", expected_one, names, ["P1", "P3"])
     # a folder of two submissions gives one result per submission, sorted by submission ID
     assert [r["session_id"] for r in report["folder_two"]] == ["S1-00001", "S2-00001"]
     expected_s1 = expect({"session_id": "S1-00001", "responses": [{"part": "P5", "audio": q2}]})
     expected_s2 = expect({"session_id": "S2-00001", "responses": [{"part": "P1", "audio": q1}]})
-    assert_result(report["folder_two"][0], "S1-00001", expected_s1, names, atol=0.005 + 1e-6)
-    assert_result(report["folder_two"][1], "S2-00001", expected_s2, names, atol=0.005 + 1e-6)
+    assert_result(report["folder_two"][0], "S1-00001", expected_s1, names, ["P5"], atol=0.005 + 1e-6)
+    assert_result(report["folder_two"][1], "S2-00001", expected_s2, names, ["P1"], atol=0.005 + 1e-6)
+    # noise is not speech: every response is flagged, by the pipeline loaded from the folder too
+    assert {(w["response_id"], w["reason"]) for w in report["single"]["warnings"] if w["response_id"]} == {
+        ("A-P10001", "no_speech"), ("A-P30001", "no_speech")}
+
+
+# ------------------------------------------------------------------------------- what cannot be scored is not
+SENTENCES = {
+    "P1": "I live in a small town near the sea, and I like it very much.",
+    "P3": "I would like to talk about my favourite book. It is a long story about a family.",
+    "P4": "The graph shows that more people travel by train now than ten years ago.",
+    "P5": "I think that children should learn to cook at school, because it is useful.",
+}
+
+
+@pytest.fixture(scope="module")
+def spoken():
+    from processing_sla.espeak_tts import synthesize
+
+    return {part: 0.5 * synthesize(text) / abs(synthesize(text)).max() for part, text in SENTENCES.items()}
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_model, tiny_processor):
+    from transformers import pipeline
+
+    register_sla_pipeline()
+    return pipeline(TASK, model=tiny_model, processor=tiny_processor)
+
+
+def spoken_session(session_id, spoken, replace=None, parts=("P1", "P3", "P4", "P5")):
+    replace = replace or {}
+    return {"session_id": session_id, "responses": [
+        {"response_id": f"{session_id}-{part}0001", "part": part, "audio": replace.get(part, spoken[part])}
+        for part in parts]}
+
+
+def test_a_complete_spoken_session_is_scored_without_warnings(scorer, spoken):
+    result = scorer(spoken_session("full", spoken))
+    assert result["warnings"] == []
+    assert all(isinstance(value, float) for value in result["scores"].values())
+    assert all(level is not None for level in result["cefr"].values())
+
+
+def test_parts_never_spoken_get_no_score(scorer, spoken):
+    """One P1 answer gave P3 4.49 (B2+), P4 4.07, P5 3.89 and overall 4.51: grades for speech that does not exist."""
+    result = scorer(spoken_session("p1-only", spoken, parts=("P1",)))
+    assert isinstance(result["scores"]["P1"], float) and result["cefr"]["P1"] is not None
+    assert {name: result["scores"][name] for name in ("P3", "P4", "P5", "overall")} == dict.fromkeys(
+        ("P3", "P4", "P5", "overall"))
+    assert [(w["part"], w["reason"]) for w in result["warnings"]] == [
+        ("P3", "no_response"), ("P4", "no_response"), ("P5", "no_response"), ("overall", "partial_session")]
+    assert "not scored: P3, P4, P5" in result["warnings"][-1]["detail"]
+
+
+def test_silence_is_flagged_and_skipped_or_refused_on_request(scorer, spoken):
+    """Five seconds of silence got overall 3.58 (B1+) with no warning."""
+    silent = spoken_session("quiet", spoken, replace={"P3": np.zeros(5 * 16_000, dtype=np.float32)})
+    flagged = {"response_id": "quiet-P30001", "part": "P3", "reason": "silent"}
+    warned = scorer(silent)
+    assert all(value is not None for value in warned["scores"].values())  # "warn": scored, and flagged
+    assert [{key: w[key] for key in flagged} for w in warned["warnings"]] == [flagged]
+    skipped = scorer(silent, on_unscorable="skip")
+    assert skipped["scores"]["P3"] is None and skipped["scores"]["overall"] is None
+    assert skipped["scores"]["P1"] == warned["scores"]["P1"]
+    assert [(w["part"], w["reason"]) for w in skipped["warnings"]] == [
+        ("P3", "silent"), ("P3", "unscorable_audio"), ("overall", "partial_session")]
+    with pytest.raises(UnscorableSessionError, match=r"Session quiet: .*response quiet-P30001 \(P3\) silent"):
+        scorer(silent, on_unscorable="error")
+    assert scorer(spoken_session("fine", spoken), on_unscorable="error")["warnings"] == []
+
+
+def test_a_folder_reports_what_it_does_not_read(tmp_path, monkeypatch):
+    from modeling_sla import pipeline_sla
+
+    for name in ("S1-P10001.flac", "S1-P20001.flac", "S1-P30001.mp3", "notes.txt", ".DS_Store"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "extra").mkdir()
+    messages = []
+    monkeypatch.setattr(pipeline_sla.logger, "warning", messages.append)
+    assert [s["session_id"] for s in sessions_from_folder(tmp_path)] == ["S1"]
+    assert messages == [f"{tmp_path}: skipped 3 file(s) that are not .flac or .wav (.DS_Store, S1-P30001.mp3, "
+                        f"notes.txt); 1 response(s) of parts that are not scored (S1-P20001.flac); 1 folder(s) "
+                        f"(extra/)"]
+
+
+def test_duplicate_responses_are_refused_by_the_pipeline(scorer, spoken):
+    session = spoken_session("twice", spoken, parts=("P1", "P3"))
+    session["responses"].append(dict(session["responses"][0], response_id="twice-P10002"))
+    with pytest.raises(SessionInputError, match="Session twice, response twice-P10002: the same audio samples"):
+        scorer(session)
+
+
+def test_reported_targets_rules():
+    names = ["P1", "P3", "P4", "P5", "overall"]
+    flag = {"response_id": "r", "part": "P4", "reason": "clipped", "detail": "d"}
+    assert reported_targets(names, ["P1", "P3", "P4", "P5", "P1"], []) == (names, [])
+    assert reported_targets(names, ["P1", "P3", "P4", "P5"], [flag])[0] == names
+    reported, warnings = reported_targets(names, ["P1", "P3", "P4", "P5"], [flag], "skip")
+    assert reported == ["P1", "P3", "P5"] and [w["reason"] for w in warnings] == [
+        "clipped", "unscorable_audio", "partial_session"]
+    assert reported_targets(["overall"], ["P1"], [])[0] == []
+    assert reported_targets(["fluency"], ["P1"], [])[0] == ["fluency"]  # targets the rules do not know
+    with pytest.raises(ValueError, match="on_unscorable"):
+        reported_targets(names, ["P1"], [], "drop")

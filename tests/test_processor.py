@@ -104,6 +104,35 @@ def test_loading_the_class_directly_never_asks_about_remote_code(tiny_checkpoint
     assert SLAProcessor.from_pretrained(tiny_checkpoint).prior_token_id is not None
 
 
+def duplicated(session_id: str, first: dict, second: dict) -> dict:
+    return {"session_id": session_id, "responses": [first, {"part": "P3", "audio": noise_clip(2.0, 9)}, second]}
+
+
+@pytest.mark.parametrize("form", ["response_id", "path", "array", "array_dict"])
+def test_duplicate_responses_are_refused(tiny_processor, tmp_path, form):
+    """The same response twice changed the score (P1 3.790 against 3.777); the loader already refused it."""
+    clip = noise_clip(1.0, 4)
+    path = tmp_path / "S5-P10001.flac"
+    soundfile.write(path, clip, 16_000)
+    first = {"response_id": "S5-P10001", "part": "P1", "audio": str(path)}
+    second = {
+        "response_id": "S5-P10002",
+        "part": "P1",
+        "audio": {"path": str(tmp_path / "." / "S5-P10001.flac")},
+    }
+    if form == "response_id":
+        first, second = dict(first, audio=noise_clip(1.0, 5)), dict(first, audio=noise_clip(1.0, 6))
+    elif form == "array":
+        first, second = dict(first, audio=clip), {"part": "P1", "audio": clip.copy()}
+    elif form == "array_dict":
+        first = dict(first, audio={"array": clip, "sampling_rate": 16_000})
+        second = {"part": "P1", "audio": {"array": clip.astype(np.float64), "sampling_rate": 16_000}}
+    with pytest.raises(SessionInputError, match=r"Session S5, response .*: .*same .* as response S5-P10001"):
+        tiny_processor(duplicated("S5", first, second))
+    second.update(response_id="S5-P10002", audio=noise_clip(1.0, 8))
+    tiny_processor(duplicated("S5", first, second))  # distinct responses are fine
+
+
 def test_question_text_never_becomes_a_special_token(tiny_model, tiny_processor):
     """A question holding the prior token's or the audio placeholder's text is encoded as plain text."""
     hostile = f"Say {tiny_processor.prior_token} and {tiny_processor.audio_token}{tiny_processor.audio_token}?"

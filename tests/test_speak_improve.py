@@ -373,3 +373,54 @@ def test_on_missing_invalid(tmp_path, value):
     make_tree(tmp_path)
     with pytest.raises(ValueError, match="on_missing"):
         load_speak_improve(tmp_path, "dev", on_missing=value)
+
+
+# ---- encodings: kit files as Windows editors save them ---------------------------------------------
+
+
+def test_byte_order_marks_are_read_as_the_kit_means(tmp_path):
+    """A UTF-8 BOM (Windows editors) must not move the first response to a phantom session or hide a mark."""
+    make_tree(tmp_path)
+    for folder, name in (("flists.flac", "dev-sla-P1.tsv"), ("sla-marks", "dev-sla-P1.tsv"),
+                         ("sla-marks", "dev-sla-overall.tsv")):
+        path = tmp_path / "reference-materials" / folder / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    annotations = {"files": [{"File-id": "S-01-P30017", "Question": json.dumps({"text": "Talk about it."})}]}
+    (tmp_path / "reference-materials" / "annotations").mkdir()
+    (tmp_path / "reference-materials" / "annotations" / "x.json").write_bytes(
+        b"\xef\xbb\xbf" + json.dumps(annotations).encode())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "marks but no listed audio" warning for a phantom ID
+        ds = load_speak_improve(tmp_path, "dev")
+    assert ds["session_id"] == ["S-01", "S-02"]
+    assert [r["response_id"] for r in ds[0]["responses"]][:2] == ["S-01-P10003", "S-01-P10004"]
+    assert ds[0]["P1"] == 4.0 and ds[0]["overall"] == 4.0
+    assert ds[0]["responses"][2]["question"] == "Talk about it."
+
+
+@pytest.mark.parametrize("folder,name", [("flists.flac", "dev-sla-P3.tsv"), ("sla-marks", "dev-sla-P5.tsv")])
+def test_non_utf8_bytes_name_the_file_and_line(tmp_path, folder, name):
+    make_tree(tmp_path)
+    path = tmp_path / "reference-materials" / folder / name
+    lines = path.read_bytes().split(b"\n")
+    lines[0] = lines[0] + b"\xe9"  # Latin-1 e-acute
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(ValueError, match=re.escape(f"{path}, line 1:") + ".*UTF-8"):
+        load_speak_improve(tmp_path, "dev")
+
+
+def test_non_utf8_annotations_name_the_file(tmp_path):
+    make_tree(tmp_path)
+    folder = tmp_path / "reference-materials" / "annotations"
+    folder.mkdir()
+    (folder / "x.json").write_bytes(b'{"files": [{"File-id": "S-01-P30017", "Question": "Caf\xe9?"}]}')
+    with pytest.raises(ValueError, match=re.escape(str(folder / "x.json")) + ".*UTF-8"):
+        load_speak_improve(tmp_path, "dev")
+
+
+@pytest.mark.parametrize("bad_id", ["S-01\u200b", "S-\ufeff01"])
+def test_invisible_characters_in_ids_are_refused(tmp_path, bad_id):
+    make_tree(tmp_path, marks=dict(GOOD_MARKS, P4=["S-01\t3.5", f"{bad_id}\t3.0"]))
+    path = tmp_path / "reference-materials" / "sla-marks" / "dev-sla-P4.tsv"
+    with pytest.raises(ValueError, match=re.escape(f"{path}, line 2:") + ".*invisible"):
+        load_speak_improve(tmp_path, "dev")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -155,3 +156,143 @@ def test_ablation_switches_build_from_parts(tiny_checkpoint, tiny_corpus, tmp_pa
     with pytest.raises(ValueError, match="build from parts"):
         train(ModelArguments(checkpoint=str(tiny_checkpoint), overall_mode="part_mean"),
               DataArguments(corpus_root=str(tiny_corpus)), arguments("sla", tmp_path / "x", epochs=1))
+
+
+@pytest.fixture
+def damaged_corpus(tiny_corpus, tmp_path):
+    """The corpus with, in eval, one session's P3 answer silenced and another session's P4 answer unlisted."""
+    import shutil
+
+    import soundfile
+
+    from processing_sla import load_speak_improve
+
+    root = tmp_path / "damaged"
+    shutil.copytree(tiny_corpus, root)
+    rows = list(load_speak_improve(root, "eval"))
+    silenced, unlisted = rows[0], rows[1]
+    p3 = next(r for r in silenced["responses"] if r["part"] == "P3")
+    soundfile.write(p3["audio"], np.zeros(soundfile.info(p3["audio"]).frames, dtype=np.float32), 16_000)
+    p4_id = next(r for r in unlisted["responses"] if r["part"] == "P4")["response_id"]
+    for name in ("eval-sla-P4.tsv", "eval-sla-overall.tsv"):
+        listed = root / "reference-materials" / "flists.flac" / name
+        listed.write_text("".join(f"{line}\n" for line in listed.read_text().splitlines()
+                                  if not line.startswith(p4_id + "\t")))
+    return root, silenced["session_id"], p3["response_id"], unlisted["session_id"], len(rows)
+
+
+def prediction_ids(folder, target):
+    with open(folder / "predictions" / f"eval-sla-{target}.tsv", newline="") as handle:
+        return [row[0] for row in csv.reader(handle, delimiter="\t")]
+
+
+def test_score_corpus_leaves_out_what_cannot_be_scored(tiny_checkpoint, damaged_corpus, tmp_path, capsys):
+    from modeling_sla.pipeline_sla import UnscorableSessionError
+    from score_corpus import main, score_corpus
+
+    root, silenced, silenced_response, unlisted, sessions = damaged_corpus
+    warned = score_corpus(str(tiny_checkpoint), str(root), "eval", str(tmp_path / "warn"), train_split=None)
+    assert warned["on_unscorable"] == "warn"
+    assert warned["not_scored"] == {"P1": 0, "P3": 0, "P4": 1, "P5": 0, "overall": 1}
+    assert warned["missing_predictions"] == {"P1": 0, "P3": 0, "P4": 1, "P5": 0, "overall": 1}  # eval has marks
+    assert warned["warnings"] == {"sessions": 2, "by_reason": {"silent": 1, "no_response": 1, "partial_session": 1}}
+    assert warned["metrics"]["P4"]["count"] == sessions - 1 and warned["metrics"]["P3"]["count"] == sessions
+    assert unlisted not in prediction_ids(tmp_path / "warn", "P4") + prediction_ids(tmp_path / "warn", "overall")
+    assert len(prediction_ids(tmp_path / "warn", "P1")) == sessions
+
+    skipped = score_corpus(str(tiny_checkpoint), str(root), "eval", str(tmp_path / "skip"), train_split=None,
+                           on_unscorable="skip")
+    assert skipped["not_scored"] == {"P1": 0, "P3": 1, "P4": 1, "P5": 0, "overall": 2}
+    assert silenced not in prediction_ids(tmp_path / "skip", "P3") + prediction_ids(tmp_path / "skip", "overall")
+    assert skipped["metrics"]["P1"] == warned["metrics"]["P1"]
+    with pytest.raises(UnscorableSessionError, match=rf"Session {silenced}: .*{silenced_response} \(P3\) silent"):
+        score_corpus(str(tiny_checkpoint), str(root), "eval", str(tmp_path / "error"), train_split=None,
+                     on_unscorable="error")
+
+    # the command line reports them under the table, and calibration reads files with sessions left out
+    main(["--checkpoint", str(tiny_checkpoint), "--corpus_root", str(root), "--split", "eval", "--output_dir",
+          str(tmp_path / "cli"), "--train_split", "", "--on_unscorable", "skip"])
+    out = capsys.readouterr().out
+    assert "Not scored (sessions): P3 1, P4 1, overall 2" in out
+    assert "Warnings in 2 sessions: no_response 1, partial_session 2, silent 1, unscorable_audio 1" in out
+    from processing_sla import load_speak_improve
+    from score_corpus import read_predictions
+
+    rows = list(load_speak_improve(root, "eval"))
+    read = read_predictions(str(tmp_path / "skip" / "predictions"), "eval", rows, ["P3", "overall"])
+    assert int(np.isnan(read).sum()) == 3
+
+
+# ------------------------------------------------------------------------- training that cannot learn says so
+def corpus_copy(tiny_corpus, tmp_path, remove=(), empty=()):
+    """The corpus with some kit files removed and others emptied (names relative to reference-materials/)."""
+    import shutil
+
+    root = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, root)
+    for name in remove:
+        (root / "reference-materials" / name).unlink()
+    for name in empty:
+        (root / "reference-materials" / name).write_text("")
+    return root
+
+
+@pytest.fixture
+def no_expensive_work(monkeypatch):
+    """Fails the test if the model is loaded or the encoder cache built: the checks must come first."""
+    import train as train_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the expensive work started before the check")
+
+    monkeypatch.setattr(train_module, "load_model", refuse)
+    monkeypatch.setattr(train_module.SessionCache, "add", refuse)
+
+
+TRAIN_MARKS = [f"sla-marks/train-sla-{target}.tsv" for target in ("P1", "P3", "P4", "P5", "overall")]
+TRAIN_LISTS = [f"flists.flac/train-sla-{target}.tsv" for target in ("P1", "P3", "P4", "P5", "overall")]
+
+
+@pytest.mark.filterwarnings("ignore:load_speak_improve")  # marks without audio, when the lists are emptied
+@pytest.mark.parametrize(
+    ("stage", "remove", "empty", "message"),
+    [
+        ("sla", TRAIN_MARKS, (), r"no marks .*P1, P3, P4, P5, overall.* nothing to learn"),
+        ("app", TRAIN_MARKS[-1:], (), r"no overall marks"),
+        ("sla", (), TRAIN_LISTS, r"'train' split .* has no sessions with audio"),
+    ],
+)
+def test_training_that_cannot_learn_fails_first(tiny_checkpoint, tiny_corpus, tmp_path, no_expensive_work,
+                                                stage, remove, empty, message):
+    corpus = corpus_copy(tiny_corpus, tmp_path, remove=remove, empty=empty)
+    with pytest.raises(ValueError, match=message):
+        train(ModelArguments(checkpoint=str(tiny_checkpoint)), DataArguments(corpus_root=str(corpus)),
+              arguments(stage, tmp_path / "out", epochs=1))
+
+
+def test_an_output_folder_that_cannot_be_written_fails_first(tiny_checkpoint, tiny_corpus, tmp_path,
+                                                             no_expensive_work):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match=r"--output_dir .*a-file/out cannot be written"):
+        train(ModelArguments(checkpoint=str(tiny_checkpoint)), DataArguments(corpus_root=str(tiny_corpus)),
+              arguments("sla", blocker / "out", epochs=1))
+    if os.geteuid() != 0:  # root writes into read-only folders
+        read_only = tmp_path / "read-only"
+        read_only.mkdir(mode=0o555)
+        with pytest.raises(ValueError, match="cannot be written"):
+            train(ModelArguments(checkpoint=str(tiny_checkpoint)), DataArguments(corpus_root=str(tiny_corpus)),
+                  arguments("sla", read_only, epochs=1))
+
+
+def test_an_eval_split_without_marks_trains_without_evaluation(stage_app_dir, tiny_corpus, tmp_path, capsys):
+    """The real kit's eval split has no marks: this ran a full epoch, then failed with KeyError 'eval_overall_rmse'."""
+    corpus = corpus_copy(tiny_corpus, tmp_path, remove=[f"sla-marks/eval-sla-{t}.tsv" for t in
+                                                         ("P1", "P3", "P4", "P5", "overall")])
+    trainer = train(ModelArguments(checkpoint=str(stage_app_dir)),
+                    DataArguments(corpus_root=str(corpus), eval_split="eval"), arguments("sla", tmp_path / "out",
+                                                                                          epochs=1))
+    assert "has 0 sessions with overall marks" in capsys.readouterr().out
+    assert not any("eval_loss" in entry for entry in trainer.state.log_history)
+    assert trainer.args.load_best_model_at_end is False and trainer.state.best_metric is None
+    assert (tmp_path / "out" / "model.safetensors").is_file()
