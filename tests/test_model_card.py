@@ -128,7 +128,7 @@ def test_body(card_folder):
     # the model beside the baselines, as formatted numbers
     assert "| overall | **this model** | 0.450 | 0.640 | 0.690 | 0.510 | 73.3 | 96.7 |" in text
     assert "| overall | training mean | 1.050 | 0.640 | 0.090 | 0.510 | 67.3 | 96.7 |" in text
-    assert "| P1 | acoustic ridge | 0.660 |" in text
+    assert "| P1 | timing ridge | 0.660 |" in text
     assert "| P1 | this model, calibrated on eval | 0.440 |" in text
     assert "| P4 | **this model** | 0.480 | n/a |" in text
     assert "| stage_sla_epochs | 15 |" in text and "| learning_rate | 0.0005 |" in text
@@ -212,3 +212,17 @@ def test_cli_and_errors(tiny_checkpoint, tmp_path, capsys):
         write_model_card(tmp_path, [EVAL_REPORT])
     with pytest.raises(ValueError, match="no 'metrics'"):
         write_model_card(folder, [{"split": "eval", "dataset": {"name": "x", "id": "x"}}])
+
+
+def test_card_follows_the_backbone_family_and_the_whisper_ridge(family_checkpoints, tmp_path):
+    folder = tmp_path / "voxtral"
+    shutil.copytree(family_checkpoints("voxtral"), folder, ignore=shutil.ignore_patterns("parts"))
+    report = copy.deepcopy(EVAL_REPORT)
+    report["baselines"]["whisper_ridge"] = metric_block(0.1)
+    write_model_card(folder, [report], app_encoder="openai/whisper-base")
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.base_model == "mistralai/Voxtral-Mini-3B-2507" and "voxtral" in card.data.tags
+    assert "phi-4" not in card.data.tags and "speech LoRA merged" not in card.text
+    assert "reduced-size stand-in for [mistralai/Voxtral-Mini-3B-2507]" in card.text
+    assert "| P1 | pooled-Whisper ridge (the APP's input) | 0.510 |" in card.text
+    assert "(Apache-2.0)" in card.text

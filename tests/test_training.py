@@ -12,7 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from train import DataArguments, ModelArguments, SessionCache, SessionCollator, SLATrainingArguments, train
+from session_cache import SessionCache
+from train import DataArguments, ModelArguments, SessionCollator, SLATrainingArguments, train
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +131,7 @@ def test_score_corpus_writes_kit_predictions_report_and_plots(stage_app_dir, tin
         assert all(2.0 - 3 < float(row[1]) < 5.5 + 3 for row in rows)
     saved = json.loads((tmp_path / "eval_report.json").read_text())
     assert saved["metrics"]["overall"]["count"] == len(ids)
-    assert set(saved["baselines"]) == {"train_mean", "acoustic_ridge"}
+    assert set(saved["baselines"]) == {"train_mean", "acoustic_ridge", "whisper_ridge"}
     assert saved["calibration"]["fitted_on"] == "dev" and "overall" in saved["calibration"]["metrics"]
     assert all((tmp_path / name).is_file() and (tmp_path / name).stat().st_size > 1000 for name in saved["plots"])
     assert report["metrics"] == saved["metrics"]
@@ -255,19 +256,20 @@ TRAIN_LISTS = [f"flists.flac/train-sla-{target}.tsv" for target in ("P1", "P3", 
 
 @pytest.mark.filterwarnings("ignore:load_speak_improve")  # marks without audio, when the lists are emptied
 @pytest.mark.parametrize(
-    ("stage", "remove", "empty", "message"),
+    ("stage", "app_targets", "remove", "empty", "message"),
     [
-        ("sla", TRAIN_MARKS, (), r"no marks .*P1, P3, P4, P5, overall.* nothing to learn"),
-        ("app", TRAIN_MARKS[-1:], (), r"no overall marks"),
-        ("sla", (), TRAIN_LISTS, r"'train' split .* has no sessions with audio"),
+        ("sla", "all", TRAIN_MARKS, (), r"no marks .*P1, P3, P4, P5, overall.* nothing to learn"),
+        ("app", "all", TRAIN_MARKS, (), r"no marks that stage app learns from"),
+        ("app", "overall", TRAIN_MARKS[-1:], (), r"no marks that stage app learns from"),
+        ("sla", "all", (), TRAIN_LISTS, r"'train' split .* has no sessions with audio"),
     ],
 )
 def test_training_that_cannot_learn_fails_first(tiny_checkpoint, tiny_corpus, tmp_path, no_expensive_work,
-                                                stage, remove, empty, message):
+                                                stage, app_targets, remove, empty, message):
     corpus = corpus_copy(tiny_corpus, tmp_path, remove=remove, empty=empty)
     with pytest.raises(ValueError, match=message):
         train(ModelArguments(checkpoint=str(tiny_checkpoint)), DataArguments(corpus_root=str(corpus)),
-              arguments(stage, tmp_path / "out", epochs=1))
+              arguments(stage, tmp_path / "out", epochs=1, app_targets=app_targets))
 
 
 def test_an_output_folder_that_cannot_be_written_fails_first(tiny_checkpoint, tiny_corpus, tmp_path,
