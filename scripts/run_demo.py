@@ -213,7 +213,9 @@ def overall_summary(report: dict) -> dict:
     return {"rmse": model["rmse"], "pcc": model["pcc"], "baselines": baselines,
             "ratios": {name: model["rmse"] / rmse for name, rmse in baselines.items()},
             "per_target": {name: {"rmse": values["rmse"], "pcc": values["pcc"]}
-                           for name, values in report["metrics"].items()}}
+                           for name, values in report["metrics"].items()},
+            "baselines_per_target": {name: {target: values["rmse"] for target, values in table.items()}
+                                     for name, table in report.get("baselines", {}).items()}}
 
 
 def describe(overall: dict) -> str:

@@ -122,16 +122,18 @@ class SessionCache:
                 self._save(part)
 
     def _encode(self, row: dict) -> None:
+        """Computes the parts `row` lacks (the APP's Whisper, the costliest encoder, only when needed)."""
         key = self._key(row)
-        if "speech" in self.parts:
+        missing = [part for part in self.parts if not self._has(part, key)]
+        if "speech" in missing:
             inputs = self.processor(row, assess_audio=False)
             self.stored["speech"][f"{key}/input_ids"] = inputs["input_ids"][0].contiguous()
             self.stored["speech"][f"{key}/audio_embeds"] = self.model.encode_speech(
                 inputs["audio_input_features"], inputs["audio_feature_lengths"], inputs["audio_embed_sizes"]
             ).float().cpu().contiguous()
-        else:
+        elif "app" in missing:
             inputs = self.processor.app_inputs(row)
-        if "app" in self.parts:
+        if "app" in missing:
             pooled = self.model.pool_app_features(
                 inputs["app_input_features"], inputs["app_frame_counts"], inputs["app_window_session"], 1
             )[0]

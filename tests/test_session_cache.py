@@ -58,3 +58,13 @@ def test_stage_app_learns_from_every_mark_or_overall_alone():
     mask = torch.tensor([[True, True, False, False, True], [True, False, False, True, False]])
     assert band_targets(labels, mask, names, "all").tolist() == [[2, 5, -100, -100, 4], [0, -100, -100, 7, -100]]
     assert band_targets(labels, mask, names, "overall").tolist() == [[-100] * 4 + [4], [-100] * 5]
+
+
+def test_only_missing_parts_are_computed(tiny_model, tiny_processor, tmp_path, monkeypatch):
+    """Stage sla finds the pooled Whisper states stage app stored: it runs the audio tower, never Whisper again."""
+    rows = [file_session(tmp_path, "a", 1)]
+    SessionCache(tiny_model, tiny_processor, parts=("app",), folder=tmp_path / "cache").add(rows, "stage app")
+    both = SessionCache(tiny_model, tiny_processor, folder=tmp_path / "cache")
+    monkeypatch.setattr(tiny_model, "pool_app_features", lambda *args: (_ for _ in ()).throw(AssertionError("again")))
+    both.add(rows, "stage sla")
+    assert set(both[rows[0]]) == {"input_ids", "audio_embeds", "app_pooled"}
