@@ -1,29 +1,19 @@
 """Qwen2-Audio as the backbone: a Whisper-shaped audio tower with masked padding and 2x pooling, a Qwen2 decoder."""
 
 import torch
-from torch import nn
 from transformers import Qwen2AudioModel
 from transformers.masking_utils import create_bidirectional_mask
 
-from .backbone_adapter_sla import BackboneAdapter, encode_windows
+from .backbone_adapter_sla import encode_windows
+from .backbone_audio_tower_sla import AudioTowerAdapter
 
 
-class Qwen2AudioAdapter(BackboneAdapter):
+class Qwen2AudioAdapter(AudioTowerAdapter):
     """`Qwen2AudioModel`: the tower masks each window's padding, as the model was trained, and pools pairs of frames
     (750 tokens per 30 s window, 25 per second)."""
 
     model_type = "qwen2_audio"
     model_class = Qwen2AudioModel
-    language_layers_pattern = (
-        r"^language_model\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))$"
-    )
-    language_layers_prefix = "language_model.layers."
-
-    def audio_modules(self, backbone: Qwen2AudioModel) -> list[nn.Module]:
-        return [backbone.audio_tower, backbone.multi_modal_projector]
-
-    def input_embeddings(self, backbone: Qwen2AudioModel) -> nn.Embedding:
-        return backbone.language_model.embed_tokens
 
     def encode_speech(self, backbone, features, lengths, sizes) -> torch.Tensor:
         tower = backbone.audio_tower
@@ -41,9 +31,6 @@ class Qwen2AudioAdapter(BackboneAdapter):
             return backbone.multi_modal_projector(states)
 
         return encode_windows(encode_chunk, features, lengths, sizes)
-
-    def language_model(self, backbone: Qwen2AudioModel) -> nn.Module:
-        return backbone.language_model
 
 
 __all__ = ["Qwen2AudioAdapter"]

@@ -1,10 +1,10 @@
 """Voxtral as the backbone: a Whisper-shaped audio tower on 30 s windows, a projector, a Llama decoder."""
 
 import torch
-from torch import nn
 from transformers import AutoTokenizer, VoxtralModel
 
-from .backbone_adapter_sla import BackboneAdapter, encode_windows
+from .backbone_adapter_sla import encode_windows
+from .backbone_audio_tower_sla import AudioTowerAdapter
 
 
 # tekken's reserved control slots: Voxtral's tokenizer (mistral-common) cannot add tokens, so the prior token takes
@@ -12,25 +12,15 @@ from .backbone_adapter_sla import BackboneAdapter, encode_windows
 VOXTRAL_PRIOR_TOKEN = "<SPECIAL_999>"
 
 
-class VoxtralAdapter(BackboneAdapter):
+class VoxtralAdapter(AudioTowerAdapter):
     """`VoxtralModel`: 4 consecutive tower frames make one audio token (375 per 30 s window, 12.5 per second)."""
 
     model_type = "voxtral"
     model_class = VoxtralModel
-    language_layers_pattern = (
-        r"^language_model\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))$"
-    )
-    language_layers_prefix = "language_model.layers."
 
     def prior_token_id(self, repo, revision=None) -> int:
         tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision)
         return tokenizer.convert_tokens_to_ids(VOXTRAL_PRIOR_TOKEN)
-
-    def audio_modules(self, backbone: VoxtralModel) -> list[nn.Module]:
-        return [backbone.audio_tower, backbone.multi_modal_projector]
-
-    def input_embeddings(self, backbone: VoxtralModel) -> nn.Embedding:
-        return backbone.language_model.embed_tokens
 
     def encode_speech(self, backbone, features, lengths, sizes) -> torch.Tensor:
         tower = backbone.audio_tower
@@ -43,9 +33,6 @@ class VoxtralAdapter(BackboneAdapter):
             return backbone.multi_modal_projector(grouped)
 
         return encode_windows(encode_chunk, features, lengths, sizes)
-
-    def language_model(self, backbone: VoxtralModel) -> nn.Module:
-        return backbone.language_model
 
 
 __all__ = ["VOXTRAL_PRIOR_TOKEN", "VoxtralAdapter"]

@@ -326,7 +326,6 @@ def measure_scoring(model, processor, rows: list[dict], repeats: int, batch_size
 def long_worker(checkpoint: str, minutes: float) -> dict:
     """Runs in a fresh process: scores one session of `minutes` of audio, reports times and peak RSS."""
     from modeling_sla import SLAForSessionScoring
-    from processing_sla import SLAProcessor
 
     torch.set_num_threads(torch.get_num_threads())
     model = SLAForSessionScoring.from_pretrained(checkpoint).eval()

@@ -11,7 +11,6 @@ stage, so they are computed once per session and reused across epochs (`--cache_
 Runs unchanged under `accelerate launch` or `torchrun`.
 """
 
-import math
 import os
 import sys
 import tempfile
@@ -21,7 +20,6 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 from torch import nn
-from tqdm.auto import tqdm
 from transformers import EvalPrediction, HfArgumentParser, IntervalStrategy, Trainer, TrainingArguments, set_seed
 
 

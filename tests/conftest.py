@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 
 
@@ -100,6 +101,20 @@ def make_session(session_id: str, parts: list[tuple[str, float]], seed: int = 0)
             for index, (part, seconds) in enumerate(parts)
         ],
     }
+
+
+def write_file_session(folder: Path) -> Path:
+    """A two-response session whose audio is FLAC files in `folder`, written as `folder/session.json`."""
+    paths = []
+    for index, seconds in enumerate((1.2, 2.0)):
+        paths.append(str(folder / f"r{index}.flac"))
+        soundfile.write(paths[-1], noise_clip(seconds, index), 16_000)
+    session = {"session_id": "s", "responses": [
+        {"response_id": "s-P10003", "part": "P1", "audio": paths[0], "question": "Where are you from?"},
+        {"response_id": "s-P30017", "part": "P3", "audio": paths[1], "question": None},
+    ]}
+    (folder / "session.json").write_text(json.dumps(session))
+    return folder / "session.json"
 
 
 def run_isolated(script_text: str, *args, folder: Path):

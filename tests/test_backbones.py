@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 import torch
-from conftest import make_session, noise_clip, run_isolated
+from conftest import make_session, run_isolated, write_file_session
 from peft.tuners.lora import LoraLayer
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer
@@ -149,16 +148,9 @@ def test_saved_model_and_pipeline_load_without_the_package(family_checkpoints, b
     processor = SLAProcessor.from_pretrained(checkpoint)
     folder = tmp_path / "model"
     save_pretrained_with_pipeline(model, processor, folder)
-    paths = []
-    for index, seconds in enumerate((1.2, 2.0)):
-        paths.append(str(tmp_path / f"r{index}.flac"))
-        soundfile.write(paths[-1], noise_clip(seconds, index), 16_000)
-    session = {"session_id": "s", "responses": [
-        {"response_id": "s-P10003", "part": "P1", "audio": paths[0], "question": "Where are you from?"},
-        {"response_id": "s-P30017", "part": "P3", "audio": paths[1], "question": None},
-    ]}
-    (tmp_path / "session.json").write_text(json.dumps(session))
-    report = run_isolated(ISOLATED_SCRIPT, folder, tmp_path / "session.json", folder=tmp_path)
+    session_file = write_file_session(tmp_path)
+    session = json.loads(session_file.read_text())
+    report = run_isolated(ISOLATED_SCRIPT, folder, session_file, folder=tmp_path)
     assert report["module"].startswith("transformers_modules.") and report["backbone"] == type(model.backbone).__name__
     with torch.no_grad():
         expected = model(**processor(session)).scores

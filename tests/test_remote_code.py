@@ -3,9 +3,8 @@
 import json
 import textwrap
 
-import soundfile
 import torch
-from conftest import noise_clip, run_isolated
+from conftest import run_isolated, write_file_session
 
 
 ISOLATED_SCRIPT = textwrap.dedent(
@@ -31,16 +30,8 @@ ISOLATED_SCRIPT = textwrap.dedent(
 
 
 def test_saved_folder_loads_without_the_package(tiny_checkpoint, tiny_model, tiny_processor, tmp_path):
-    paths = []
-    for index, seconds in enumerate((1.2, 2.0)):
-        paths.append(str(tmp_path / f"r{index}.flac"))
-        soundfile.write(paths[-1], noise_clip(seconds, index), 16_000)
-    session = {"session_id": "s", "responses": [
-        {"response_id": "s-P10003", "part": "P1", "audio": paths[0], "question": "Where are you from?"},
-        {"response_id": "s-P30017", "part": "P3", "audio": paths[1], "question": None},
-    ]}
-    session_file = tmp_path / "session.json"
-    session_file.write_text(json.dumps(session))
+    session_file = write_file_session(tmp_path)
+    session = json.loads(session_file.read_text())
     report = run_isolated(ISOLATED_SCRIPT, tiny_checkpoint, session_file, folder=tmp_path)
     assert report["model_module"].startswith("transformers_modules.") and report["model_module"].endswith(
         "modeling_sla")
