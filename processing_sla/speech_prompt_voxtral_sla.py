@@ -8,6 +8,7 @@ from .speech_prompt_whisper_windows_sla import WhisperWindowSpeechPrompt
 
 
 VOXTRAL_PRIOR_TOKEN = "<SPECIAL_999>"
+SPECIAL_TOKEN_ROLES = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
 # Version 2. No system turn: Voxtral's tokenizer (tekken v7) refuses a system prompt beside audio.
 VOXTRAL_TEMPLATE = (
     "{#- sla-phi4 session template (Voxtral), version 2 -#}\n"
@@ -35,10 +36,12 @@ class VoxtralSpeechPrompt(WhisperWindowSpeechPrompt):
     special_tokens = ("<s>", "[INST]", "[/INST]", "[BEGIN_AUDIO]")
 
     def load_tokenizer(self, repo, revision):
-        # The converted BPE names no special tokens unless told; mistral-common's reads them from tekken.json.
-        return AutoTokenizer.from_pretrained(
-            repo, revision=revision, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
-        )
+        tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision)
+        # mistral-common's backend reads its special tokens from tekken.json; the converted BPE names none.
+        for role, token in SPECIAL_TOKEN_ROLES.items():
+            if getattr(tokenizer, role) is None:
+                setattr(tokenizer, role, token)
+        return tokenizer
 
     def audio_token(self, tokenizer, backbone_config) -> str:
         return tokenizer.convert_ids_to_tokens(backbone_config.audio_token_id)
