@@ -37,11 +37,13 @@ class SpeechPrompt(ABC):
         model_type: the backbone config's `model_type`.
         template: the family's default session template (Jinja), in its own dialog format.
         special_tokens: the special tokens the template writes (besides the audio and prior tokens).
+        supports_packing: whether a session's clips can share what the audio tower encodes in one pass.
     """
 
     model_type: ClassVar[str]
     template: ClassVar[str]
     special_tokens: ClassVar[tuple[str, ...]]
+    supports_packing: ClassVar[bool] = False
 
     # ---------------------------------------------------------------------------------------------- building
     @abstractmethod

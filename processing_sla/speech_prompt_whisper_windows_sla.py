@@ -20,6 +20,7 @@ class WhisperWindowSpeechPrompt(SpeechPrompt):
     """
 
     frames_per_token: int
+    supports_packing = True
 
     def feature_extractor(self, repo, revision):
         return WhisperFeatureExtractor.from_pretrained(repo, revision=revision)

@@ -98,7 +98,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="runs/ablation")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--backbone", default="phi4")
+    parser.add_argument("--backbone", default="phi4", help="phi4 (the paper's backbone), voxtral or qwen2-audio")
     parser.add_argument("--quick", action="store_true", help="tiny corpus and model (tests)")
     args = parser.parse_args(argv)
     results = run_variants(args.workdir, args.seeds, backbone=args.backbone, quick=args.quick)
