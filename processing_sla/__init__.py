@@ -5,7 +5,6 @@ from .processing_sla import PRIOR_TOKEN, SessionInputError, SLAProcessor
 from .session_template_sla import PARTS, TEMPLATE_VERSION
 from .speech_prompt_sla import SpeechPrompt
 from .speech_prompts_sla import SPEECH_PROMPTS, speech_prompt
-from .speak_improve import load_speak_improve
 
 
 SLAProcessor.register_for_auto_class("AutoProcessor")
@@ -20,6 +19,5 @@ __all__ = [
     "SpeechPrompt",
     "TEMPLATE_VERSION",
     "load_audio",
-    "load_speak_improve",
     "speech_prompt",
 ]

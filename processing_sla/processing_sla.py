@@ -26,6 +26,17 @@ class SessionInputError(ValueError):
     """Raised for a malformed session; the message names the session and, where it applies, the response."""
 
 
+def pad_right(sequences: list, pad_token_id: int) -> dict:
+    """Token sequences padded on the right with `pad_token_id` into `input_ids`, with their `attention_mask`."""
+    length = max(len(sequence) for sequence in sequences)
+    input_ids = torch.full((len(sequences), length), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        input_ids[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
+        attention_mask[row, : len(sequence)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
 class SLAProcessor(ProcessorMixin):
     r"""
     Builds model inputs for [`SLAForSessionScoring`] from one session or a list of sessions.
@@ -313,13 +324,7 @@ class SLAProcessor(ProcessorMixin):
 
     def pad_input_ids(self, sequences: list) -> dict:
         """`input_ids` padded on the right with the pad token, and the `attention_mask`."""
-        length = max(len(sequence) for sequence in sequences)
-        input_ids = torch.full((len(sequences), length), self.prompt.pad_token_id(self.tokenizer), dtype=torch.long)
-        attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
-        for row, sequence in enumerate(sequences):
-            input_ids[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
-            attention_mask[row, : len(sequence)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+        return pad_right(sequences, self.prompt.pad_token_id(self.tokenizer))
 
     def _app_inputs(self, audio: list[list[np.ndarray]]) -> dict:
         windows, frames, owners = [], [], []

@@ -1,45 +1,10 @@
 #!/usr/bin/env python
-"""Write a synthetic Speak & Improve corpus (espeak-ng speech, real kit layout) for tests and demos.
+"""`sla make-corpus` under its former name: `python scripts/make_synthetic_corpus.py --help`."""
 
-    python scripts/make_synthetic_corpus.py --output /tmp/syn --sessions 120 --duration-scale 0.25
-
-See processing_sla/synthetic_corpus.py for the learner model and the files written.
-"""
-
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from processing_sla.synthetic_corpus import DEFAULT_SPLITS, make_synthetic_corpus  # noqa: E402
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", required=True, help="folder to write the kit tree into")
-    parser.add_argument("--sessions", type=int, default=120, help="learners in all splits (default 120)")
-    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same bytes (default 0)")
-    parser.add_argument("--duration-scale", type=float, default=1.0,
-                        help="multiplies the allotted speaking times (1.0: P1/P5 20 s, P3/P4 60 s)")
-    parser.add_argument("--splits", nargs="+", default=list(DEFAULT_SPLITS),
-                        help="split names (default: train dev eval; 70/15/15 %%)")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: up to 2)")
-    parser.add_argument("--no-gaps", action="store_true", help="every part and answer present (no real-kit gaps)")
-    parser.add_argument("--cue-strength", type=float, default=1.0,
-                        help="scale each cue's signal-to-noise ratio (default 1.0, real-like loose coupling)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a synthetic corpus already in --output")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or printed summary")
-    args = parser.parse_args(argv)
-    make_synthetic_corpus(
-        args.output, sessions=args.sessions, seed=args.seed, duration_scale=args.duration_scale,
-        splits=tuple(args.splits), progress=not args.quiet, workers=args.workers, gaps=not args.no_gaps,
-        overwrite=args.overwrite, cue_strength=args.cue_strength,
-    )
-    return 0
+from sla_phi4.cli import main
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main(["make-corpus", *sys.argv[1:]]))

@@ -1,0 +1,916 @@
+#!/usr/bin/env python
+"""A GPU check of sla-phi4 at real size: random weights of the real configurations, real-length sessions.
+
+    sla gpu-check [--backbone phi4|voxtral|qwen2-audio] [--attn all|sdpa|flash_attention_2|eager[,...]]
+                                [--steps 20] [--output gpu_check.json]
+    sla gpu-check --quick [--backbone ...]          # CPU smoke run on a tiny checkpoint, seconds
+
+It builds `SLAForSessionScoring` straight on the GPU in bf16 from the real configuration of the backbone
+(`sla_phi4/analysis/backbones/`, Phi-4-multimodal by default) and of Whisper-large-v3 for the APP: no weights, no tokenizer,
+nothing downloaded. Sessions are synthesised with the processor's token counts and tensor shapes (prior token, about
+300 text tokens, each clip's audio tokens, log-mel-like features, the APP's packed 30 s windows). Then, once per
+attention implementation (sdpa, and flash_attention_2 when flash-attn is installed; the audio tower stays on sdpa):
+  scoring      one real-length S&I session (P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s), median of 5: sessions/s
+  invariance   4 sessions of 0.6-1.2 x the real durations, scored alone and as one padded batch: largest difference
+  training     20 AdamW steps (LoRA rank 16, head and APP projector; activation checkpointing; frozen encoders' outputs
+               cached first) at batch 1 and 4, masked MSE: sessions/s
+with peak GPU memory per phase and MFU (analytic FLOPs from `real_size.py` over time and the device's dense bf16 peak,
+`gpu_check.json`). It also reports the host memory of the process while building (does building hold a second copy
+of the weights in host memory?). A Markdown table goes to stdout, everything to the JSON file. It exits non-zero when
+batch invariance exceeds its tolerance, a score or loss is not finite, or the audio tower left sdpa.
+
+Estimated device time (`estimated_seconds`: the real_size FLOPs of every phase at 30 % of a 989 TFLOP/s H100/H200,
+plus 90 s for imports, CUDA start-up and building), 20 steps, 5 scoring repeats:
+    sdpa and flash_attention_2: phi4 2.9 min, voxtral 3.0 min, qwen2-audio 7.1 min
+    sdpa alone:                 phi4 2.2 min, voxtral 2.3 min, qwen2-audio 4.3 min
+The run prints its own estimate first, and says so when it is over 8 minutes.
+"""
+
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+from processing_sla.processing_sla import pad_right
+from sla_phi4.analysis.real_configs import load_real_config
+from sla_phi4.analysis.real_size import (
+    AUDIO_TOWERS,
+    SETTINGS,
+    decoder_flops,
+    phi4_framing,
+    text_config_of,
+    whisper_flops,
+)
+from sla_phi4.benchmarks.cpu_benchmark import median_time, peak_rss_mb, reset_peak_rss
+from sla_phi4.resources import package_file
+from sla_phi4.training.session_cache import batch_of_cached, encode_speech_inputs, pool_app_inputs
+
+
+CHECK_SETTINGS_PATH = package_file("sla_phi4.benchmarks", "gpu_check.json")
+BACKBONES = list(SETTINGS.families)
+ATTENTION_CHOICES = ("sdpa", "flash_attention_2", "eager")
+SAMPLING_RATE = 16_000
+MB = 2**20
+
+
+# ------------------------------------------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class CheckSettings:
+    """The fixed choices of the check (`gpu_check.json`; its `_sources` and `_notes` say why)."""
+
+    families: dict
+    features: dict
+    lora_rank: int
+    lora_alpha: int
+    learning_rate: float
+    scoring_repeats: int
+    invariance_scales: tuple[float, ...]
+    train_batch_scales: tuple[float, ...]
+    tolerances: dict
+    quick: dict
+    estimate: dict
+    device_peaks: tuple[dict, ...]
+
+
+def load_check_settings(path: Path = CHECK_SETTINGS_PATH) -> CheckSettings:
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from error
+    values = {key: value for key, value in values.items() if not key.startswith("_")}
+    for key in ("invariance_scales", "train_batch_scales", "device_peaks"):
+        values[key] = tuple(values[key])
+    return CheckSettings(**values)
+
+
+CHECK = load_check_settings()
+
+
+def device_peak_flops(device_name: str | None, settings: CheckSettings = CHECK) -> tuple[float | None, str]:
+    """The dense bf16 peak of a CUDA device by its exact `torch.cuda.get_device_name()`, and where it came from (or
+    why there is none)."""
+    if device_name is None:
+        return None, "not a CUDA device: no dense bf16 peak to compare with"
+    for entry in settings.device_peaks:
+        if entry["name"] == device_name:
+            return float(entry["bf16_dense_flops"]), f"{entry['model']} ({CHECK_SETTINGS_PATH.name})"
+    known = ", ".join(entry["name"] for entry in settings.device_peaks)
+    return None, f"device {device_name!r} is not in {CHECK_SETTINGS_PATH.name} (known: {known})"
+
+
+# ------------------------------------------------------------------------------------------------------- configs
+@dataclass(frozen=True)
+class TokenIds:
+    """What synthesis needs of a backbone's tokenizer: the prior, audio and pad ids and the plain-text ids."""
+
+    prior: int
+    audio: int
+    pad: int
+    plain_text: np.ndarray
+
+    def __post_init__(self):
+        clashes = {self.prior, self.audio, self.pad} & set(self.plain_text.tolist())
+        if clashes:
+            raise ValueError(f"Plain-text ids include the prior, audio or pad id: {sorted(clashes)}")
+        if not len(self.plain_text):
+            raise ValueError("No plain-text ids to draw text tokens from.")
+
+
+def real_sla_config(backbone: str, settings: CheckSettings = CHECK):
+    """The SLA configuration on the real backbone configuration of `backbone` and Whisper-large-v3."""
+    from modeling_sla import SLAConfig
+
+    return SLAConfig(
+        audio_llm_config=load_real_config(SETTINGS.families[backbone]),
+        app_encoder_config=load_real_config(SETTINGS.app_encoder),
+        prior_token_id=settings.families[backbone]["prior_token_id"],
+        lora_rank=settings.lora_rank,
+        lora_alpha=settings.lora_alpha,
+    )
+
+
+def family_token_ids(backbone: str, config, settings: CheckSettings = CHECK) -> TokenIds:
+    """Token ids of the real tokenizer of `backbone` (`gpu_check.json`), checked against `config`."""
+    from modeling_sla.backbones_sla import backbone_adapter
+
+    entry = settings.families[backbone]
+    family = backbone_adapter(config.audio_llm_config.model_type)
+    vocab = family.text_config(config.audio_llm_config).vocab_size
+    low, high = entry["plain_text_ids"]
+    if not 0 <= low < high <= vocab or max(entry["prior_token_id"], entry["pad_token_id"]) >= vocab:
+        raise ValueError(f"{CHECK_SETTINGS_PATH}: families.{backbone} names ids outside the vocabulary of {vocab}")
+    return TokenIds(entry["prior_token_id"], family.audio_token_id(config.audio_llm_config), entry["pad_token_id"],
+                    np.arange(low, high))
+
+
+def processor_token_ids(processor) -> TokenIds:
+    """Token ids of a checkpoint's own tokenizer: plain text is every id that is not an added (special) token."""
+    tokenizer = processor.tokenizer
+    special = set(getattr(tokenizer, "added_tokens_decoder", {})) | set(tokenizer.all_special_ids)
+    plain = np.array([index for index in range(len(tokenizer)) if index not in special])
+    return TokenIds(processor.prior_token_id, processor.audio_token_id, processor.prompt.pad_token_id(tokenizer),
+                    plain)
+
+
+# --------------------------------------------------------------------------------------------------------- build
+def attention_in_use(model) -> dict:
+    """The attention implementation each part will run, read from its attention modules' configs."""
+    family = model.family
+    prefix = family.language_layers_prefix
+
+    def implementations(modules) -> list[str]:
+        return sorted({module.config._attn_implementation for module in modules
+                       if "Attention" in type(module).__name__ and hasattr(module, "config")})
+
+    decoder = [module for name, module in model.backbone.named_modules() if name.startswith(prefix)]
+    tower = [module for part in family.audio_modules(model.backbone) for module in part.modules()]
+    app = list(model.app.encoder.modules()) if model.app is not None else []
+    return {"decoder": implementations(decoder), "audio_tower": implementations(tower),
+            "app_encoder": implementations(app)}
+
+
+def build_model(config, device: torch.device | str, dtype: torch.dtype, seed: int = 0):
+    """`SLAForSessionScoring` with random weights, built on `device`: the backbone and Whisper in `dtype` exactly as
+    `from_backbone` loads them (transformers' `_from_config`), then the head, APP classifier and projector, and LoRA
+    in float32 (`_keep_in_fp32_modules_strict`, as `from_pretrained` keeps them). Attention starts on sdpa."""
+    from peft.tuners.tuners_utils import cast_adapter_dtype
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    from modeling_sla import SLAForSessionScoring
+    from modeling_sla.backbones_sla import backbone_adapter
+    from modeling_sla.lora_sla import ADAPTER_NAME
+
+    torch.manual_seed(seed)
+    family = backbone_adapter(config.audio_llm_config.model_type)
+    family.prepare_config(config.audio_llm_config)
+    device = torch.device(device)
+    with torch.device(device):
+        backbone = family.model_class._from_config(config.audio_llm_config, dtype=dtype, attn_implementation="sdpa")
+        backbone = family.strip(backbone)
+        whisper = None
+        if config.use_app:
+            whisper = WhisperEncoder._from_config(config.app_encoder_config, dtype=dtype, attn_implementation="sdpa")
+        model = SLAForSessionScoring(config, backbone=backbone, app_encoder=whisper)
+    model._place_own_modules(device)
+    cast_adapter_dtype(model.backbone, ADAPTER_NAME, autocast_adapter_dtype=True)
+    model.set_trainable("sla")
+    return model.eval()
+
+
+def parameter_summary(model) -> dict:
+    """Parameter counts by part, the bytes of all weights, and the dtypes of the parts that decide a score."""
+    def count(parameters) -> int:
+        return sum(parameter.numel() for parameter in parameters)
+
+    named = dict(model.named_parameters())
+    lora = [p for name, p in named.items() if ".lora_" in name]
+    backbone = [p for name, p in named.items() if name.startswith("backbone.") and ".lora_" not in name]
+    app_encoder = [p for name, p in named.items() if name.startswith("app.encoder.")]
+
+    def dtypes(parameters) -> list[str]:
+        return sorted({str(parameter.dtype).removeprefix("torch.") for parameter in parameters})
+
+    head = [p for name, p in named.items() if name.startswith("head.")]
+    projector = [p for name, p in named.items() if name.startswith("app.projector.")]
+    return {
+        "total": count(named.values()),
+        "trainable": model.num_trainable_parameters(),
+        "backbone": count(backbone),
+        "lora": count(lora),
+        "lora_modules": model.num_lora_modules,
+        "app_encoder": count(app_encoder),
+        "own_modules": count(named.values()) - count(backbone) - count(lora) - count(app_encoder),
+        "weights_mb": sum(p.numel() * p.element_size() for p in named.values()) / MB,
+        "dtypes": {"backbone": dtypes(backbone), "lora": dtypes(lora), "app_encoder": dtypes(app_encoder),
+                   "head": dtypes(head), "app_projector": dtypes(projector)},
+    }
+
+
+# -------------------------------------------------------------------------------------------------- host memory
+def status_mb(field_name: str) -> float | None:
+    """A field of /proc/self/status in MB (VmHWM: peak resident; RssAnon: anonymous resident), None without /proc."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(f"{field_name}:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------- sessions
+@dataclass
+class Unit:
+    """One pass of the backbone's audio tower: a clip (Phi-4) or one 30 s window of a clip (Whisper-shaped towers)."""
+
+    frames: int
+    tokens: int
+
+
+@dataclass
+class SyntheticSession:
+    """One session's model inputs before batching, as `SLAProcessor.prepare_session` would give them."""
+
+    responses: list[tuple[str, float]]
+    samples: list[int]  # of each response, at 16 kHz
+    input_ids: list[int]
+    units: list[Unit]
+    unit_features: list[torch.Tensor]
+    app_frames: list[int]  # valid Whisper encoder frames of each APP window
+    app_features: list[torch.Tensor]
+
+    @property
+    def seconds(self) -> list[float]:
+        return [count / SAMPLING_RATE for count in self.samples]
+
+    @property
+    def audio_tokens(self) -> int:
+        return sum(unit.tokens for unit in self.units)
+
+
+def scaled_session(scale: float) -> list[tuple[str, float]]:
+    """The real S&I session layout (`real_size.json`) with every duration times `scale`."""
+    return [(part, seconds * scale) for part, seconds in SETTINGS.session]
+
+
+class SessionSynthesizer:
+    """Model inputs for sessions of given durations without audio, processor or tokenizer, with the processor's token
+    counts and tensor shapes: Phi-4 one unit per clip, Whisper-shaped towers one per 30 s window of a clip (the
+    speech prompt's own valid-frame and token rules), and the session's audio packed into 30 s APP windows."""
+
+    def __init__(self, config, token_ids: TokenIds, settings: CheckSettings = CHECK):
+        from transformers import WhisperFeatureExtractor
+
+        from processing_sla.speech_prompts_sla import speech_prompt
+
+        self.model_type = config.audio_llm_config.model_type
+        self.prompt = speech_prompt(self.model_type)
+        self.token_ids = token_ids
+        self.features = settings.features
+        if self.model_type == "phi4_multimodal":
+            self.framing = phi4_framing()
+            self.unit_mels = load_phi4_mel_bins()
+        else:
+            self.unit_mels = config.audio_llm_config.audio_config.num_mel_bins
+            self.window = WhisperFeatureExtractor(feature_size=self.unit_mels)
+        self.app_window = WhisperFeatureExtractor(feature_size=config.app_encoder_config.num_mel_bins)
+
+    # --------------------------------------------------------------------------------------------- counting
+    def clip_units(self, samples: int) -> list[Unit]:
+        """A clip's units, as `SpeechPrompt.audio_units` cuts and counts them."""
+        if self.model_type == "phi4_multimodal":
+            frames = max((samples - self.framing.win_length) // self.framing.hop_length + 1, 1)
+            return [Unit(frames, math.ceil(frames / self.framing.compression))]
+        window, hop = self.window.n_samples, self.window.hop_length
+        units = []
+        for start in range(0, samples, window):
+            frames = min(self.prompt.valid_frames(min(window, samples - start), hop), self.window.nb_max_frames)
+            tokens = self.prompt.window_tokens(frames)
+            if tokens:
+                units.append(Unit(frames, tokens))
+        return units
+
+    def app_window_frames(self, total_samples: int) -> list[int]:
+        """Valid Whisper encoder frames of each 30 s APP window of the packed session, as `SLAProcessor.app_windows`
+        counts them."""
+        window, hop, max_frames = self.app_window.n_samples, self.app_window.hop_length, self.app_window.nb_max_frames
+        return [math.ceil(min(min(window, total_samples - start) // hop + 1, max_frames) / 2)
+                for start in range(0, total_samples, window)]
+
+    # ------------------------------------------------------------------------------------------- synthesis
+    def session(self, responses: list[tuple[str, float]], text_tokens: int = SETTINGS.text_tokens,
+                seed: int = 0) -> SyntheticSession:
+        """A session of `responses` ((part, seconds) each) with `text_tokens` decoder tokens besides the audio ones
+        (the prior token included)."""
+        if text_tokens < 1:
+            raise ValueError("A session needs at least its prior token (text_tokens >= 1).")
+        rng = np.random.default_rng(seed)
+        generator = torch.Generator().manual_seed(seed)
+        samples = [int(round(seconds * SAMPLING_RATE)) for _, seconds in responses]
+        clips = [self.clip_units(count) for count in samples]
+        gaps = self.text_gaps(text_tokens - 1, len(clips))
+        input_ids = [self.token_ids.prior]
+        for gap, units in zip(gaps, [*clips, []]):
+            input_ids += rng.choice(self.token_ids.plain_text, size=gap).tolist()
+            input_ids += [self.token_ids.audio] * sum(unit.tokens for unit in units)
+        units = [unit for clip in clips for unit in clip]
+        app_frames = self.app_window_frames(sum(samples))
+        return SyntheticSession(
+            responses=list(responses), samples=samples, input_ids=input_ids, units=units,
+            unit_features=[self.unit_features(unit, generator) for unit in units], app_frames=app_frames,
+            app_features=[self.whisper_features(2 * frames, generator) for frames in app_frames],
+        )
+
+    @staticmethod
+    def text_gaps(count: int, clips: int) -> list[int]:
+        """`count` text tokens spread over the gaps before each clip and after the last; the first gap (the
+        instruction) takes the remainder."""
+        base, remainder = divmod(count, clips + 1)
+        return [base + remainder] + [base] * clips
+
+    def unit_features(self, unit: Unit, generator: torch.Generator) -> torch.Tensor:
+        """A unit's log-mel-like features: `(frames, mels)` for Phi-4, a padded `(mels, 3000)` window otherwise."""
+        if self.model_type == "phi4_multimodal":
+            log_mel = self.features["phi4_log_mel"]
+            noise = torch.randn(unit.frames, self.unit_mels, generator=generator)
+            return noise * log_mel["std"] + log_mel["mean"]
+        return self.whisper_features(unit.frames, generator, mels=self.unit_mels)
+
+    def whisper_features(self, valid_frames: int, generator: torch.Generator, mels: int | None = None) -> torch.Tensor:
+        """A 30 s window of normalised log-mels: random over the valid frames, the floor value past them."""
+        mels = mels or self.app_window.feature_size
+        log_mel = self.features["whisper_log_mel"]
+        features = torch.full((mels, self.app_window.nb_max_frames), float(log_mel["padding"]))
+        valid = min(valid_frames, self.app_window.nb_max_frames)
+        features[:, :valid] = torch.randn(mels, valid, generator=generator) * log_mel["std"] + log_mel["mean"]
+        return features
+
+    # ------------------------------------------------------------------------------------------------ batch
+    def collate(self, sessions: list[SyntheticSession]) -> dict:
+        """Model inputs of a batch, padded on the right, as `SLAProcessor._collate` builds them."""
+        units = [unit for session in sessions for unit in session.units]
+        features = [tensor for session in sessions for tensor in session.unit_features]
+        if self.model_type == "phi4_multimodal":
+            audio_features = torch.zeros(len(units), max(unit.frames for unit in units), self.unit_mels)
+            for row, tensor in enumerate(features):
+                audio_features[row, : tensor.shape[0]] = tensor
+        else:
+            audio_features = torch.stack(features)
+        return {
+            **pad_right([session.input_ids for session in sessions], self.token_ids.pad),
+            "audio_input_features": audio_features,
+            "audio_feature_lengths": torch.tensor([unit.frames for unit in units], dtype=torch.long),
+            "audio_embed_sizes": torch.tensor([unit.tokens for unit in units], dtype=torch.long),
+            "app_input_features": torch.stack([tensor for session in sessions for tensor in session.app_features]),
+            "app_frame_counts": torch.tensor([frames for session in sessions for frames in session.app_frames],
+                                             dtype=torch.long),
+            "app_window_session": torch.tensor([row for row, session in enumerate(sessions)
+                                                for _ in session.app_frames], dtype=torch.long),
+        }
+
+
+def load_phi4_mel_bins() -> int:
+    from sla_phi4.analysis.real_configs import load_real_feature_extractor
+
+    return load_real_feature_extractor("phi4_multimodal").feature_size
+
+
+# ------------------------------------------------------------------------------------------------------- FLOPs
+def session_forward_flops(config, session: SyntheticSession) -> dict:
+    """Analytic forward FLOPs of one session (`real_size`): the decoder over the session's own tokens, the audio tower
+    on its clips, the APP Whisper on its packed windows."""
+    backbone = config.audio_llm_config
+    seconds = session.seconds
+    decoder = decoder_flops(text_config_of(backbone), len(session.input_ids))
+    tower = AUDIO_TOWERS[backbone.model_type].flops(backbone, seconds)
+    app = whisper_flops(config.app_encoder_config, seconds) if config.use_app else 0.0
+    return {"decoder": decoder, "audio_tower": tower, "app_whisper": app, "total": decoder + tower + app}
+
+
+def train_step_flops(config, sessions: list[SyntheticSession]) -> float:
+    """FLOPs of one training step on cached encoder outputs, counted as `real_size` counts them (a step costs
+    `train_step_forward_multiples` decoder forward passes; the recompute of activation checkpointing is not
+    model FLOPs)."""
+    return sum(SETTINGS.train_step_forward_multiples * session_forward_flops(config, session)["decoder"]
+               for session in sessions)
+
+
+def estimated_seconds(config, synthesizer: SessionSynthesizer, attentions: int, steps: int, repeats: int,
+                      settings: CheckSettings = CHECK) -> float:
+    """Device time of a full run, from the analytic FLOPs of every phase at `estimate.assumed_mfu` of a 989 TFLOP/s
+    device, plus the fixed overhead (imports, CUDA start-up, building)."""
+    estimate = settings.estimate
+    real = synthesizer.session(scaled_session(1.0))
+    invariance = [synthesizer.session(scaled_session(scale)) for scale in settings.invariance_scales]
+    train = [synthesizer.session(scaled_session(scale)) for scale in settings.train_batch_scales]
+    forward = [session_forward_flops(config, session) for session in (real, *invariance, *train)]
+    multiples = SETTINGS.train_step_forward_multiples + estimate["recompute_forward_multiples"]
+    per_attention = (
+        (repeats + 1) * forward[0]["total"]  # scoring, one warm-up pass
+        + 2 * sum(flops["total"] for flops in forward[1 : 1 + len(invariance)])  # alone and batched
+        + sum(flops["audio_tower"] + flops["app_whisper"] for flops in (forward[0], *forward[-len(train):]))
+        + steps * multiples * (forward[0]["decoder"] + sum(flops["decoder"] for flops in forward[-len(train):]))
+    )
+    rate = SETTINGS.h100_bf16_dense_flops * estimate["assumed_mfu"]
+    return estimate["fixed_overhead_s"] + attentions * per_attention / rate
+
+
+# ------------------------------------------------------------------------------------------------------ timing
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> dict:
+    """Peak GPU memory since the last reset: allocated by tensors, and reserved by the caching allocator (what a card
+    must have). None off CUDA."""
+    if device.type != "cuda":
+        return {"peak_gpu_mb": None, "peak_gpu_reserved_mb": None}
+    return {"peak_gpu_mb": torch.cuda.max_memory_allocated(device) / MB,
+            "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved(device) / MB}
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {key: value.to(device) for key, value in batch.items()}
+
+
+def mfu(flops: float, seconds: float, peak: float | None) -> float | None:
+    return None if peak is None else flops / seconds / peak
+
+
+# ------------------------------------------------------------------------------------------------------ phases
+def measure_scoring(model, synthesizer, session, device, repeats: int, peak: float | None) -> dict:
+    """One real-length session scored from its features (both encoders and the decoder), median of `repeats`."""
+    inputs = to_device(synthesizer.collate([session]), device)
+    outputs = []
+
+    def score():
+        with torch.no_grad():
+            outputs.append(model(**inputs).scores)
+        synchronize(device)
+
+    reset_peak_memory(device)
+    seconds = median_time(score, repeats)
+    flops = session_forward_flops(model.config, session)["total"]
+    return {"repeats": repeats, "seconds_median": seconds, "sessions_per_s": 1 / seconds,
+            "mfu": mfu(flops, seconds, peak), **peak_memory(device),
+            "scores_finite": all(bool(torch.isfinite(scores).all()) for scores in outputs)}
+
+
+def measure_invariance(model, synthesizer, sessions, device, tolerances: dict) -> dict:
+    """Each session scored alone and in one padded batch: the largest score difference, and the largest relative
+    difference of the state the head reads."""
+    with torch.no_grad():
+        alone = [model(**to_device(synthesizer.collate([session]), device)) for session in sessions]
+        reset_peak_memory(device)
+        batched = model(**to_device(synthesizer.collate(sessions), device))
+    synchronize(device)
+    score_diffs = [float((out.scores[0] - batched.scores[row]).abs().max()) for row, out in enumerate(alone)]
+    state_diffs = [float((out.pooled_state[0].float() - batched.pooled_state[row].float()).norm()
+                         / out.pooled_state[0].float().norm()) for row, out in enumerate(alone)]
+    score_diff, state_diff = max(score_diffs), max(state_diffs)
+    finite = all(bool(torch.isfinite(out.scores).all()) for out in alone) and bool(torch.isfinite(batched.scores).all())
+    return {
+        "sessions": len(sessions),
+        "tokens": [len(session.input_ids) for session in sessions],
+        "score_diffs": score_diffs, "relative_state_diffs": state_diffs,
+        "max_abs_score_diff": score_diff, "max_relative_state_diff": state_diff,
+        "score_tolerance": tolerances["score"], "state_tolerance": tolerances["state_relative"],
+        "scores_finite": finite, **peak_memory(device),
+        "passed": finite and score_diff <= tolerances["score"] and state_diff <= tolerances["state_relative"],
+    }
+
+
+def encoder_cache(model, synthesizer, session, device) -> dict:
+    """A session's token ids and its frozen encoders' outputs, computed once, as the session cache keeps them."""
+    inputs = to_device(synthesizer.collate([session]), device)
+    with torch.no_grad():
+        item = encode_speech_inputs(model, inputs)
+        item["app_pooled"] = None if model.app is None else pool_app_inputs(model, inputs)
+    return item
+
+
+def random_marks(count: int, num_scores: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Half-band marks in 2.0-5.5, with one mark missing in the second session (as real sessions lack some)."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = 2.0 + 0.5 * torch.randint(0, 8, (count, num_scores), generator=generator).float()
+    mask = torch.ones(count, num_scores, dtype=torch.bool)
+    if count > 1:
+        mask[1, 1] = False
+    return labels, mask
+
+
+def measure_training(model, synthesizer, sessions, device, steps: int, learning_rate: float, peak: float | None,
+                     seed: int = 0) -> dict:
+    """`steps` AdamW steps on the trainable parameters with activation checkpointing and cached encoder outputs; the
+    trainable weights are restored afterwards, so every phase starts from the same model."""
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    initial = {name: p.detach().clone() for name, p in trainable.items()}
+    start = time.perf_counter()
+    items = [encoder_cache(model, synthesizer, session, device) for session in sessions]
+    synchronize(device)
+    cache_s = time.perf_counter() - start
+    labels, labels_mask = random_marks(len(sessions), model.config.num_scores, seed)
+    batch = to_device({**batch_of_cached(items, synthesizer.token_ids.pad), "labels": labels,
+                       "labels_mask": labels_mask}, device)
+    optimizer = torch.optim.AdamW(trainable.values(), lr=learning_rate)
+    model.activation_checkpointing_enable()
+    model.train()
+    reset_peak_memory(device)
+    losses, times = [], []
+    try:
+        for _ in tqdm(range(steps), desc=f"training, batch {len(sessions)}", unit="step", leave=False):
+            begin = time.perf_counter()
+            loss = model(**batch).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            synchronize(device)
+            times.append(time.perf_counter() - begin)
+            losses.append(float(loss.detach()))
+    finally:
+        model.activation_checkpointing_disable()
+        model.eval()
+        with torch.no_grad():
+            for name, parameter in trainable.items():
+                parameter.copy_(initial[name])
+    step_s = statistics.median(times)
+    return {
+        "batch": len(sessions), "steps": steps, "tokens": [len(session.input_ids) for session in sessions],
+        "cache_s": cache_s, "step_s_median": step_s, "step_s_first": times[0], "sessions_per_s": len(sessions) / step_s,
+        "mfu": mfu(train_step_flops(model.config, sessions), step_s, peak), **peak_memory(device),
+        "losses": losses, "losses_finite": all(math.isfinite(loss) for loss in losses),
+    }
+
+
+# --------------------------------------------------------------------------------------------------------- runs
+def requested_attentions(choice: str, device: torch.device, dtype: torch.dtype) -> tuple[list[str], dict]:
+    """The attention implementations to run, and those skipped with the reason."""
+    from transformers.utils import is_flash_attn_2_available
+
+    names = ["sdpa", "flash_attention_2"] if choice == "all" else choice.split(",")
+    unknown = [name for name in names if name not in ATTENTION_CHOICES]
+    if unknown:
+        raise ValueError(f"Unknown attention implementation(s) {unknown}; choose from {ATTENTION_CHOICES} or 'all'.")
+    skipped = {}
+    if "flash_attention_2" in names:
+        if device.type != "cuda":
+            skipped["flash_attention_2"] = "flash attention needs a CUDA device"
+        elif not is_flash_attn_2_available():
+            skipped["flash_attention_2"] = "flash-attn is not installed"
+        elif dtype not in (torch.bfloat16, torch.float16):
+            skipped["flash_attention_2"] = f"flash attention does not run {str(dtype).removeprefix('torch.')}"
+    return [name for name in names if name not in skipped], skipped
+
+
+def attention_failures(requested: str, in_use: dict) -> list[str]:
+    """The audio tower must run sdpa (or eager when asked for); the decoder and the APP encoder what was asked."""
+    from modeling_sla.backbone_adapter_sla import AUDIO_TOWER_ATTENTION
+
+    tower = requested if requested in AUDIO_TOWER_ATTENTION else "sdpa"
+    failures = []
+    if in_use["audio_tower"] != [tower]:
+        failures.append(f"{requested}: the audio tower runs {in_use['audio_tower']}, not {tower}")
+    for part in ("decoder", "app_encoder"):
+        if in_use[part] and in_use[part] != [requested]:
+            failures.append(f"{requested}: the {part} runs {in_use[part]}, not {requested}")
+    return failures
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run measures, and how."""
+
+    device: torch.device
+    dtype: torch.dtype
+    attentions: list[str]
+    steps: int
+    repeats: int
+    session_scale: float
+    tolerances: dict
+    learning_rate: float
+    device_name: str | None
+    peak_flops: float | None
+    peak_source: str
+    seed: int
+
+
+def make_plan(args, settings: CheckSettings = CHECK) -> tuple[RunPlan, dict]:
+    """The plan of a run from the command line and `gpu_check.json`, and the attention implementations skipped."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = getattr(torch, args.dtype)
+    quick = settings.quick if args.quick else {}
+    attentions, skipped = requested_attentions(args.attn, device, dtype)
+    tolerances = dict(settings.tolerances)
+    if args.score_tolerance is not None:
+        tolerances["score"] = args.score_tolerance
+    if args.state_tolerance is not None:
+        tolerances["state_relative"] = args.state_tolerance
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    peak_flops, peak_source = device_peak_flops(device_name, settings)
+    plan = RunPlan(
+        device=device, dtype=dtype, attentions=attentions,
+        steps=args.steps if args.steps is not None else quick.get("steps", 20),
+        repeats=args.repeats or quick.get("repeats", settings.scoring_repeats),
+        session_scale=quick.get("session_scale", 1.0), tolerances=tolerances, learning_rate=settings.learning_rate,
+        device_name=device_name, peak_flops=peak_flops, peak_source=peak_source, seed=args.seed,
+    )
+    return plan, skipped
+
+
+def plan_sessions(synthesizer: SessionSynthesizer, plan: RunPlan, settings: CheckSettings = CHECK) -> dict:
+    """The sessions of every phase: one of the real layout, 4 of different lengths, a training batch of 4."""
+    scale, seed = plan.session_scale, plan.seed
+    return {
+        "real": synthesizer.session(scaled_session(scale), seed=seed),
+        "invariance": [synthesizer.session(scaled_session(scale * factor), seed=seed + 1 + index)
+                       for index, factor in enumerate(settings.invariance_scales)],
+        "train": [synthesizer.session(scaled_session(scale * factor), seed=seed + 11 + index)
+                  for index, factor in enumerate(settings.train_batch_scales)],
+    }
+
+
+def run_attention(model, synthesizer, sessions: dict, plan: RunPlan, attention: str) -> dict:
+    """Every phase under one attention implementation."""
+    model.set_attn_implementation(attention)
+    in_use = attention_in_use(model)
+    device, peak = plan.device, plan.peak_flops
+    result = {"attn_implementation": attention, "in_use": in_use}
+    result["scoring"] = measure_scoring(model, synthesizer, sessions["real"], device, plan.repeats, peak)
+    result["batch_invariance"] = measure_invariance(model, synthesizer, sessions["invariance"], device,
+                                                    plan.tolerances)
+    result["training"] = {
+        str(len(batch)): measure_training(model, synthesizer, batch, device, plan.steps, plan.learning_rate, peak,
+                                          plan.seed)
+        for batch in ([sessions["real"]], sessions["train"])
+    }
+    result["failures"] = attention_failures(attention, in_use) + phase_failures(attention, result)
+    return result
+
+
+def phase_failures(attention: str, result: dict) -> list[str]:
+    failures = []
+    if not result["scoring"]["scores_finite"]:
+        failures.append(f"{attention}: scoring gave non-finite scores")
+    invariance = result["batch_invariance"]
+    if not invariance["passed"]:
+        failures.append(
+            f"{attention}: batch invariance failed: scores differ by up to {invariance['max_abs_score_diff']:.4g} "
+            f"(tolerance {invariance['score_tolerance']:g}), the head's state by "
+            f"{invariance['max_relative_state_diff']:.3g} relative (tolerance {invariance['state_tolerance']:g}), "
+            f"scores finite: {invariance['scores_finite']}")
+    for batch, training in result["training"].items():
+        if not training["losses_finite"]:
+            failures.append(f"{attention}: training at batch {batch} gave a non-finite loss: {training['losses']}")
+    return failures
+
+
+# ---------------------------------------------------------------------------------------------------- the check
+def quick_checkpoint(backbone: str, folder: str, size: str) -> str:
+    """A tiny checkpoint of `backbone` (random towers, for speed), built as the tests build theirs."""
+    from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(folder, backbone=backbone, size=size, audio_tower="random")
+
+
+def configuration(args, folder: str | None):
+    """The SLA configuration and token ids: the real ones, or those of a checkpoint folder (--quick, --config-from)."""
+    if folder is None:
+        config = real_sla_config(args.backbone)
+        return config, family_token_ids(args.backbone, config)
+    from modeling_sla import SLAConfig
+    from processing_sla import SLAProcessor
+
+    config = SLAConfig.from_pretrained(folder)
+    model_type = config.audio_llm_config.model_type
+    if model_type != SETTINGS.families[args.backbone]:
+        raise ValueError(f"{folder} holds a {model_type} backbone, not --backbone {args.backbone} "
+                         f"({SETTINGS.families[args.backbone]}).")
+    return config, processor_token_ids(SLAProcessor.from_pretrained(folder))
+
+
+def run(args, folder: str | None) -> dict:
+    """Builds the model and runs every phase under each attention implementation; the JSON report is written after
+    each one, so a run stopped part way keeps what it measured. A phase that raises is recorded as a failure and the
+    next attention implementation still runs."""
+    import transformers
+
+    plan, skipped = make_plan(args)
+    config, token_ids = configuration(args, folder)
+    synthesizer = SessionSynthesizer(config, token_ids)
+    estimate = estimated_seconds(config, synthesizer, len(plan.attentions), plan.steps, plan.repeats)
+    announce_estimate(estimate, args.quick)
+    model, build = build_measured(config, plan)
+    sessions = plan_sessions(synthesizer, plan)
+    real = sessions["real"]
+    flops = session_forward_flops(config, real)
+    report = {
+        "meta": {
+            "backbone": args.backbone, "backbone_model_type": config.audio_llm_config.model_type,
+            "configuration": configuration_label(args, folder), "mode": "quick" if args.quick else "full",
+            "device": str(plan.device), "device_name": plan.device_name, "dtype": args.dtype, "steps": plan.steps,
+            "scoring_repeats": plan.repeats, "session_scale": plan.session_scale, "seed": plan.seed,
+            "torch": torch.__version__, "transformers": transformers.__version__, "platform": platform.platform(),
+            "estimated_s": estimate,
+        },
+        "peak_bf16_dense_flops": plan.peak_flops, "peak_source": plan.peak_source,
+        "model": build,
+        "session": {
+            "responses": len(real.responses), "seconds": sum(real.seconds), "tokens": len(real.input_ids),
+            "audio_tokens": real.audio_tokens, "text_tokens": len(real.input_ids) - real.audio_tokens,
+            "audio_units": len(real.units), "app_windows": len(real.app_frames),
+            "tflop_forward": {part: value / 1e12 for part, value in flops.items()},
+            "tflop_train_step": train_step_flops(config, [real]) / 1e12,
+            "invariance_scales": list(CHECK.invariance_scales), "train_batch_scales": list(CHECK.train_batch_scales),
+        },
+        "runs": {},
+        "skipped": skipped,
+        "failures": [],
+    }
+    for attention in tqdm(plan.attentions, desc="attention implementations", unit="run"):
+        try:
+            result = run_attention(model, synthesizer, sessions, plan, attention)
+        except Exception as error:  # recorded, so the other implementation's figures are not lost
+            result = {"attn_implementation": attention, "error": f"{type(error).__name__}: {error}",
+                      "traceback": traceback.format_exc(), "failures": [f"{attention}: raised {type(error).__name__}: "
+                                                                        f"{error}"]}
+            print(result["traceback"], file=sys.stderr, flush=True)
+        report["runs"][attention] = result
+        report["failures"] += result["failures"]
+        save_report(report, args.output)
+    return report
+
+
+def save_report(report: dict, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+
+
+def announce_estimate(estimate: float, quick: bool, settings: CheckSettings = CHECK) -> None:
+    budget = settings.estimate["budget_s"]
+    if quick:
+        return
+    print(f"Estimated device time at {settings.estimate['assumed_mfu']:.0%} of a 989 TFLOP/s device: {estimate:.0f} s",
+          flush=True)
+    if estimate > budget:
+        print(f"The estimate is over the {budget} s budget: fewer --steps, or --attn sdpa, keep a run inside it.",
+              flush=True)
+
+
+def build_measured(config, plan: RunPlan) -> tuple:
+    """The model built on the plan's device, with the time it took and the memory it holds: the host's peak resident
+    memory while building, against the weights (a second full copy on the host would show as 1x or more). CUDA starts
+    first, so its libraries are not counted as growth."""
+    if plan.device.type == "cuda":
+        torch.empty(1, device=plan.device)
+    reset_peak_rss()
+    before = status_mb("VmRSS")
+    start = time.perf_counter()
+    model = build_model(config, plan.device, plan.dtype, seed=plan.seed)
+    synchronize(plan.device)
+    build_s = time.perf_counter() - start
+    parameters = parameter_summary(model)
+    peak = peak_rss_mb()
+    host = {"rss_before_build_mb": before, "peak_rss_during_build_mb": peak, "rss_anon_after_build_mb":
+            status_mb("RssAnon"), "peak_growth_mb": None if before is None else peak - before}
+    host["peak_growth_per_weights"] = (None if host["peak_growth_mb"] is None
+                                       else host["peak_growth_mb"] / parameters["weights_mb"])
+    gpu = torch.cuda.memory_allocated(plan.device) / MB if plan.device.type == "cuda" else None
+    return model, {"build_s": build_s, "parameters": parameters, "host_memory": host,
+                   "gpu_memory_after_build_mb": gpu}
+
+
+def configuration_label(args, folder: str | None) -> str:
+    if folder is None:
+        return "real configuration"
+    if args.config_from:
+        return f"configuration of {folder}"
+    return f"{CHECK.quick['size']} configuration (built on the fly)"
+
+
+# --------------------------------------------------------------------------------------------------------- table
+def format_report(report: dict) -> str:
+    """The report as Markdown: a header of the model, session and memory, then one table row per phase."""
+    meta, model, session = report["meta"], report["model"], report["session"]
+    parameters, host = model["parameters"], model["host_memory"]
+    tflop = session["tflop_forward"]
+    lines = [
+        f"## sla-phi4 GPU check: {meta['backbone']}, {meta['configuration']}, {meta['dtype']}, "
+        f"{meta['device_name'] or meta['device']} ({meta['mode']} run)",
+        "",
+        f"- Model: {parameters['total']:,} parameters ({parameters['trainable']:,} trainable; LoRA on "
+        f"{parameters['lora_modules']} modules in {'/'.join(parameters['dtypes']['lora'])}), built in "
+        f"{model['build_s']:.1f} s; weights {size(parameters['weights_mb'])}.",
+        f"- Host memory while building: peak RSS {size(host['peak_rss_during_build_mb'])}, "
+        f"{size(host['peak_growth_mb'])} above the RSS before building ({ratio(host['peak_growth_per_weights'])} "
+        f"the weights); GPU memory after building {size(model['gpu_memory_after_build_mb'])}.",
+        f"- Session: {session['responses']} responses, {session['seconds']:.0f} s, {session['tokens']:,} decoder "
+        f"tokens ({session['audio_tokens']:,} audio + {session['text_tokens']:,} text), {session['app_windows']} APP "
+        f"windows; {tflop['total']:.3g} TFLOP forward (decoder {tflop['decoder']:.3g}, audio tower "
+        f"{tflop['audio_tower']:.3g}, APP Whisper {tflop['app_whisper']:.3g}); "
+        f"{session['tflop_train_step']:.3g} TFLOP per training step and session.",
+        f"- MFU against {format_peak(report)}.",
+        "",
+        "| attention (decoder / audio tower / APP) | phase | batch | sessions/s | MFU | peak GPU memory, allocated / "
+        "reserved (GB) | check |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for attention, result in report["runs"].items():
+        if "error" in result:
+            lines.append(f"| {attention} | - | - | - | - | - | FAILED: {result['error']} |")
+            continue
+        in_use = result["in_use"]
+        label = f"{attention} ({'/'.join(in_use['decoder'])} / {'/'.join(in_use['audio_tower'])} / " \
+                f"{'/'.join(in_use['app_encoder']) or '-'})"
+        scoring, invariance = result["scoring"], result["batch_invariance"]
+        lines.append(f"| {label} | scoring | 1 | {scoring['sessions_per_s']:.3g} | {percent(scoring['mfu'])} | "
+                     f"{memory(scoring)} | scores finite: {scoring['scores_finite']} |")
+        verdict = "passed" if invariance["passed"] else "FAILED"
+        lines.append(
+            f"| {label} | batch invariance | {invariance['sessions']} | - | - | {memory(invariance)} | "
+            f"{verdict}: max score diff {invariance['max_abs_score_diff']:.2g} (tolerance "
+            f"{invariance['score_tolerance']:g}), relative state diff {invariance['max_relative_state_diff']:.2g} "
+            f"(tolerance {invariance['state_tolerance']:g}) |")
+        for batch, training in result["training"].items():
+            losses = training["losses"]
+            lines.append(
+                f"| {label} | training ({training['steps']} steps) | {batch} | {training['sessions_per_s']:.3g} | "
+                f"{percent(training['mfu'])} | {memory(training)} | loss {losses[0]:.3g} -> "
+                f"{losses[-1]:.3g}, finite: {training['losses_finite']} |")
+    for attention, reason in report["skipped"].items():
+        lines.append(f"| {attention} | skipped | - | - | - | - | {reason} |")
+    lines.append("")
+    lines.append("All checks passed." if not report["failures"] else "FAILED:\n" + "\n".join(
+        f"- {failure}" for failure in report["failures"]))
+    return "\n".join(lines)
+
+
+def memory(phase: dict) -> str:
+    if phase["peak_gpu_mb"] is None:
+        return "n/a"
+    return f"{phase['peak_gpu_mb'] / 1024:.1f} / {phase['peak_gpu_reserved_mb'] / 1024:.1f}"
+
+
+def size(megabytes: float | None) -> str:
+    if megabytes is None:
+        return "n/a"
+    return f"{megabytes / 1024:.2f} GB" if abs(megabytes) >= 1024 else f"{megabytes:.1f} MB"
+
+
+def ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} x"
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def format_peak(report: dict) -> str:
+    peak = report["peak_bf16_dense_flops"]
+    if peak is None:
+        return f"no peak: {report['peak_source']} (MFU null)"
+    return f"{peak / 1e12:.0f} TFLOP/s dense bf16, {report['peak_source']}"
+
+
+# ---------------------------------------------------------------------------------------------------------- main

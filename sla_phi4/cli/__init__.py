@@ -1,0 +1,60 @@
+"""`sla`: one command for the whole life of a model, one subcommand a step (as `accelerate` and `lm_eval` do).
+
+Each subcommand is a module of this package with a `main(argv)`: its parser and a call into the library. The
+scripts in `scripts/` are the same functions under their former names.
+"""
+
+import argparse
+import contextlib
+import importlib
+import sys
+
+from sla_phi4 import __version__
+
+
+# subcommand: (module of sla_phi4.cli, one line of help)
+COMMANDS = {
+    "demo": ("demo", "the main job: corpus, tiny checkpoint, both training stages, scoring, card, reload"),
+    "build-tiny": ("build_tiny", "a tiny SLA checkpoint assembled from local stand-ins of the Hub repos"),
+    "convert-whisper": ("convert_whisper", "CTranslate2 Whisper weights (pinned packages) to a transformers folder"),
+    "make-corpus": ("make_corpus", "a synthetic Speak & Improve corpus in the kit layout (espeak-ng speech)"),
+    "train": ("train", "train with the HF Trainer: stage app, then stage sla"),
+    "score": ("score", "score a kit-layout corpus split: prediction files, report, plots, baselines"),
+    "card": ("card", "write a model card from a checkpoint and its score reports"),
+    "push": ("push", "publish a checkpoint (and the metric Space) to the Hub, or --dry-run"),
+    "benchmark": ("benchmark", "CPU benchmark of the tiny model and real sizes on paper"),
+    "gpu-check": ("gpu_check", "the check at real size on a GPU (or --quick on CPU)"),
+    "ablation": ("ablation", "the APP ablation: seeds x APP on/off on the main job's corpus"),
+    "measure-assessability": ("measure_assessability", "voice-activity figures behind the assessability thresholds"),
+    "measure-loading-memory": ("measure_loading_memory", "host memory of from_backbone on a scaled-up stand-in"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sla", description=__doc__.split("\n\n")[0],
+                                     epilog="`sla COMMAND --help` gives each command's flags.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, summary) in COMMANDS.items():
+        commands.add_parser(name, help=summary, add_help=False)  # the command's own parser reads its flags
+    return parser
+
+
+@contextlib.contextmanager
+def _program_name(name: str):
+    """Makes the command's own parser call itself `sla NAME` in usage and errors."""
+    saved = sys.argv[0]
+    sys.argv[0] = f"sla {name}"
+    try:
+        yield
+    finally:
+        sys.argv[0] = saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs `sla COMMAND [FLAGS]`; returns the exit status."""
+    args, rest = build_parser().parse_known_args(argv)
+    command = importlib.import_module(f"{__name__}.{COMMANDS[args.command][0]}")
+    with _program_name(args.command):
+        result = command.main(rest)
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,291 @@
+#!/usr/bin/env python
+"""Scores a split of a kit-layout corpus with a checkpoint and reports the official S&I metrics.
+
+    sla score --checkpoint runs/sla --corpus_root corpus --split eval \
+        --output_dir reports/eval [--calibrate_on dev] [--train_split train]
+
+Writes `predictions/{split}-sla-{target}.tsv` (`submissionID<TAB>score`, the kit's format and names), a JSON
+report with every target's metrics beside two baselines (the training mean, and a ridge regression on timing
+features fitted on the training split), and PNG plots (predicted against reference; error by band).
+
+A session gets no score for a part it has no response of, nor overall unless it has all four parts; with
+`--on_unscorable skip`, none for a part with a response that cannot be assessed either (`--on_unscorable error`
+stops at the first). Those are left out of the prediction files, and the report counts them (`not_scored`,
+`missing_predictions`) with every warning by reason (`warnings`).
+"""
+
+import json
+import os
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from modeling_sla import SLAForSessionScoring
+from modeling_sla.pipeline_sla import UNSCORABLE_POLICIES, reported_targets
+from processing_sla import SLAProcessor
+from sla_phi4.data.sessions import scorable_rows, session_seconds
+from sla_phi4.evaluation.baselines import RidgeBaseline, session_features
+from sla_phi4.evaluation.metrics import official_metrics
+from sla_phi4.training.session_cache import SessionCache
+
+
+def default_batch_size() -> int:
+    """8 on CUDA; 1 on CPU, where padded batches ran at 0.77x the speed of single sessions (sdpa's masked math
+    path; `sla benchmark` measures it)."""
+    return 8 if torch.cuda.is_available() else 1
+
+
+def predict(model, processor, rows: list[dict], batch_size: int | None = None,
+            on_unscorable: str = "warn", cache: SessionCache | None = None) -> tuple[np.ndarray, list[list[dict]]]:
+    """Scores sessions in batches of similar length (less padding). Returns `(len(rows), num_scores)` scores, NaN
+    for the targets a session gets no score for (the pipeline's rules, `reported_targets`), and each session's
+    warnings. With `cache` (speech and APP parts), the frozen encoders' outputs come from it."""
+    batch_size = batch_size or default_batch_size()
+    order = np.argsort([session_seconds(row) for row in rows], kind="stable")
+    names = list(model.config.score_names)
+    scores = np.full((len(rows), model.config.num_scores), np.nan)
+    warnings: list[list[dict]] = [[] for _ in rows]
+    model.eval()
+    with torch.no_grad(), tqdm(total=len(rows), desc="Scoring sessions", unit="session") as progress:
+        for start in range(0, len(rows), batch_size):
+            indices = order[start : start + batch_size]
+            batch = model_inputs(processor, [rows[index] for index in indices], cache)
+            reported = {}
+            for index, flags in zip(indices, batch.pop("audio_flags")):
+                parts = [response["part"] for response in rows[index]["responses"]]
+                reported[index], warnings[index] = reported_targets(names, parts, flags, on_unscorable,
+                                                                    rows[index]["session_id"])
+            raw = model(**batch).scores.float().cpu().numpy()
+            for index, values in zip(indices, raw):
+                scores[index] = [value if name in reported[index] else np.nan for name, value in zip(names, values)]
+            progress.update(len(indices))
+    return scores, warnings
+
+
+def model_inputs(processor, rows: list[dict], cache: SessionCache | None) -> dict:
+    """A batch of model inputs with each session's `audio_flags`: through the processor, or from `cache`."""
+    if cache is None:
+        return dict(processor(rows))
+    flags = [processor.assess_session(row, processor.load_session_audio(row, index)) for index, row in enumerate(rows)]
+    return {**cache.batch(rows), "audio_flags": flags}
+
+
+def unscored_summary(predictions: np.ndarray, references: np.ndarray, warnings: list[list[dict]],
+                     names: list[str]) -> dict:
+    """Counts, per target, the sessions without a score (`not_scored`) and those of them with a reference mark
+    (`missing_predictions`: the metrics leave them out), and every warning by reason."""
+    by_reason: dict[str, int] = {}
+    for warning in (warning for session in warnings for warning in session):
+        by_reason[warning["reason"]] = by_reason.get(warning["reason"], 0) + 1
+    missing = ~np.isfinite(predictions)
+    return {
+        "not_scored": {name: int(missing[:, column].sum()) for column, name in enumerate(names)},
+        "missing_predictions": {name: int((missing[:, column] & np.isfinite(references[:, column])).sum())
+                                for column, name in enumerate(names)},
+        "warnings": {"sessions": sum(bool(session) for session in warnings), "by_reason": by_reason},
+    }
+
+
+def marks(rows: list[dict], names: list[str]) -> np.ndarray:
+    return np.array([[np.nan if row.get(name) is None else row[name] for name in names] for row in rows], dtype=float)
+
+
+def metric_table(predictions: np.ndarray, references: np.ndarray, names: list[str]) -> dict:
+    """Official metrics per target, over the sessions with both a reference and a prediction (at least two)."""
+    table = {}
+    for column, name in enumerate(names):
+        present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
+        if present.sum() >= 2:
+            table[name] = official_metrics(predictions[present, column], references[present, column])
+    return table
+
+
+def fit_calibration(predictions: np.ndarray, references: np.ndarray, names: list[str]) -> dict:
+    """Per target, `reference ~ a * prediction + b` by least squares (as the S&I baseline calibrates)."""
+    calibration = {}
+    for column, name in enumerate(names):
+        present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
+        if present.sum() >= 2:
+            slope, intercept = np.polyfit(predictions[present, column], references[present, column], 1)
+            calibration[name] = {"slope": float(slope), "intercept": float(intercept)}
+    return calibration
+
+
+def apply_calibration(predictions: np.ndarray, calibration: dict, names: list[str]) -> np.ndarray:
+    calibrated = predictions.copy()
+    for column, name in enumerate(names):
+        if name in calibration:
+            calibrated[:, column] = calibration[name]["slope"] * predictions[:, column] + calibration[name]["intercept"]
+    return calibrated
+
+
+def write_predictions(folder: str, split: str, rows: list[dict], predictions: np.ndarray, names: list[str]) -> None:
+    """Kit-format files, one per target; a session without a score (NaN) has no line."""
+    os.makedirs(folder, exist_ok=True)
+    for column, name in enumerate(names):
+        with open(os.path.join(folder, f"{split}-sla-{name}.tsv"), "w", encoding="utf-8") as handle:
+            for row, value in zip(rows, predictions[:, column]):
+                if np.isfinite(value):
+                    handle.write(f"{row['session_id']}\t{value:.6f}\n")
+
+
+def read_predictions(folder: str, split: str, rows: list[dict], names: list[str]) -> np.ndarray:
+    """Predictions written by `write_predictions`, in the order of `rows`; NaN for a session without a line. A line
+    for a session that is not in `rows` is an error (files of another split)."""
+    predictions = np.full((len(rows), len(names)), np.nan)
+    known = {row["session_id"]: index for index, row in enumerate(rows)}
+    for column, name in enumerate(names):
+        path = os.path.join(folder, f"{split}-sla-{name}.tsv")
+        with open(path, encoding="utf-8") as handle:
+            scores = dict(line.rstrip("\n").split("\t") for line in handle if line.strip())
+        unknown = sorted(set(scores) - set(known))
+        if unknown:
+            raise ValueError(f"{path} has predictions for {len(unknown)} sessions not in {split}, e.g. {unknown[:3]}")
+        for session_id, value in scores.items():
+            predictions[known[session_id], column] = float(value)
+    return predictions
+
+
+def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, names: list[str], split: str) -> list:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
+    for column, (name, axis) in enumerate(zip(names, axes[0])):
+        present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
+        axis.scatter(references[present, column], predictions[present, column], s=12, alpha=0.7)
+        axis.plot([2, 5.5], [2, 5.5], color="grey", linewidth=1)
+        axis.set(title=name, xlabel="reference", ylabel="predicted" if column == 0 else None, xlim=(1.8, 5.7),
+                 ylim=(1.8, 5.7))
+    figure.suptitle(f"Predicted against reference ({split})")
+    figure.tight_layout()
+    paths.append(os.path.join(folder, f"{split}-pred-vs-ref.png"))
+    figure.savefig(paths[-1], dpi=110)
+    plt.close(figure)
+
+    column = names.index("overall") if "overall" in names else 0
+    present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
+    bands = np.round(references[present, column] * 2) / 2
+    errors = predictions[present, column] - references[present, column]
+    levels = sorted(set(bands.tolist()))
+    figure, axis = plt.subplots(figsize=(6, 3.4))
+    axis.boxplot([errors[bands == level] for level in levels], tick_labels=[f"{level:.1f}" for level in levels])
+    axis.axhline(0, color="grey", linewidth=1)
+    axis.set(title=f"Error of {names[column]} by reference band ({split})", xlabel="reference band",
+             ylabel="predicted - reference")
+    figure.tight_layout()
+    paths.append(os.path.join(folder, f"{split}-error-by-band.png"))
+    figure.savefig(paths[-1], dpi=110)
+    plt.close(figure)
+    return paths
+
+
+def baselines(train_rows: list[dict], rows: list[dict], names: list[str], references: np.ndarray,
+              app_cache: SessionCache | None = None) -> dict:
+    """The training mean; a ridge on timing features; with `app_cache` (the model's APP encoder), a ridge on the
+    APP's own input, the session-pooled states of its frozen Whisper. Ridges are fitted on train, their strength
+    chosen by cross-validation on train."""
+    train_marks = marks(train_rows, names)
+    mean = np.nanmean(train_marks, axis=0)
+    constant = np.tile(mean, (len(rows), 1))
+    features = {"acoustic_ridge": (
+        np.stack([session_features(row) for row in tqdm(train_rows, desc="Timing features (train)")]),
+        np.stack([session_features(row) for row in tqdm(rows, desc="Timing features")]),
+    )}
+    if app_cache is not None:
+        app_cache.add(train_rows + rows, "Pooled Whisper states (APP input)")
+        features["whisper_ridge"] = tuple(
+            torch.stack([app_cache[row]["app_pooled"] for row in split]).numpy() for split in (train_rows, rows)
+        )
+    result, alphas = {"train_mean": metric_table(constant, references, names)}, {}
+    for name, (train_features, split_features) in features.items():
+        ridge = RidgeBaseline().fit(train_features, {target: train_marks[:, i] for i, target in enumerate(names)})
+        predicted = ridge.predict(split_features)
+        matrix = np.column_stack([predicted.get(target, constant[:, i]) for i, target in enumerate(names)])
+        result[name], alphas[name] = metric_table(matrix, references, names), ridge.chosen_alphas()
+    return result, alphas
+
+
+def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str, *, calibrate_on: str | None = None,
+                 train_split: str | None = "train", batch_size: int | None = None, dataset_name: str | None = None,
+                 on_missing: str = "error", calibration_predictions: str | None = None,
+                 on_unscorable: str = "warn", cache_dir: str | None = None) -> dict:
+    """Scores `split`; with `calibrate_on`, also fits a calibration on that split, reading its predictions from
+    `calibration_predictions` (a folder of kit-format files written by an earlier call) instead of rescoring it.
+    `on_unscorable` ("warn", "skip" or "error") is the pipeline's policy for responses that cannot be assessed.
+    `cache_dir`: a session cache (`train.py --cache_dir`) whose frozen-encoder outputs are reused and extended."""
+    if on_unscorable not in UNSCORABLE_POLICIES:
+        raise ValueError(f"on_unscorable must be one of {UNSCORABLE_POLICIES}, got {on_unscorable!r}")
+    batch_size = batch_size or default_batch_size()
+    model = SLAForSessionScoring.from_pretrained(checkpoint)
+    processor = SLAProcessor.from_pretrained(checkpoint)
+    names = list(model.config.score_names)
+    rows = scorable_rows(corpus_root, split, on_missing)
+    cache = None
+    if cache_dir is not None:
+        cache = SessionCache(model, processor, folder=cache_dir)
+        cache.add(rows, "Encoding sessions (frozen encoders)")
+    predictions, warnings = predict(model, processor, rows, batch_size, on_unscorable, cache)
+    references = marks(rows, names)
+    report = {
+        "split": split,
+        "dataset": {"name": dataset_name or os.path.basename(os.path.abspath(corpus_root)), "id": corpus_root},
+        "checkpoint": checkpoint,
+        "num_sessions": len(rows),
+        "metrics": metric_table(predictions, references, names),
+        "on_unscorable": on_unscorable,
+        **unscored_summary(predictions, references, warnings, names),
+    }
+    if calibrate_on:
+        if calibrate_on == split:
+            raise ValueError("Calibration must be fitted on another split than the one scored.")
+        calibration_rows = scorable_rows(corpus_root, calibrate_on, on_missing)
+        if calibration_predictions:
+            fitted_on = read_predictions(calibration_predictions, calibrate_on, calibration_rows, names)
+        else:
+            fitted_on = predict(model, processor, calibration_rows, batch_size, on_unscorable)[0]
+        calibration = fit_calibration(fitted_on, marks(calibration_rows, names), names)
+        predictions_calibrated = apply_calibration(predictions, calibration, names)
+        report["calibration"] = {"fitted_on": calibrate_on, "coefficients": calibration,
+                                 "metrics": metric_table(predictions_calibrated, references, names)}
+        write_predictions(os.path.join(output_dir, "predictions-calibrated"), split, rows, predictions_calibrated,
+                          names)
+    if train_split:
+        train_rows = scorable_rows(corpus_root, train_split, on_missing)
+        app_cache = SessionCache(model, processor, ("app",), cache_dir) if model.app is not None else None
+        report["baselines"], report["baseline_ridge_alphas"] = baselines(train_rows, rows, names, references,
+                                                                         app_cache)
+    write_predictions(os.path.join(output_dir, "predictions"), split, rows, predictions, names)
+    report["plots"] = [os.path.basename(path) for path in plot_report(output_dir, predictions, references, names,
+                                                                      split)]
+    with open(os.path.join(output_dir, f"{split}_report.json"), "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+    return report
+
+
+BASELINE_COLUMNS = {"train_mean": "mean", "acoustic_ridge": "timing ridge", "whisper_ridge": "Whisper ridge"}
+
+
+def format_table(report: dict) -> str:
+    """The metric table of a report, with each baseline's RMSE beside the model's."""
+    baselines = {key: label for key, label in BASELINE_COLUMNS.items() if key in report.get("baselines", {})}
+    lines = [f"{'target':8} {'RMSE':>6} {'PCC':>6} {'SRC':>6} {'KRC':>6} {'<0.5%':>6} {'<1.0%':>6} "
+             + " ".join(f"{label + ' RMSE':>18}" for label in baselines.values())]
+    for name, values in report["metrics"].items():
+        columns = [report["baselines"][key].get(name, {}).get("rmse", float("nan")) for key in baselines]
+        lines.append(f"{name:8} {values['rmse']:6.3f} {values['pcc']:6.3f} {values['src']:6.3f} {values['krc']:6.3f} "
+                     f"{values['within_0.5']:6.1f} {values['within_1.0']:6.1f} "
+                     + " ".join(f"{value:18.3f}" for value in columns))
+    not_scored = {name: count for name, count in report.get("not_scored", {}).items() if count}
+    if not_scored:
+        lines.append("Not scored (sessions): " + ", ".join(f"{name} {count}" for name, count in not_scored.items())
+                     + "; the metrics leave them out.")
+    warnings = report.get("warnings", {})
+    if warnings.get("sessions"):
+        lines.append(f"Warnings in {warnings['sessions']} sessions: "
+                     + ", ".join(f"{reason} {count}" for reason, count in sorted(warnings["by_reason"].items())))
+    return "\n".join(lines)

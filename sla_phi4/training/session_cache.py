@@ -1,0 +1,177 @@
+"""What the frozen encoders make of each session, computed once and reused: by every epoch of a training stage and,
+kept on disk, by the next stage, by scoring and by the baselines of the same run.
+
+Two parts, each stored under a fingerprint of what produces it, so a changed encoder, template or audio file is never
+served from the cache:
+- `speech`: the session's token ids and its audio tower's output (`audio_embeds`);
+- `app`: the APP's pooled Whisper state (`app_pooled`).
+"""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from processing_sla.processing_sla import pad_right
+
+
+PARTS = ("speech", "app")
+NAMES = {"speech": ("input_ids", "audio_embeds"), "app": ("app_pooled",)}
+
+
+def _digest(*chunks) -> str:
+    hasher = hashlib.sha256()
+    for chunk in chunks:
+        hasher.update(chunk if isinstance(chunk, bytes) else str(chunk).encode())
+    return hasher.hexdigest()[:16]
+
+
+def module_fingerprint(*modules: torch.nn.Module) -> str:
+    """A digest of every parameter and buffer of `modules` (names, shapes, dtypes and bytes)."""
+    hasher = hashlib.sha256()
+    for module in modules:
+        for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+            hasher.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+            hasher.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return hasher.hexdigest()[:16]
+
+
+def session_fingerprint(row: dict) -> str:
+    """A digest of a session's responses: part, question and audio (a file's path, size and modification time, or
+    an array's bytes)."""
+    described = []
+    for response in row["responses"]:
+        audio = response.get("audio")
+        if isinstance(audio, (str, os.PathLike)):
+            stat = os.stat(audio)
+            source = [os.path.abspath(audio), stat.st_size, stat.st_mtime_ns]
+        else:
+            array = audio.get("array") if isinstance(audio, dict) else audio
+            source = [_digest(np.ascontiguousarray(array).tobytes()),
+                      audio.get("sampling_rate") if isinstance(audio, dict) else None]
+        described.append([response.get("part"), response.get("question"), response.get("response_id"), source])
+    return _digest(json.dumps(described, sort_keys=True))
+
+
+def encode_speech_inputs(model, inputs: dict) -> dict[str, torch.Tensor]:
+    """What the cache keeps of a one-session batch of processor inputs for the decoder: its token ids and the frozen
+    audio tower's output."""
+    audio_embeds = model.encode_speech(inputs["audio_input_features"], inputs["audio_feature_lengths"],
+                                       inputs["audio_embed_sizes"])
+    return {"input_ids": inputs["input_ids"][0], "audio_embeds": audio_embeds}
+
+
+def pool_app_inputs(model, inputs: dict) -> torch.Tensor:
+    """The APP's pooled Whisper state of a one-session batch of processor inputs (or `app_inputs`)."""
+    return model.pool_app_features(inputs["app_input_features"], inputs["app_frame_counts"],
+                                   inputs["app_window_session"], 1)[0]
+
+
+def batch_of_cached(items: list[dict[str, torch.Tensor]], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Model inputs of a batch from cached items (token ids, audio embeddings, pooled Whisper states: whichever the
+    items hold), padded on the right like the processor's batches."""
+    batch = {}
+    if "input_ids" in items[0]:
+        batch.update(pad_right([item["input_ids"] for item in items], pad_token_id))
+        batch["audio_embeds"] = torch.cat([item["audio_embeds"] for item in items])
+    if items[0].get("app_pooled") is not None:
+        batch["app_pooled"] = torch.stack([item["app_pooled"] for item in items])
+    return batch
+
+
+class SessionCache:
+    """Per-session inputs of `model` that never change while its frozen encoders don't.
+
+    Args:
+        model: an `SLAForSessionScoring`.
+        processor: its `SLAProcessor`.
+        parts: what to keep: `speech` (token ids and audio-tower output), `app` (pooled Whisper state).
+        folder: where to keep them on disk between stages and runs (None: in memory only).
+    """
+
+    def __init__(self, model, processor, parts=PARTS, folder: str | os.PathLike | None = None):
+        self.model, self.processor = model, processor
+        self.parts = tuple(part for part in parts if part != "app" or model.app is not None)
+        self.folder = folder
+        self.fingerprints = {part: self._fingerprint(part) for part in self.parts}
+        self.stored: dict[str, dict[str, torch.Tensor]] = {part: self._load(part) for part in self.parts}
+        self.keys: dict[str, str] = {}
+
+    # --------------------------------------------------------------------------------------------- fingerprints
+    def _fingerprint(self, part: str) -> str:
+        if part == "app":
+            extractor = self.processor.app_feature_extractor.to_json_string()
+            return _digest(module_fingerprint(self.model.app.encoder), extractor)
+        prompt = [self.processor.backbone_type, self.processor.chat_template, self.processor.audio_token,
+                  self.processor.prior_token, self.processor.use_prior_token, len(self.processor.tokenizer),
+                  self.processor.audio_feature_extractor.to_json_string()]
+        audio = self.model.family.audio_modules(self.model.backbone)
+        return _digest(module_fingerprint(*audio), json.dumps(prompt, default=str))
+
+    def _path(self, part: str) -> str | None:
+        return None if self.folder is None else os.path.join(self.folder, f"{part}-{self.fingerprints[part]}.safetensors")
+
+    def _load(self, part: str) -> dict[str, torch.Tensor]:
+        path = self._path(part)
+        return load_file(path) if path is not None and os.path.isfile(path) else {}
+
+    def _save(self, part: str) -> None:
+        path = self._path(part)
+        if path is None or int(os.environ.get("RANK", "0")) != 0:
+            return
+        os.makedirs(self.folder, exist_ok=True)
+        temporary = f"{path}.tmp-{os.getpid()}"
+        save_file(self.stored[part], temporary)
+        os.replace(temporary, path)
+
+    # --------------------------------------------------------------------------------------------------- filling
+    def _key(self, row: dict) -> str:
+        session_id = row["session_id"]
+        if session_id not in self.keys:
+            self.keys[session_id] = session_fingerprint(row)
+        return self.keys[session_id]
+
+    def _has(self, part: str, key: str) -> bool:
+        return all(f"{key}/{name}" in self.stored[part] for name in NAMES[part])
+
+    @torch.no_grad()
+    def add(self, rows: list[dict], description: str) -> None:
+        """Computes what is missing for `rows` (with a progress bar), then writes it to disk."""
+        missing = [row for row in rows if not all(self._has(part, self._key(row)) for part in self.parts)]
+        self.model.eval()
+        for row in tqdm(missing, desc=description, unit="session", disable=int(os.environ.get("RANK", "0")) != 0):
+            self._encode(row)
+        if missing:
+            for part in self.parts:
+                self._save(part)
+
+    def _encode(self, row: dict) -> None:
+        """Computes the parts `row` lacks (the APP's Whisper, the costliest encoder, only when needed)."""
+        key = self._key(row)
+        missing = [part for part in self.parts if not self._has(part, key)]
+        if "speech" in missing:
+            inputs = self.processor(row, assess_audio=False)
+            for name, value in encode_speech_inputs(self.model, inputs).items():
+                self.stored["speech"][f"{key}/{name}"] = value.float().cpu().contiguous() if value.is_floating_point() \
+                    else value.contiguous()
+        elif "app" in missing:
+            inputs = self.processor.app_inputs(row)
+        if "app" in missing:
+            self.stored["app"][f"{key}/app_pooled"] = pool_app_inputs(self.model, inputs).float().cpu().contiguous()
+
+    def batch(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        """Model inputs of sessions from their cached token ids, audio embeddings and pooled Whisper states."""
+        return batch_of_cached([self[row] for row in rows], self.processor.prompt.pad_token_id(self.processor.tokenizer))
+
+    def __getitem__(self, row: dict) -> dict[str, torch.Tensor]:
+        """The cached inputs of a session (a loader row)."""
+        key = self._key(row)
+        return {name: self.stored[part][f"{key}/{name}"] for part in self.parts for name in NAMES[part]}
+
+
+__all__ = ["PARTS", "SessionCache", "batch_of_cached", "encode_speech_inputs", "module_fingerprint", "pool_app_inputs",
+           "session_fingerprint"]

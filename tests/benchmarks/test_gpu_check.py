@@ -1,0 +1,471 @@
+"""sla_phi4/benchmarks/gpu_check.py on CPU: the real configurations build to the published sizes (meta device), synthesised
+sessions have the processor's token counts and tensor shapes, the attention checks, the table, and a --quick run end
+to end (its JSON complete, its failures loud)."""
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from sla_phi4.testing import make_session
+
+
+FAMILIES = {"phi4": "phi4_multimodal", "voxtral": "voxtral", "qwen2-audio": "qwen2_audio"}
+PHI4_PUBLISHED_PARAMETERS = 5_574_460_224  # the model card's count: vision and speech LoRA adapters included
+PUBLISHED_PARAMETERS = {"voxtral": 4.68e9, "qwen2-audio": 8.4e9}  # model cards, ForConditionalGeneration
+# Durations that cross 30 s windows, one leaving a 2 ms tail past a window (no audio token there) and a clip over
+# the conformer's 40 s grouping limit.
+PROCESSOR_SESSIONS = [
+    [("P1", 15.0), ("P1", 4.5), ("P3", 31.5), ("P4", 60.002), ("P5", 2.0)],
+    [("P1", 12.25), ("P5", 30.0)],
+]
+
+
+def meta_model(backbone: str):
+    from sla_phi4.benchmarks.gpu_check import build_model, real_sla_config
+
+    return build_model(real_sla_config(backbone), "meta", torch.bfloat16)
+
+
+def count(module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+# --------------------------------------------------------------------------------------------------- real sizes
+def test_phi4_builds_to_the_published_parameter_count():
+    from transformers import Phi4MultimodalModel, WhisperModel
+
+    from sla_phi4.analysis.real_configs import load_real_config
+    from sla_phi4.benchmarks.gpu_check import CHECK, parameter_summary
+
+    model = meta_model("phi4")
+    assert {parameter.device.type for parameter in model.parameters()} == {"meta"}  # built where it was asked
+    summary = parameter_summary(model)
+    phi4 = load_real_config("phi4_multimodal")
+    with torch.device("meta"):
+        full = Phi4MultimodalModel(phi4)
+        whisper_encoder = WhisperModel(load_real_config("whisper_large_v3")).encoder
+    hidden, inter, layers = phi4.hidden_size, phi4.intermediate_size, phi4.num_hidden_layers
+    qkv_out = hidden + 2 * phi4.num_key_value_heads * hidden // phi4.num_attention_heads
+    lora_per_rank = layers * ((hidden + qkv_out) + 2 * hidden + (hidden + 2 * inter) + (inter + hidden))
+    vision = count(full) - summary["backbone"]  # what the adapter strips: the vision tower and its projections
+    assert 0.4e9 < vision < 0.5e9
+    assert summary["backbone"] + vision + (256 + 320) * lora_per_rank == PHI4_PUBLISHED_PARAMETERS
+    assert summary["lora"] == CHECK.lora_rank * lora_per_rank and summary["lora_modules"] == 4 * layers
+    assert summary["app_encoder"] == count(whisper_encoder)
+    width, app_hidden = whisper_encoder.config.d_model, model.config.app_hidden_size
+    app_classifier = width * app_hidden + app_hidden + app_hidden * 8 + 8
+    head, projector = 5 * hidden + 5, 8 * hidden + hidden
+    assert summary["own_modules"] == head + app_classifier + projector
+    assert summary["total"] == summary["backbone"] + summary["lora"] + summary["app_encoder"] + summary["own_modules"]
+    assert summary["trainable"] == summary["lora"] + head + projector
+    assert summary["dtypes"] == {"backbone": ["bfloat16"], "lora": ["float32"], "app_encoder": ["bfloat16"],
+                                 "head": ["float32"], "app_projector": ["float32"]}
+
+
+@pytest.mark.parametrize("backbone", ["voxtral", "qwen2-audio"])
+def test_other_backbones_build_to_their_published_sizes(backbone):
+    from sla_phi4.analysis.real_configs import load_real_config
+    from sla_phi4.benchmarks.gpu_check import parameter_summary
+
+    summary = parameter_summary(meta_model(backbone))
+    text = load_real_config(FAMILIES[backbone]).text_config
+    lm_head = text.vocab_size * text.hidden_size  # untied in both; the scorer has no LM head
+    assert abs((summary["backbone"] + lm_head) / PUBLISHED_PARAMETERS[backbone] - 1) < 0.01
+    assert summary["lora_modules"] == 7 * text.num_hidden_layers and summary["dtypes"]["lora"] == ["float32"]
+
+
+def test_dtypes_are_those_of_from_backbone(family_checkpoints, tiny_checkpoint):
+    """The check builds the model as `from_backbone(dtype=bf16)` loads it, tensor by tensor: bf16 backbone and
+    Whisper, float32 LoRA, head and APP classifier and projector."""
+    from modeling_sla import SLAConfig, SLAForSessionScoring
+    from sla_phi4.benchmarks.gpu_check import build_model
+
+    for folder in (tiny_checkpoint, family_checkpoints("voxtral")):
+        parts = folder / "parts"
+        backbone_dir = next(path for path in parts.iterdir() if path.name not in ("whisper", "audio-tower"))
+        config = SLAConfig.from_pretrained(folder)
+        loaded = SLAForSessionScoring.from_backbone(
+            backbone_dir, parts / "whisper", dtype=torch.bfloat16, prior_token_id=config.prior_token_id,
+            lora_rank=config.lora_rank, lora_alpha=config.lora_alpha, attn_implementation="sdpa")
+        built = build_model(config, "cpu", torch.bfloat16)
+        expected = {name: tensor.dtype for name, tensor in [*loaded.named_parameters(), *loaded.named_buffers()]}
+        got = {name: tensor.dtype for name, tensor in [*built.named_parameters(), *built.named_buffers()]}
+        assert set(got) == set(expected)
+        assert got == expected
+        assert {dtype for name, dtype in got.items() if ".lora_" in name} == {torch.float32}
+        assert ({name for name, p in built.named_parameters() if p.requires_grad}
+                == {name for name, p in loaded.named_parameters() if p.requires_grad})
+
+
+# ---------------------------------------------------------------------------------------------------- synthesis
+@pytest.mark.parametrize("backbone", list(FAMILIES))
+def test_real_token_ids_fit_the_real_vocabulary(backbone):
+    from sla_phi4.benchmarks.gpu_check import family_token_ids, real_sla_config
+
+    config = real_sla_config(backbone)
+    ids = family_token_ids(backbone, config)
+    vocab = config.audio_llm_config.get_text_config().vocab_size
+    assert ids.plain_text.min() >= 0 and ids.plain_text.max() < vocab and ids.prior < vocab
+    assert ids.audio not in set(ids.plain_text.tolist()) and ids.prior == config.prior_token_id
+
+
+def test_bad_token_ids_are_refused(monkeypatch):
+    from sla_phi4.benchmarks import gpu_check
+
+    config = gpu_check.real_sla_config("phi4")
+    families = {**gpu_check.CHECK.families, "phi4": {"prior_token_id": 200063, "pad_token_id": 199999,
+                                                     "plain_text_ids": [0, 300000]}}
+    with pytest.raises(ValueError, match="families.phi4 names ids outside the vocabulary of 200064"):
+        gpu_check.family_token_ids("phi4", config, replace(gpu_check.CHECK, families=families))
+    families["phi4"] = {"prior_token_id": 200063, "pad_token_id": 199999, "plain_text_ids": [199000, 200020]}
+    with pytest.raises(ValueError, match="include the prior, audio or pad id: \\[199999, 200011\\]"):
+        gpu_check.family_token_ids("phi4", config, replace(gpu_check.CHECK, families=families))
+
+
+def test_real_sessions_have_the_real_size_counts():
+    from sla_phi4.analysis.real_size import SETTINGS, family_row, qwen2_audio_tokens, voxtral_audio_tokens
+    from sla_phi4.benchmarks.gpu_check import (
+        SessionSynthesizer,
+        family_token_ids,
+        real_sla_config,
+        scaled_session,
+        session_forward_flops,
+    )
+
+    for backbone in FAMILIES:
+        config = real_sla_config(backbone)
+        ids = family_token_ids(backbone, config)
+        session = SessionSynthesizer(config, ids).session(scaled_session(1.0))
+        tokens = np.array(session.input_ids)
+        assert tokens[0] == ids.prior and (tokens == ids.prior).sum() == 1
+        assert len(tokens) - session.audio_tokens == SETTINGS.text_tokens
+        assert (tokens == ids.audio).sum() == session.audio_tokens and len(session.app_frames) == 11
+        text = tokens[(tokens != ids.audio) & (tokens != ids.prior)]
+        assert np.isin(text, ids.plain_text).all()
+        row = family_row(backbone)
+        flops = session_forward_flops(config, session)
+        assert math.isclose(flops["app_whisper"], row["tflop_app_whisper"] * 1e12)
+        assert math.isclose(flops["audio_tower"], row["tflop_audio_tower"] * 1e12)
+        lengths = SETTINGS.session_lengths
+        assert math.isclose(flops["decoder"], row["tflop_decoder"] * 1e12)
+        assert flops["total"] == pytest.approx(flops["decoder"] + flops["audio_tower"] + flops["app_whisper"])
+        if backbone == "phi4":
+            assert session.audio_tokens == row["audio_tokens"] == 3768 and len(session.units) == 13
+        elif backbone == "qwen2-audio":
+            assert session.audio_tokens == qwen2_audio_tokens(config.audio_llm_config, lengths)
+        else:  # the package keeps a window's valid tokens only (Voxtral's processor would give 375 per window)
+            assert session.audio_tokens == 3768 == voxtral_audio_tokens(config.audio_llm_config, lengths)
+            assert len(session.units) == 15  # the two 58 s answers take two windows each
+
+
+@pytest.mark.parametrize("backbone", list(FAMILIES))
+def test_synthesis_matches_the_processor(backbone, tiny_checkpoint, family_checkpoints, tiny_processor):
+    """Sessions of the same durations: the synthesiser's inputs have the processor's token counts and tensor shapes,
+    and the model takes them."""
+    from modeling_sla import SLAForSessionScoring
+    from processing_sla import SLAProcessor
+    from sla_phi4.benchmarks.gpu_check import SessionSynthesizer, processor_token_ids
+
+    folder = tiny_checkpoint if backbone == "phi4" else family_checkpoints(backbone)
+    processor = tiny_processor if backbone == "phi4" else SLAProcessor.from_pretrained(folder)
+    sessions = [make_session(f"s{index}", parts, seed=10 * index) for index, parts in enumerate(PROCESSOR_SESSIONS)]
+    expected = processor(sessions, assess_audio=False)  # model inputs only
+    model = SLAForSessionScoring.from_pretrained(folder).eval()
+    synthesizer = SessionSynthesizer(model.config, processor_token_ids(processor))
+    synthetic = []
+    for index, session in enumerate(sessions):
+        prepared = processor.prepare_session(session, index)
+        text_tokens = len(prepared["input_ids"]) - sum(unit.tokens for unit in prepared["units"])
+        synthetic.append(synthesizer.session(PROCESSOR_SESSIONS[index], text_tokens, seed=index))
+    got = synthesizer.collate(synthetic)
+    assert set(got) == set(expected)
+    for key in ("attention_mask", "audio_feature_lengths", "audio_embed_sizes", "app_frame_counts",
+                "app_window_session"):
+        assert torch.equal(got[key], expected[key]), key
+    for key in ("input_ids", "audio_input_features", "app_input_features"):
+        assert got[key].shape == expected[key].shape, key
+    for ids in (got["input_ids"], expected["input_ids"]):
+        assert ((ids == processor.prior_token_id).sum(dim=1) == 1).all()
+    assert torch.equal((got["input_ids"] == processor.audio_token_id).sum(dim=1),
+                       (expected["input_ids"] == processor.audio_token_id).sum(dim=1))
+    with torch.no_grad():
+        assert torch.isfinite(model(**got).scores).all()
+
+
+# --------------------------------------------------------------------------------------------- checks and table
+def test_device_peaks():
+    from sla_phi4.benchmarks.gpu_check import device_peak_flops
+
+    assert device_peak_flops("NVIDIA H200")[0] == device_peak_flops("NVIDIA H100 80GB HBM3")[0] == 989e12
+    peak, reason = device_peak_flops("NVIDIA GeForce RTX 4090")
+    assert peak is None and "'NVIDIA GeForce RTX 4090' is not in gpu_check.json" in reason
+    assert device_peak_flops(None) == (None, "not a CUDA device: no dense bf16 peak to compare with")
+
+
+def test_estimate_fits_the_eight_minute_budget():
+    from sla_phi4.benchmarks.gpu_check import (
+        CHECK,
+        SessionSynthesizer,
+        estimated_seconds,
+        family_token_ids,
+        real_sla_config,
+    )
+
+    budget = CHECK.estimate["budget_s"]
+    for backbone in FAMILIES:
+        config = real_sla_config(backbone)
+        synthesizer = SessionSynthesizer(config, family_token_ids(backbone, config))
+        one, both = (estimated_seconds(config, synthesizer, attentions, 20, CHECK.scoring_repeats)
+                     for attentions in (1, 2))
+        assert CHECK.estimate["fixed_overhead_s"] < one < both <= budget, (backbone, one, both)
+        assert estimated_seconds(config, synthesizer, 2, 40, CHECK.scoring_repeats) > both
+
+
+def test_attention_choices_and_the_audio_tower_pin(tiny_model, monkeypatch):
+    """flash_attention_2 is skipped on CPU with its reason; switched to it (transformers' availability checks
+    bypassed, as flash-attn is not installed here), the decoder and APP run it and the audio tower stays on sdpa."""
+    from transformers import PreTrainedModel
+
+    from sla_phi4.benchmarks.gpu_check import attention_failures, attention_in_use, requested_attentions
+
+    cpu = torch.device("cpu")
+    assert requested_attentions("all", cpu, torch.bfloat16) == (
+        ["sdpa"], {"flash_attention_2": "flash attention needs a CUDA device"})
+    assert requested_attentions("sdpa,eager", cpu, torch.bfloat16) == (["sdpa", "eager"], {})
+    with pytest.raises(ValueError, match="Unknown attention implementation"):
+        requested_attentions("flash", cpu, torch.bfloat16)
+    for check in ("_check_and_adjust_attn_implementation", "get_correct_attn_implementation"):
+        monkeypatch.setattr(PreTrainedModel, check, lambda self, requested, *args, **kwargs: requested)
+    try:
+        tiny_model.set_attn_implementation("flash_attention_2")
+        in_use = attention_in_use(tiny_model)
+        assert in_use == {"decoder": ["flash_attention_2"], "audio_tower": ["sdpa"],
+                          "app_encoder": ["flash_attention_2"]}
+        assert attention_failures("flash_attention_2", in_use) == []
+        assert attention_failures("flash_attention_2", {**in_use, "audio_tower": ["flash_attention_2"]}) == [
+            "flash_attention_2: the audio tower runs ['flash_attention_2'], not sdpa"]
+    finally:
+        tiny_model.set_attn_implementation("sdpa")
+    assert attention_in_use(tiny_model) == {"decoder": ["sdpa"], "audio_tower": ["sdpa"], "app_encoder": ["sdpa"]}
+
+
+def test_invariance_check_catches_clips_encoded_with_padding(tiny_checkpoint, tiny_processor, monkeypatch):
+    """Encoding every clip of a batch in one padded pass (the fault `speech_encoding_sla` exists to avoid) makes a
+    session's state depend on its batch mates: the check fails it; encoded exactly, it passes."""
+    import modeling_sla.speech_encoding_sla as speech_encoding
+    from modeling_sla import SLAConfig
+    from sla_phi4.benchmarks.gpu_check import (
+        CHECK,
+        SessionSynthesizer,
+        build_model,
+        measure_invariance,
+        processor_token_ids,
+        scaled_session,
+    )
+
+    config = SLAConfig.from_pretrained(tiny_checkpoint)
+    synthesizer = SessionSynthesizer(config, processor_token_ids(tiny_processor))
+    model = build_model(config, "cpu", torch.bfloat16)
+    sessions = [synthesizer.session(scaled_session(0.1 * factor), seed=index)
+                for index, factor in enumerate(CHECK.invariance_scales)]
+    cpu = torch.device("cpu")
+    exact = measure_invariance(model, synthesizer, sessions, cpu, CHECK.tolerances)
+    assert exact["passed"] and exact["max_relative_state_diff"] < 0.01
+    monkeypatch.setattr(speech_encoding, "group_by_length", lambda lengths: [(max(lengths), list(range(len(lengths))))])
+    leaky = measure_invariance(model, synthesizer, sessions, cpu, CHECK.tolerances)
+    assert not leaky["passed"] and leaky["max_relative_state_diff"] > CHECK.tolerances["state_relative"]
+    with torch.no_grad():  # the largest difference over every session of the batch
+        batched = model(**synthesizer.collate(sessions)).scores
+        alone = torch.cat([model(**synthesizer.collate([session])).scores for session in sessions])
+    assert leaky["score_diffs"] == (alone - batched).abs().amax(dim=1).tolist()
+    assert leaky["max_abs_score_diff"] == max(leaky["score_diffs"])
+    assert leaky["max_relative_state_diff"] == max(leaky["relative_state_diffs"])
+    assert leaky["tokens"] == [len(session.input_ids) for session in sessions]
+
+
+def test_training_uses_cached_encoders_and_restores_the_model(tiny_checkpoint, tiny_processor, monkeypatch):
+    from modeling_sla import SLAConfig
+    from sla_phi4.benchmarks.gpu_check import (
+        SessionSynthesizer,
+        build_model,
+        measure_training,
+        processor_token_ids,
+        scaled_session,
+    )
+
+    config = SLAConfig.from_pretrained(tiny_checkpoint)
+    synthesizer = SessionSynthesizer(config, processor_token_ids(tiny_processor))
+    model = build_model(config, "cpu", torch.float32)
+    sessions = [synthesizer.session(scaled_session(0.05 * factor), seed=index) for index, factor in enumerate([1, 2])]
+    before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    calls = {"encode_speech": 0, "checkpointing": []}
+    encode_speech, forward = model.encode_speech, model.forward
+
+    def counted_encode(*args, **kwargs):
+        calls["encode_speech"] += 1
+        return encode_speech(*args, **kwargs)
+
+    def observed_forward(*args, **kwargs):
+        calls["checkpointing"].append(model.backbone.layers[0].gradient_checkpointing and model.training)
+        assert "audio_input_features" not in kwargs and kwargs["audio_embeds"] is not None
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "encode_speech", counted_encode)
+    monkeypatch.setattr(model, "forward", observed_forward)
+    result = measure_training(model, synthesizer, sessions, torch.device("cpu"), steps=3, learning_rate=1e-2,
+                              peak=None)
+    assert calls == {"encode_speech": 2, "checkpointing": [True, True, True]}  # once per session, then cached
+    assert result["losses_finite"] and result["losses"][2] < result["losses"][0]  # the steps did train
+    assert result["sessions_per_s"] == pytest.approx(2 / result["step_s_median"])
+    assert not model.training and not model.backbone.layers[0].gradient_checkpointing
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters() if p.requires_grad)
+
+
+def fabricated_report(mfu=0.412, failures=()) -> dict:
+    run = {
+        "attn_implementation": "sdpa",
+        "in_use": {"decoder": ["sdpa"], "audio_tower": ["sdpa"], "app_encoder": ["sdpa"]},
+        "scoring": {"sessions_per_s": 2.5, "mfu": mfu, "peak_gpu_mb": 12 * 1024, "peak_gpu_reserved_mb": 13 * 1024,
+                    "scores_finite": True},
+        "batch_invariance": {"sessions": 4, "max_abs_score_diff": 0.0123, "max_relative_state_diff": 0.0081,
+                             "score_tolerance": 0.05, "state_tolerance": 0.05, "scores_finite": True, "passed": True,
+                             "peak_gpu_mb": 15 * 1024, "peak_gpu_reserved_mb": 16 * 1024},
+        "training": {"4": {"steps": 20, "sessions_per_s": 1.25, "mfu": None, "peak_gpu_mb": 30 * 1024,
+                           "peak_gpu_reserved_mb": 32 * 1024, "losses": [1.5, 0.75], "losses_finite": True}},
+    }
+    return {
+        "meta": {"backbone": "phi4", "configuration": "real configuration", "dtype": "bfloat16", "device": "cuda",
+                 "device_name": "NVIDIA H200", "mode": "full"},
+        "peak_bf16_dense_flops": 989e12, "peak_source": "H200 SXM (gpu_check.json)",
+        "model": {"build_s": 12.34, "gpu_memory_after_build_mb": 10 * 1024,
+                  "parameters": {"total": 4_950_259_597, "trainable": 23_111_685, "lora_modules": 128,
+                                 "weights_mb": 9_500.0, "dtypes": {"lora": ["float32"]}},
+                  "host_memory": {"peak_rss_during_build_mb": 3_000.0, "peak_growth_mb": 512.0,
+                                  "peak_growth_per_weights": 512 / 9_500}},
+        "session": {"responses": 13, "seconds": 301.0, "tokens": 4068, "audio_tokens": 3768, "text_tokens": 300,
+                    "app_windows": 11, "tflop_train_step": 88.4,
+                    "tflop_forward": {"total": 58.9, "decoder": 29.5, "audio_tower": 4.43, "app_whisper": 25.0}},
+        "runs": {"sdpa": run, "flash_attention_2": {"error": "RuntimeError: boom", "failures": ["x"]}},
+        "skipped": {"eager": "not asked for"},
+        "failures": list(failures),
+    }
+
+
+def test_table_renders_from_a_result_dict():
+    from sla_phi4.benchmarks.gpu_check import format_report
+
+    table = format_report(fabricated_report())
+    assert table.startswith("## sla-phi4 GPU check: phi4, real configuration, bfloat16, NVIDIA H200 (full run)")
+    assert "- Model: 4,950,259,597 parameters (23,111,685 trainable; LoRA on 128 modules in float32), built in " \
+           "12.3 s; weights 9.28 GB." in table
+    assert "peak RSS 2.93 GB, 512.0 MB above the RSS before building (0.05 x the weights); GPU memory after " \
+           "building 10.00 GB" in table
+    assert "4,068 decoder tokens (3,768 audio + 300 text), 11 APP windows; 58.9 TFLOP forward" in table
+    assert "MFU against 989 TFLOP/s dense bf16, H200 SXM (gpu_check.json)." in table
+    label = "| sdpa (sdpa / sdpa / sdpa) |"
+    assert f"{label} scoring | 1 | 2.5 | 41.2% | 12.0 / 13.0 | scores finite: True |" in table
+    assert (f"{label} batch invariance | 4 | - | - | 15.0 / 16.0 | passed: max score diff 0.012 (tolerance 0.05), "
+            "relative state diff 0.0081 (tolerance 0.05) |") in table
+    assert f"{label} training (20 steps) | 4 | 1.25 | n/a | 30.0 / 32.0 | loss 1.5 -> 0.75, finite: True |" in table
+    assert "| flash_attention_2 | - | - | - | - | - | FAILED: RuntimeError: boom |" in table
+    assert "| eager | skipped | - | - | - | - | not asked for |" in table
+    assert table.endswith("All checks passed.")
+    failed = format_report(fabricated_report(failures=["sdpa: batch invariance failed"]))
+    assert failed.endswith("FAILED:\n- sdpa: batch invariance failed")
+
+
+def test_failures_name_what_broke():
+    from sla_phi4.benchmarks.gpu_check import phase_failures
+
+    result = fabricated_report()["runs"]["sdpa"]
+    assert phase_failures("sdpa", result) == []
+    result["scoring"]["scores_finite"] = False
+    result["batch_invariance"].update(passed=False, max_abs_score_diff=0.31)
+    result["training"]["4"].update(losses=[1.0, float("nan")], losses_finite=False)
+    assert phase_failures("sdpa", result) == [
+        "sdpa: scoring gave non-finite scores",
+        "sdpa: batch invariance failed: scores differ by up to 0.31 (tolerance 0.05), the head's state by 0.0081 "
+        "relative (tolerance 0.05), scores finite: True",
+        "sdpa: training at batch 4 gave a non-finite loss: [1.0, nan]",
+    ]
+
+
+# -------------------------------------------------------------------------------------------------- end to end
+def test_without_cuda_a_full_run_exits_with_a_clear_message(capsys):
+    from sla_phi4.cli.gpu_check import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--backbone", "voxtral"])
+    assert exit_info.value.code == 2
+    assert "needs a CUDA device and none was found" in capsys.readouterr().err
+
+
+REPORT_KEYS = {
+    "meta": {"backbone", "backbone_model_type", "configuration", "mode", "device", "device_name", "dtype", "steps",
+             "scoring_repeats", "session_scale", "seed", "torch", "transformers", "platform", "estimated_s", "wall_s"},
+    "model": {"build_s", "parameters", "host_memory", "gpu_memory_after_build_mb"},
+    "session": {"responses", "seconds", "tokens", "audio_tokens", "text_tokens", "audio_units", "app_windows",
+                "tflop_forward", "tflop_train_step", "invariance_scales", "train_batch_scales"},
+}
+RUN_KEYS = {
+    "scoring": {"repeats", "seconds_median", "sessions_per_s", "mfu", "peak_gpu_mb", "peak_gpu_reserved_mb",
+                "scores_finite"},
+    "batch_invariance": {"sessions", "tokens", "score_diffs", "relative_state_diffs", "max_abs_score_diff",
+                         "max_relative_state_diff", "score_tolerance",
+                         "state_tolerance", "scores_finite", "peak_gpu_mb", "peak_gpu_reserved_mb", "passed"},
+    "training": {"batch", "steps", "tokens", "cache_s", "step_s_median", "step_s_first", "sessions_per_s", "mfu",
+                 "peak_gpu_mb", "peak_gpu_reserved_mb", "losses", "losses_finite"},
+}
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_field(tmp_path, capsys):
+    from sla_phi4.cli.gpu_check import main
+
+    output = tmp_path / "gpu_check.json"
+    report = main(["--quick", "--attn", "sdpa,eager,flash_attention_2", "--output", str(output)])
+    table = capsys.readouterr().out
+    saved = json.loads(output.read_text())
+    assert saved == json.loads(json.dumps(report))
+    assert set(saved) == {"meta", "peak_bf16_dense_flops", "peak_source", "model", "session", "runs", "skipped",
+                          "failures"}
+    for section, keys in REPORT_KEYS.items():
+        assert set(saved[section]) == keys, section
+    assert saved["failures"] == [] and saved["peak_bf16_dense_flops"] is None
+    assert saved["skipped"] == {"flash_attention_2": "flash attention needs a CUDA device"}
+    assert saved["model"]["parameters"]["dtypes"]["lora"] == ["float32"]
+    assert saved["model"]["host_memory"]["peak_rss_during_build_mb"] > 0
+    assert saved["session"]["responses"] == 13 and saved["session"]["tflop_forward"]["total"] > 0
+    assert list(saved["runs"]) == ["sdpa", "eager"]
+    for attention, result in saved["runs"].items():
+        assert result["in_use"] == {"decoder": [attention], "audio_tower": [attention], "app_encoder": [attention]}
+        for phase, keys in RUN_KEYS.items():
+            entries = result[phase].values() if phase == "training" else [result[phase]]
+            for entry in entries:
+                assert set(entry) == keys, (attention, phase)
+        assert list(result["training"]) == ["1", "4"]
+        assert all(len(training["losses"]) == 2 and training["losses_finite"]
+                   for training in result["training"].values())
+        assert result["batch_invariance"]["passed"] and result["scoring"]["sessions_per_s"] > 0
+        assert result["scoring"]["mfu"] is None and result["scoring"]["peak_gpu_mb"] is None
+    assert "| sdpa (sdpa / sdpa / sdpa) | scoring | 1 |" in table and "All checks passed." in table
+
+
+@pytest.mark.slow
+def test_quick_run_fails_loudly_beyond_the_tolerance(tmp_path, capsys, family_checkpoints):
+    from sla_phi4.cli.gpu_check import main
+
+    output = tmp_path / "gpu_check.json"
+    folder = family_checkpoints("qwen2-audio")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--quick", "--backbone", "qwen2-audio", "--config-from", str(folder), "--attn", "sdpa",
+              "--state-tolerance", "0", "--score-tolerance", "0", "--output", str(output)])
+    assert exit_info.value.code == 1
+    saved = json.loads(output.read_text())
+    assert saved["meta"]["configuration"] == f"configuration of {folder}"
+    assert len(saved["failures"]) == 1 and saved["failures"][0].startswith("sdpa: batch invariance failed")
+    assert "FAILED:\n- sdpa: batch invariance failed" in capsys.readouterr().out
