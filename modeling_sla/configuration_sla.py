@@ -6,9 +6,9 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig, WhisperConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .test_format_sla import OVERALL, TestFormat, load_test_format
 
-DEFAULT_SCORE_NAMES = ("P1", "P3", "P4", "P5", "overall")
-PART_NAMES = ("P1", "P3", "P4", "P5")
+
 DEFAULT_BACKBONE_TYPE = "phi4_multimodal"
 
 
@@ -28,8 +28,19 @@ class SLAConfig(PreTrainedConfig):
         use_app (`bool`, *optional*, defaults to `True`):
             Whether the prior token's embedding comes from the APP branch. When `False` the Whisper encoder is not
             built and the prior token keeps its ordinary (frozen) embedding.
-        num_app_classes (`int`, *optional*, defaults to 8):
-            Number of APP proficiency classes: the 8 half bands 2.0-5.5 of the S&I scale.
+        test_format (`dict` or `str`, *optional*):
+            The speaking test's format (`test_format_sla.TestFormat.to_dict()`, as in `test_format.json`; or a
+            built-in format's name or a JSON file, kept as its dict): its parts, scale, levels and overall rule.
+            Defaults to the built-in `sandi2025` (Speak & Improve 2025). The targets, the head's size and the APP's
+            bands follow from it.
+        num_app_classes (`int`, *optional*):
+            Number of APP proficiency classes; defaults to the bands of the format's scale (8 half bands 2.0-5.5 on
+            S&I).
+        app_band_min (`float`, *optional*):
+            Mark of the lowest APP class; defaults to the format's scale minimum. A model started from one trained on
+            another format keeps its APP and so its bands.
+        app_band_step (`float`, *optional*):
+            Distance between APP classes; defaults to the format's scale step.
         app_hidden_size (`int`, *optional*, defaults to 256):
             Hidden width of the APP's 2-layer MLP.
         app_window_batch_size (`int`, *optional*, defaults to 8):
@@ -44,18 +55,14 @@ class SLAConfig(PreTrainedConfig):
             Regular expression full-matched against module names inside the backbone. Defaults to the backbone
             family's language layers (never its audio tower).
         score_names (`list[str]`, *optional*):
-            Target names, in output order. Defaults to `["P1", "P3", "P4", "P5", "overall"]`.
+            Target names, in output order: the format's parts, then `overall` unless the format has none (S&I:
+            `["P1", "P3", "P4", "P5", "overall"]`). Set from the format; a different list is refused.
         overall_mode (`str`, *optional*, defaults to `"head"`):
             `"head"`: overall is its own output, trained on the overall mark. `"part_mean"`: overall is the mean of
-            the part outputs (as the paper reports it); the overall mark then trains the parts through the mean.
+            the part outputs (weighted where the format's rule is) as the paper reports it; the overall mark then
+            trains the parts through the mean.
         prior_token_id (`int`, *optional*):
             Token id of the prior token placed before the session, whose embedding the APP replaces.
-        score_min (`float`, *optional*, defaults to 2.0):
-            Lowest mark of the scale (used for clipping in pipelines and for the APP band edges).
-        score_max (`float`, *optional*, defaults to 5.5):
-            Highest mark of the scale.
-        score_step (`float`, *optional*, defaults to 0.5):
-            Distance between bands.
         head_normalization (`bool`, *optional*, defaults to `True`):
             Standardise the pooled hidden state with fixed statistics (buffers fitted on training data by
             `SLAForSessionScoring.fit_head_normalization`) before the head. With a frozen backbone, session
@@ -71,7 +78,10 @@ class SLAConfig(PreTrainedConfig):
     audio_llm_config: dict | PreTrainedConfig | None = None
     app_encoder_config: dict | PreTrainedConfig | None = None
     use_app: bool = True
-    num_app_classes: int = 8
+    test_format: dict | str | None = None
+    num_app_classes: int | None = None
+    app_band_min: float | int | None = None
+    app_band_step: float | int | None = None
     app_hidden_size: int = 256
     app_window_batch_size: int = 8
     lora_rank: int = 16
@@ -81,14 +91,19 @@ class SLAConfig(PreTrainedConfig):
     score_names: list[str] | None = None
     overall_mode: Literal["head", "part_mean"] = "head"
     prior_token_id: int | None = None
-    score_min: float | int = 2.0
-    score_max: float | int = 5.5
-    score_step: float | int = 0.5
     head_normalization: bool = True
 
     def __post_init__(self, **kwargs):
+        test_format = load_test_format(self.test_format)
+        self.test_format = test_format.to_dict()
         if self.score_names is None:
-            self.score_names = list(DEFAULT_SCORE_NAMES)
+            self.score_names = test_format.score_names
+        if self.num_app_classes is None:
+            self.num_app_classes = test_format.scale.num_bands
+        if self.app_band_min is None:
+            self.app_band_min = test_format.scale.min
+        if self.app_band_step is None:
+            self.app_band_step = test_format.scale.step
         if self.use_app and self.app_encoder_config is None:
             self.app_encoder_config = WhisperConfig()
         super().__post_init__(**kwargs)
@@ -96,19 +111,20 @@ class SLAConfig(PreTrainedConfig):
     def validate_architecture(self):
         """Checks that the targets and the APP settings fit together."""
         super().validate_architecture()
-        if len(set(self.score_names)) != len(self.score_names):
-            raise ValueError(f"`score_names` has duplicates: {self.score_names}")
-        if self.overall_mode == "part_mean":
-            if "overall" not in self.score_names:
-                raise ValueError("`overall_mode='part_mean'` needs 'overall' among `score_names`.")
-            if not [name for name in self.score_names if name != "overall"]:
-                raise ValueError("`overall_mode='part_mean'` needs at least one part among `score_names`.")
-        expected_classes = round((self.score_max - self.score_min) / self.score_step) + 1
-        if self.use_app and self.num_app_classes != expected_classes:
-            raise ValueError(
-                f"`num_app_classes` ({self.num_app_classes}) must equal the number of bands from `score_min` to "
-                f"`score_max` in steps of `score_step` ({expected_classes})."
-            )
+        test_format = self.get_test_format()
+        if list(self.score_names) != test_format.score_names:
+            raise ValueError(f"`score_names` {list(self.score_names)} are not the targets of the {test_format.name} "
+                             f"format ({test_format.score_names}); they follow from `test_format`.")
+        if self.overall_mode == "part_mean" and OVERALL not in self.score_names:
+            raise ValueError(f"`overall_mode='part_mean'` needs an overall target; the {test_format.name} format has "
+                             f"none.")
+        if self.num_app_classes < 2 or self.app_band_step <= 0:
+            raise ValueError(f"The APP needs at least 2 bands of positive width, got {self.num_app_classes} bands "
+                             f"{self.app_band_step} apart.")
+
+    def get_test_format(self) -> TestFormat:
+        """The format of the test this model scores."""
+        return TestFormat.from_dict(self.test_format, source="config.test_format")
 
     @property
     def num_scores(self) -> int:
@@ -117,7 +133,7 @@ class SLAConfig(PreTrainedConfig):
     @property
     def band_values(self) -> list[float]:
         """The marks of the APP classes, lowest first (2.0, 2.5, ..., 5.5 on the S&I scale)."""
-        return [self.score_min + i * self.score_step for i in range(self.num_app_classes)]
+        return [self.app_band_min + i * self.app_band_step for i in range(self.num_app_classes)]
 
 
 __all__ = ["SLAConfig"]

@@ -4,8 +4,8 @@ import os
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from peft.tuners.tuners_utils import cast_adapter_dtype
+from torch import nn
 from transformers import AutoConfig, PreTrainedModel, WhisperModel
 from transformers.initialization import constant_, normal_, ones_, zeros_
 from transformers.modeling_outputs import ModelOutput
@@ -18,6 +18,7 @@ from .backbones_sla import backbone_adapter
 from .configuration_sla import SLAConfig
 from .lora_sla import ADAPTER_NAME, inject_language_lora, reset_lora
 from .score_head_sla import SLAScoreHead, masked_mse_loss
+from .test_format_sla import load_test_format
 
 
 logger = logging.get_logger(__name__)
@@ -83,12 +84,16 @@ class SLAPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     input_modalities = ("audio", "text")
 
-    def save_pretrained(self, *args, **kwargs):
-        """As in transformers, but weights keep the names they have in memory by default. transformers would rename
-        a backbone's weights back to its Hub repo's layout (Voxtral's `language_model.model.*`), and the Trainer
-        resumes from a checkpoint by loading its raw state dict: the renamed LoRA weights would silently not load."""
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """As in transformers, with the test format written beside `config.json` (`test_format.json`), and weights
+        keeping the names they have in memory by default. transformers would rename a backbone's weights back to its
+        Hub repo's layout (Voxtral's `language_model.model.*`), and the Trainer resumes from a checkpoint by loading
+        its raw state dict: the renamed LoRA weights would silently not load."""
         kwargs.setdefault("save_original_format", False)
-        return super().save_pretrained(*args, **kwargs)
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            self.config.get_test_format().save(save_directory)
+        return result
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -96,7 +101,8 @@ class SLAPreTrainedModel(PreTrainedModel):
             self.config.audio_llm_config).initializer_range
         if isinstance(module, SLAScoreHead):
             normal_(module.linear.weight, mean=0.0, std=std)
-            constant_(module.linear.bias, (self.config.score_min + self.config.score_max) / 2)
+            scale = self.config.get_test_format().scale
+            constant_(module.linear.bias, (scale.min + scale.max) / 2)
             zeros_(module.feature_mean)
             ones_(module.feature_std)
         elif isinstance(module, SLAAcousticPriorClassifier):
@@ -284,7 +290,7 @@ class SLAForSessionScoring(SLAPreTrainedModel):
         outputs = self.family.run_language_model(self.backbone, embeds, attention_mask, output_hidden_states)
         pooled = self._last_token_state(outputs.last_hidden_state, attention_mask)
         scores = self.head(pooled)
-        loss = masked_mse_loss(scores, labels, labels_mask) if labels is not None else None
+        loss = masked_mse_loss(scores, labels, labels_mask, self.head.loss_weights) if labels is not None else None
         return SLAOutput(
             loss=loss,
             scores=scores,
@@ -327,20 +333,28 @@ class SLAForSessionScoring(SLAPreTrainedModel):
             last = (positions * attention_mask.to(positions.device).bool()).argmax(dim=1)
         return last_hidden_state[torch.arange(batch, device=last_hidden_state.device), last]
 
+    @torch.no_grad()
+    def reset_head(self) -> None:
+        """Makes the head anew, as a freshly built model has it (random weights, bias at the middle of the scale, no
+        standardisation): what a model for another test format starts from. Loaded tensors are marked initialised,
+        and transformers' init functions skip those; the marks are cleared first."""
+        for tensor in list(self.head.parameters()) + list(self.head.buffers()):
+            tensor._is_hf_initialized = False
+        self._init_weights(self.head)
+
     # ------------------------------------------------------------------------------------------- head statistics
     @torch.no_grad()
     def fit_head_normalization(self, pooled_states: torch.Tensor, label_means: torch.Tensor | None = None) -> None:
         """Sets the head's fixed standardisation from pooled states of training sessions `(num, hidden)`, and
-        optionally its bias to the training mean of each target (`(num_scores,)`, NaN where unknown)."""
+        optionally its bias so that it outputs the training mean of each target (`(num_scores,)` on the targets'
+        scales, NaN where unknown)."""
         mean, scale = _isotropic_statistics(pooled_states)
         self.head.feature_mean.copy_(mean)
         self.head.feature_std.fill_(scale)
         if label_means is None:
             return
         bias = self.head.linear.bias
-        means = label_means.to(bias.device, bias.dtype)
-        if self.config.overall_mode == "part_mean":
-            means = torch.cat([means[: self.head.overall_index], means[self.head.overall_index + 1 :]])
+        means = self.head.outputs_from_scores(label_means.to(bias.device, bias.dtype))
         bias.copy_(torch.where(torch.isfinite(means), means, bias))
 
     @torch.no_grad()
@@ -383,7 +397,8 @@ class SLAForSessionScoring(SLAPreTrainedModel):
                 keeps sdpa whatever is asked for.
             device_map: passed to `from_pretrained` of the backbone and of Whisper, e.g. `"cuda"`: the weights go
                 straight to the GPU, with no full copy in host memory.
-            options: further `SLAConfig` fields (LoRA rank/alpha/dropout/targets, `score_names`, `overall_mode`, ...).
+            options: further `SLAConfig` fields (`test_format`: a built-in name, a JSON file, a dict or a
+                `TestFormat`, default `sandi2025`; LoRA rank/alpha/dropout/targets, `overall_mode`, ...).
         """
         dtype = dtype or default_dtype()
         attn_implementation = attn_implementation or default_attn_implementation()
@@ -404,6 +419,7 @@ class SLAForSessionScoring(SLAPreTrainedModel):
                 app_encoder, revision=app_encoder_revision, dtype=dtype, attn_implementation=attn_implementation,
                 device_map=device_map,
             ).get_encoder()
+        options["test_format"] = load_test_format(options.get("test_format")).to_dict()
         config = SLAConfig(
             audio_llm_config=audio_llm.config,
             app_encoder_config=whisper.config if whisper is not None else None,

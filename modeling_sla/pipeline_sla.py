@@ -13,9 +13,7 @@ object loaded through `AutoProcessor`).
     scorer(session, on_unscorable="skip")  # no score for a part with a response that cannot be assessed
 """
 
-import math
 import os
-import re
 from collections.abc import Sized
 from pathlib import Path
 
@@ -26,48 +24,25 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 from transformers.utils import logging
 
+from .test_format_sla import OVERALL, TestFormat, load_test_format
+
 
 logger = logging.get_logger(__name__)
 
 TASK = "spoken-language-assessment"
-# CEFR level of each half band of the Speak & Improve scale (2.0-5.5).
-CEFR_BANDS = ((2.0, "A2"), (2.5, "A2+"), (3.0, "B1"), (3.5, "B1+"), (4.0, "B2"), (4.5, "B2+"), (5.0, "C1"), (5.5, "C1+"))
-SCORED_PARTS = ("P1", "P3", "P4", "P5")
-OVERALL = "overall"
 AUDIO_EXTENSIONS = (".flac", ".wav")
 UNSCORABLE_POLICIES = ("warn", "skip", "error")
-_QUESTION_RE = re.compile(r"^(P[1-5])[0-9A-Za-z_]*$")
+OVERALL_RULE_WORDS = {"mean": "the mean of", "weighted": "the weighted mean of", "own_mark": "marked on all of"}
 
 
 # ----------------------------------------------------------------------------------------------- score helpers
-def clip_score(score: float, score_min: float = 2.0, score_max: float = 5.5) -> float:
-    """`score` clipped to `[score_min, score_max]`; raises ValueError on NaN or infinite scores."""
-    score = float(score)
-    if not math.isfinite(score):
-        raise ValueError(f"The model returned a non-finite score ({score}).")
-    return min(max(score, float(score_min)), float(score_max))
-
-
-def score_to_cefr(score: float) -> str:
-    """CEFR level of the nearest half band (2.0 A2, 2.5 A2+, ..., 5.5 C1+); scores are clipped to 2.0-5.5 first and
-    ties go up (3.75 is B2)."""
-    first, step = CEFR_BANDS[0][0], CEFR_BANDS[1][0] - CEFR_BANDS[0][0]
-    score = clip_score(score, first, CEFR_BANDS[-1][0])
-    index = math.floor((score - first) / step + 0.5 + 1e-9)
-    return CEFR_BANDS[min(max(index, 0), len(CEFR_BANDS) - 1)][1]
-
-
-def format_scores(
-    raw_scores, score_names, score_min: float = 2.0, score_max: float = 5.5, decimals: int | None = 2
-) -> tuple[dict, dict]:
-    """`({name: clipped and rounded score}, {name: CEFR level})`; the level is that of the score reported."""
+def format_scores(raw_scores, test_format: TestFormat, decimals: int | None = 2) -> tuple[dict, dict]:
+    """`({target: reported score}, {target: level})`: each score clipped to its target's scale (overall rounded to
+    its bands where the format says so) and rounded to `decimals`; the level is that of the score reported."""
     scores, levels = {}, {}
-    for name, raw in zip(score_names, raw_scores, strict=True):
-        value = clip_score(raw, score_min, score_max)
-        if decimals is not None:
-            value = round(value, decimals)
-        scores[name] = value
-        levels[name] = score_to_cefr(value)
+    for name, raw in zip(test_format.score_names, raw_scores, strict=True):
+        scores[name] = test_format.report(name, raw, decimals)
+        levels[name] = test_format.level(name, scores[name])
     return scores, levels
 
 
@@ -78,29 +53,29 @@ class UnscorableSessionError(ValueError):
 
 
 def reported_targets(
-    score_names, response_parts, audio_flags: list[dict], on_unscorable: str = "warn", session_id=None
+    test_format: TestFormat, response_parts, audio_flags: list[dict], on_unscorable: str = "warn", session_id=None
 ) -> tuple[list[str], list[dict]]:
-    """Which of `score_names` get a score for a session, and the session's warnings.
+    """Which of the format's targets get a score for a session, and the session's warnings.
 
     Rules:
-    - A part is scored only when the session has a response of it. With `on_unscorable="skip"`, a part with a
-      response that cannot be assessed (an entry of `audio_flags`) is not scored either.
-    - Overall is the mean of all four parts in S&I, so it is scored only when P1, P3, P4 and P5 all are: a partial
-      session gets its parts' scores and no overall.
+    - A part is scored only when the session has at least the format's `min_responses` answers to it (S&I: one).
+      With `on_unscorable="skip"`, a part with a response that cannot be assessed (an entry of `audio_flags`) is not
+      scored either.
+    - Overall is scored only when every part is: a partial session gets its parts' scores and no overall (S&I's
+      overall is the mean of all four parts).
     - `on_unscorable="warn"` (the default) scores responses that cannot be assessed and reports them;
       `"error"` raises UnscorableSessionError instead.
 
     Args:
-        score_names: the model's targets (`config.score_names`); targets other than the parts and overall are
-            always scored.
+        test_format: the model's test format (`config.get_test_format()`).
         response_parts: the part of each of the session's responses.
         audio_flags: the processor's `{"response_id", "part", "reason", "detail"}` for the responses that cannot be
             assessed.
 
     Returns:
         The targets scored, and the warnings: every audio flag, then `{"response_id": None, "part", "reason",
-        "detail"}` for each target without a score (reason `no_response`, `unscorable_audio` or
-        `partial_session`).
+        "detail"}` for each target without a score (reason `no_response`, `too_few_responses`, `unscorable_audio`
+        or `partial_session`).
     """
     if on_unscorable not in UNSCORABLE_POLICIES:
         raise ValueError(f"`on_unscorable` must be one of {UNSCORABLE_POLICIES}, got {on_unscorable!r}.")
@@ -108,44 +83,57 @@ def reported_targets(
         reasons = "; ".join(f"response {flag['response_id']} ({flag['part']}) {flag['reason']}: {flag['detail']}"
                             for flag in audio_flags)
         raise UnscorableSessionError(f"Session {session_id}: cannot be assessed (on_unscorable='error'): {reasons}.")
-    present = set(response_parts)
+    response_parts = list(response_parts)
     unscorable = {flag["part"] for flag in audio_flags} if on_unscorable == "skip" else set()
-    scored_parts = [part for part in SCORED_PARTS if part in present and part not in unscorable]
     reported, warnings = [], [dict(flag) for flag in audio_flags]
-    for name in score_names:
-        if name in SCORED_PARTS and name not in scored_parts:
-            reason, detail = (("unscorable_audio", "a response of this part cannot be assessed (on_unscorable='skip')")
-                              if name in present else ("no_response", "the session has no response of this part"))
-            warnings.append({"response_id": None, "part": name, "reason": reason, "detail": detail})
-        elif name == OVERALL and len(scored_parts) < len(SCORED_PARTS):
-            missing = ", ".join(part for part in SCORED_PARTS if part not in scored_parts)
-            warnings.append({"response_id": None, "part": name, "reason": "partial_session",
-                             "detail": f"overall is the mean of {', '.join(SCORED_PARTS)}; not scored: {missing}"})
+    for part in test_format.parts:
+        answers = response_parts.count(part.id)
+        if answers and answers >= part.min_responses and part.id not in unscorable:
+            reported.append(part.id)
+            continue
+        if not answers:
+            reason, detail = "no_response", "the session has no response of this part"
+        elif answers < part.min_responses:
+            reason, detail = "too_few_responses", (f"{answers} response(s); the {test_format.name} format scores this "
+                                                   f"part from {part.min_responses}")
         else:
-            reported.append(name)
+            reason, detail = "unscorable_audio", "a response of this part cannot be assessed (on_unscorable='skip')"
+        warnings.append({"response_id": None, "part": part.id, "reason": reason, "detail": detail})
+    if test_format.overall is not None:
+        if len(reported) == len(test_format.parts):
+            reported.append(OVERALL)
+        else:
+            missing = ", ".join(part for part in test_format.part_ids if part not in reported)
+            rule = OVERALL_RULE_WORDS[test_format.overall.rule]
+            warnings.append({"response_id": None, "part": OVERALL, "reason": "partial_session",
+                             "detail": f"overall is {rule} {', '.join(test_format.part_ids)}; not scored: {missing}"})
     return reported, warnings
 
 
 # ------------------------------------------------------------------------------------------------ folder input
-def parse_response_file(filename: str) -> tuple[str, str, str]:
-    """`SI114J-00011-P10003.flac` -> `("SI114J-00011", "P10003", "P1")`: submission ID, question ID and part."""
+def parse_response_file(filename: str, test_format: TestFormat) -> tuple[str, str, str | None]:
+    """`SI114J-00011-P10003.flac` -> `("SI114J-00011", "P10003", "P1")`: submission ID, question ID and part (the
+    format's part whose question prefix starts the question ID; None for a part the test does not score, such as
+    S&I's P2)."""
     stem = os.path.splitext(os.path.basename(filename))[0]
     submission, separator, question = stem.rpartition("-")
-    match = _QUESTION_RE.match(question)
-    if not separator or not submission or match is None:
+    part = test_format.part_of_question(question)
+    if not separator or not submission or (part is None and not test_format.is_unscored_question(question)):
+        prefixes = ", ".join(part.question_prefix for part in test_format.parts)
         raise ValueError(
             f"Cannot read the response ID of {filename!r}: expected <submissionID>-<questionID>.flac|.wav with a "
-            f"question ID starting with the part, e.g. SI114J-00011-P10003.flac."
+            f"question ID starting with a part of the {test_format.name} format ({prefixes}), e.g. "
+            f"SPEAKER-00011-{test_format.parts[0].question_prefix}0003.flac."
         )
-    return submission, question, match.group(1)
+    return submission, question, part
 
 
-def sessions_from_folder(folder: str | os.PathLike) -> list[dict]:
+def sessions_from_folder(folder: str | os.PathLike, test_format: TestFormat) -> list[dict]:
     """Sessions from a folder of response audio named by response ID, one per submission ID (sorted).
 
     What is not read is counted and reported in one warning: entries other than .flac/.wav files (other files,
-    sub-folders) and responses of parts that are not scored (P2, read-aloud). Responses are ordered by part, then
-    question ID; questions are unknown (None).
+    sub-folders) and responses of parts that are not scored (S&I's P2, read-aloud). Responses are ordered by the
+    format's parts, then question ID; questions are unknown (None).
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
@@ -163,8 +151,8 @@ def sessions_from_folder(folder: str | os.PathLike) -> list[dict]:
         if not (os.path.isfile(path) and name.lower().endswith(AUDIO_EXTENSIONS)):
             skipped.setdefault(f"file(s) that are not {' or '.join(AUDIO_EXTENSIONS)}", []).append(name)
             continue
-        submission, question, part = parse_response_file(name)
-        if part not in SCORED_PARTS:
+        submission, question, part = parse_response_file(name, test_format)
+        if part is None:
             skipped.setdefault("response(s) of parts that are not scored", []).append(name)
             continue
         sessions.setdefault(submission, []).append(
@@ -177,14 +165,13 @@ def sessions_from_folder(folder: str | os.PathLike) -> list[dict]:
     if not sessions:
         raise ValueError(
             f"No response audio in {folder}: expected files named <submissionID>-<questionID>.flac or .wav, e.g. "
-            f"SI114J-00011-P10003.flac."
+            f"SPEAKER-00011-{test_format.parts[0].question_prefix}0003.flac."
         )
+    order = test_format.part_ids
     return [
         {
             "session_id": submission,
-            "responses": sorted(
-                responses, key=lambda r: (SCORED_PARTS.index(r["part"]), r["response_id"].rpartition("-")[2])
-            ),
+            "responses": sorted(responses, key=lambda r: (order.index(r["part"]), r["response_id"].rpartition("-")[2])),
         }
         for submission, responses in sorted(sessions.items())
     ]
@@ -198,23 +185,29 @@ def _collate_sessions(items: list[dict]) -> dict:
 # ---------------------------------------------------------------------------------------------------- pipeline
 class SLAScoringPipeline(Pipeline):
     """
-    Scores learner sessions: P1, P3, P4, P5 and overall on the Speak & Improve scale with their CEFR levels.
+    Scores learner sessions on the model's test format (`model.config.get_test_format()`): each part and overall
+    on their scales, with their levels (S&I: P1, P3, P4, P5 and overall on 2.0-5.5, with CEFR levels).
 
     Inputs: a session dict `{"session_id", "responses": [{"part", "audio", "question"?, "response_id"?}]}` (audio: a
     file path, a 16 kHz array or `{"array", "sampling_rate"}`), a list of them, or a folder of audio files named by
     response ID (`<submissionID>-<questionID>.flac|.wav`). A session gives a dict, a list gives a list, a folder gives
     a dict when it holds one submission and a list (one result per submission ID, sorted) otherwise.
 
-    Output per session: `{"session_id", "scores": {"P1": 3.62, ..., "overall": 3.71}, "cefr": {"P1": "B1+", ...},
-    "warnings": [...]}`, scores clipped to `[config.score_min, config.score_max]` and rounded to `decimals` (default
-    2; None keeps them unrounded); each CEFR level is that of the nearest half band of the score shown.
+    Output per session: `{"session_id", "test_format", "scores": {"P1": 3.62, ..., "overall": 3.71}, "levels":
+    {"P1": "B1+", ...}, "warnings": [...]}` (and `"cefr"`, the same as `"levels"`, where the format's levels are
+    CEFR's, as S&I's are): exactly the format's targets, each score clipped to its target's scale (overall rounded to
+    its bands where the format says so, as IELTS rounds to half bands) and rounded to `decimals` (default 2; None
+    keeps them unrounded); each level is that of the nearest band of the score shown.
 
     What is not scored is `None` (score and level), and `warnings` (empty when all is well) says why, as
     `{"response_id", "part", "reason", "detail"}`:
     - a response that cannot be assessed: `silent`, `no_speech`, `too_little_speech`, `mostly_noise`, `clipped`
       (the processor's checks);
-    - a part without a response (`no_response`), or skipped under `on_unscorable="skip"` (`unscorable_audio`);
-    - overall, which is the mean of all four parts in S&I, for a session without all four (`partial_session`).
+    - a part without a response (`no_response`), with fewer than the format's `min_responses`
+      (`too_few_responses`), or skipped under `on_unscorable="skip"` (`unscorable_audio`);
+    - overall, for a session without every part scored (`partial_session`; S&I's overall is the mean of all four).
+
+    The processor's test format must be the model's: a model never scores a test it was not trained for.
 
     Call parameters: `batch_size` (sessions per forward pass), `num_workers`, `decimals`, and `on_unscorable`:
     `"warn"` (default: score and flag), `"skip"` (no score for a part with a response that cannot be assessed, nor
@@ -226,6 +219,16 @@ class SLAScoringPipeline(Pipeline):
     _load_feature_extractor = False
     _load_image_processor = False
     _load_video_processor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Compared as dicts: loaded as remote code, the config's and this file's classes are different objects.
+        self.test_format = load_test_format(self.model.config.test_format)
+        processor_format = getattr(self.processor, "test_format", None)
+        if processor_format is None or load_test_format(processor_format).to_dict() != self.test_format.to_dict():
+            theirs = processor_format.get("name") if isinstance(processor_format, dict) else None
+            raise ValueError(f"The processor's test format ({theirs}) is not the model's ({self.test_format.name}): "
+                             f"a model scores only the test it was trained for. Load both from the same checkpoint.")
 
     def _sanitize_parameters(self, decimals="unset", on_unscorable=None, **unknown):
         if unknown:
@@ -243,20 +246,21 @@ class SLAScoringPipeline(Pipeline):
 
     def __call__(self, inputs, **kwargs):
         if isinstance(inputs, (str, os.PathLike)):
-            results = super().__call__(sessions_from_folder(inputs), **kwargs)
+            results = super().__call__(sessions_from_folder(inputs, self.test_format), **kwargs)
             return results[0] if len(results) == 1 else results
         if isinstance(inputs, tuple):
             inputs = list(inputs)
         if isinstance(inputs, list):
             sessions = []
             for item in inputs:
-                sessions.extend(sessions_from_folder(item) if isinstance(item, (str, os.PathLike)) else [item])
+                sessions.extend(sessions_from_folder(item, self.test_format) if isinstance(item, (str, os.PathLike))
+                                else [item])
             return super().__call__(sessions, **kwargs) if sessions else []
         return super().__call__(inputs, **kwargs)
 
     def preprocess(self, session):
         if isinstance(session, (str, os.PathLike)):
-            sessions = sessions_from_folder(session)
+            sessions = sessions_from_folder(session, self.test_format)
             if len(sessions) != 1:
                 raise ValueError(
                     f"{session} holds {len(sessions)} submissions; pass the folder itself (not inside a dataset or "
@@ -279,7 +283,7 @@ class SLAScoringPipeline(Pipeline):
         for session, flags in zip(model_inputs["sessions"], batch["audio_flags"]):
             parts = [response.get("part") for response in session["responses"]]
             # raises before the model runs when on_unscorable="error"
-            reported_targets(self.model.config.score_names, parts, flags, on_unscorable, session.get("session_id"))
+            reported_targets(self.test_format, parts, flags, on_unscorable, session.get("session_id"))
             checks.append({"parts": parts, "audio_flags": flags})
         inputs = {key: value.to(self.device) for key, value in batch.items() if torch.is_tensor(value)}
         scores = self.model(**inputs).scores
@@ -290,16 +294,19 @@ class SLAScoringPipeline(Pipeline):
         if isinstance(session_id, list):  # an unbatched result keeps its list of one
             session_id, checks = session_id[0], checks[0]
         raw = model_outputs["scores"].reshape(-1).tolist()
-        config = self.model.config
-        scores, levels = format_scores(raw, config.score_names, config.score_min, config.score_max, decimals)
-        reported, warnings = reported_targets(config.score_names, checks["parts"], checks["audio_flags"],
-                                              on_unscorable, session_id)
-        return {
+        scores, levels = format_scores(raw, self.test_format, decimals)
+        reported, warnings = reported_targets(self.test_format, checks["parts"], checks["audio_flags"], on_unscorable,
+                                              session_id)
+        result = {
             "session_id": session_id,
+            "test_format": self.test_format.name,
             "scores": {name: value if name in reported else None for name, value in scores.items()},
-            "cefr": {name: level if name in reported else None for name, level in levels.items()},
+            "levels": {name: level if name in reported else None for name, level in levels.items()},
             "warnings": warnings,
         }
+        if self.test_format.level_name == "CEFR":
+            result["cefr"] = dict(result["levels"])
+        return result
 
     def get_iterator(
         self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params, postprocess_params
@@ -351,17 +358,14 @@ def save_pretrained_with_pipeline(model, processor, folder: str | os.PathLike, *
 
 
 __all__ = [
-    "CEFR_BANDS",
     "SLAScoringPipeline",
     "TASK",
     "UNSCORABLE_POLICIES",
     "UnscorableSessionError",
-    "clip_score",
     "format_scores",
     "parse_response_file",
     "register_sla_pipeline",
     "reported_targets",
     "save_pretrained_with_pipeline",
-    "score_to_cefr",
     "sessions_from_folder",
 ]

@@ -1,6 +1,7 @@
 """SLAProcessor: turns learner sessions (audio and questions) into the inputs of SLAForSessionScoring."""
 
 import hashlib
+import json
 import math
 import os
 
@@ -9,17 +10,18 @@ import torch
 from transformers import AutoConfig, PreTrainedConfig, WhisperFeatureExtractor
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
+from transformers.utils import cached_file
 
 from .assessability_sla import AssessabilityThresholds, assess_responses
 from .audio_io_sla import TARGET_SAMPLING_RATE, AudioInputError, load_audio
-from .session_template_sla import PARTS, TEMPLATE_VERSION, compile_template
+from .session_template_sla import TEMPLATE_VERSION, compile_template
 from .speech_prompt_sla import AudioUnit, fence_user_text
 from .speech_prompts_sla import speech_prompt
 
 
 PRIOR_TOKEN = "<|app_prior|>"
-DEFAULT_SCORE_NAMES = ["P1", "P3", "P4", "P5", "overall"]
 DEFAULT_BACKBONE_TYPE = "phi4_multimodal"
+FORMAT_FILE = "test_format.json"
 
 
 class SessionInputError(ValueError):
@@ -43,7 +45,9 @@ class SLAProcessor(ProcessorMixin):
 
     A session is `{"session_id": str, "responses": [{"part": "P1", "audio": ..., "question": str | None,
     "response_id": str (optional)}, ...]}`; `audio` is a file path, a 1-D float array at 16 kHz, or
-    `{"array": ..., "sampling_rate": ...}`. Rows of `processing_sla.load_speak_improve` have this shape.
+    `{"array": ..., "sampling_rate": ...}`. Rows of the kit loader (`sla_phi4.data.kit.load_kit`) have this shape.
+    Its parts are those of the processor's test format; a part the format lacks, or more answers to a part than the
+    format allows, is refused by name.
 
     What depends on the backbone family (features, audio placeholders, dialog format) comes from its
     `SpeechPrompt` (`speech_prompts_sla.py`). Sessions are tokenized piece by piece: the template's special tokens
@@ -56,10 +60,14 @@ class SLAProcessor(ProcessorMixin):
             or the `WhisperFeatureExtractor` of a Whisper-shaped audio tower).
         app_feature_extractor (`WhisperFeatureExtractor`): features of the 30 s windows for the APP (a session's
             responses are packed end to end, then cut into windows).
+        test_format (`dict`): the test format (as in `test_format.json`; `modeling_sla.load_test_format(...)
+            .to_dict()`): the session's parts, in order, their descriptions and answer counts, and the test's title.
+            Saved as `test_format.json`, not in `processor_config.json`.
         chat_template (`str`, *optional*): the session template (Jinja); defaults to the family's.
         prior_token (`str`, *optional*): the prior token placed before each session.
         audio_token (`str`): the backbone's audio placeholder token.
-        score_names (`list[str]`, *optional*): target names, in the model's output order.
+        score_names (`list[str]`, *optional*): target names, in the model's output order; they follow from the
+            format (its parts, then `overall` unless it has none), and a different list is refused.
         template_version (`int`, *optional*): version of the session template.
         assessability_thresholds (`dict`, *optional*): when a response cannot be assessed (silent, no or too little
             speech, mostly noise, clipped; see `assessability_sla.AssessabilityThresholds`); defaults to
@@ -78,6 +86,7 @@ class SLAProcessor(ProcessorMixin):
         tokenizer,
         audio_feature_extractor,
         app_feature_extractor,
+        test_format: dict | None = None,
         chat_template: str | None = None,
         prior_token: str = PRIOR_TOKEN,
         audio_token: str | None = None,
@@ -91,15 +100,24 @@ class SLAProcessor(ProcessorMixin):
     ):
         if audio_token is None:
             raise ValueError("`audio_token` (the backbone's audio placeholder) is required.")
+        self.test_format = checked_test_format(test_format)
         self.prompt = speech_prompt(backbone_type)
         self.backbone_type = backbone_type
         self.prior_token = prior_token
         self.use_prior_token = use_prior_token
         self.pack_audio = pack_audio
         self.audio_token = audio_token
-        self.score_names = list(score_names or DEFAULT_SCORE_NAMES)
+        self.score_names = format_targets(self.test_format)
+        if score_names is not None and list(score_names) != self.score_names:
+            raise ValueError(f"`score_names` {list(score_names)} are not the targets of the "
+                             f"{self.test_format['name']} format ({self.score_names}).")
         self.template_version = template_version
-        thresholds = assessability_thresholds or AssessabilityThresholds.default().to_dict()
+        thresholds = AssessabilityThresholds.from_dict(
+            assessability_thresholds or AssessabilityThresholds.default().to_dict()).to_dict()
+        # A part the thresholds do not name takes the format's own minimum of speech, where it gives one.
+        format_minimums = {part["id"]: part["min_speech_seconds"] for part in self.test_format["parts"]
+                           if part.get("min_speech_seconds") is not None}
+        thresholds["min_speech_seconds"] = {**format_minimums, **thresholds["min_speech_seconds"]}
         self.assessability_thresholds = AssessabilityThresholds.from_dict(thresholds).to_dict()
         super().__init__(
             tokenizer, audio_feature_extractor, app_feature_extractor,
@@ -120,6 +138,35 @@ class SLAProcessor(ProcessorMixin):
         )
 
     @classmethod
+    def get_processor_dict(cls, pretrained_model_name_or_path, **kwargs):
+        """As in transformers, with the test format read from `test_format.json`."""
+        processor_dict, instantiation_kwargs = super().get_processor_dict(pretrained_model_name_or_path, **kwargs)
+        if "test_format" not in instantiation_kwargs:
+            hub = {key: kwargs[key] for key in ("cache_dir", "force_download", "local_files_only", "token", "revision",
+                                                "subfolder") if kwargs.get(key) is not None}
+            path = cached_file(pretrained_model_name_or_path, FORMAT_FILE, _raise_exceptions_for_missing_entries=False,
+                               **hub)
+            if path is None:
+                raise OSError(f"{pretrained_model_name_or_path} has no {FORMAT_FILE}: an SLA processor needs its test "
+                              f"format (a checkpoint saved by sla-phi4 carries it beside config.json).")
+            with open(path, encoding="utf-8") as handle:
+                processor_dict["test_format"] = json.load(handle)
+        return processor_dict, instantiation_kwargs
+
+    def to_dict(self) -> dict:
+        """As in transformers, without the test format (saved as `test_format.json`)."""
+        output = super().to_dict()
+        output.pop("test_format", None)
+        return output
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """As in transformers, with the test format as `test_format.json`."""
+        os.makedirs(save_directory, exist_ok=True)
+        with open(os.path.join(save_directory, FORMAT_FILE), "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(self.test_format, indent=2, ensure_ascii=False) + "\n")
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+
+    @classmethod
     def from_backbone(
         cls,
         backbone: str | os.PathLike,
@@ -128,11 +175,13 @@ class SLAProcessor(ProcessorMixin):
         revision: str | None = None,
         app_encoder_revision: str | None = None,
         use_app: bool = True,
+        test_format: dict | None = None,
         **kwargs,
     ) -> "SLAProcessor":
         """Builds a processor from an audio LLM repo or folder (Phi-4-multimodal, Voxtral, Qwen2-Audio: read from its
-        config's `model_type`) and a Whisper repo or folder. With `use_app=False` (or no `app_encoder`), sessions
-        carry no prior token."""
+        config's `model_type`), a Whisper repo or folder and the test format (a dict, e.g.
+        `modeling_sla.load_test_format("sandi2025").to_dict()`). With `use_app=False` (or no `app_encoder`),
+        sessions carry no prior token."""
         backbone_config = AutoConfig.from_pretrained(backbone, revision=revision)
         prompt = speech_prompt(backbone_config.model_type)
         tokenizer = prompt.load_tokenizer(backbone, revision)
@@ -145,11 +194,22 @@ class SLAProcessor(ProcessorMixin):
             tokenizer,
             prompt.feature_extractor(backbone, revision),
             app_feature_extractor,
+            test_format=test_format,
             prior_token=prior_token,
             audio_token=prompt.audio_token(tokenizer, backbone_config),
             backbone_type=backbone_config.model_type,
             use_prior_token=use_app and app_encoder is not None,
             **kwargs,
+        )
+
+    def for_test_format(self, test_format: dict) -> "SLAProcessor":
+        """The same processor (tokenizer, feature extractors, template, settings) for another test format: what a
+        model started from one trained on another test needs."""
+        return type(self)(
+            self.tokenizer, self.audio_feature_extractor, self.app_feature_extractor, test_format=test_format,
+            chat_template=self.chat_template, prior_token=self.prior_token, audio_token=self.audio_token,
+            template_version=self.template_version, assessability_thresholds=self.assessability_thresholds,
+            backbone_type=self.backbone_type, use_prior_token=self.use_prior_token, pack_audio=self.pack_audio,
         )
 
     # ------------------------------------------------------------------------------------------------- public API
@@ -184,24 +244,26 @@ class SLAProcessor(ProcessorMixin):
         return BatchFeature(batch, tensor_type=None)
 
     def render(self, session: dict, index: int = 0) -> str:
-        """The session as text: the template filled with its parts, questions (fenced as user text) and one audio
-        placeholder per response, in S&I order."""
+        """The session as text: the template filled with the test's title, its parts (with the format's
+        descriptions), questions (fenced as user text) and one audio placeholder per response, in the format's order."""
+        descriptions = {part["id"]: part["description"] for part in self.test_format["parts"]}
         parts: dict[str, dict] = {}
         for response in self.ordered_responses(session, index):
-            part = parts.setdefault(
-                response["part"], {"name": response["part"], "description": PARTS[response["part"]], "responses": []}
-            )
+            part = parts.setdefault(response["part"], {"name": response["part"],
+                                                       "description": descriptions[response["part"]], "responses": []})
             part["responses"].append({"question": fence_user_text(response.get("question")), "audio": self.audio_token})
         prior = self.prior_token if self.use_prior_token else ""
-        return compile_template(self.chat_template).render(prior_token=prior, parts=list(parts.values()))
+        return compile_template(self.chat_template).render(prior_token=prior, test_title=self.test_format["title"],
+                                                            parts=list(parts.values()))
 
     def encode(self, session: dict, clip_tokens: list[int], index: int = 0) -> list[int]:
-        """Token ids of a session whose clips (S&I order) have `clip_tokens` audio tokens each."""
+        """Token ids of a session whose clips (in the format's order) have `clip_tokens` audio tokens each."""
         return self.prompt.tokenize(self.tokenizer, self.render(session, index), self.audio_token, clip_tokens,
                                     self._specials)
 
     def ordered_responses(self, session: dict, index: int = 0) -> list[dict]:
-        """Validated responses in S&I order (by part, keeping the given order within a part)."""
+        """Validated responses in the format's order (by part, keeping the given order within a part). A part the
+        format lacks, or more answers to a part than it allows, is refused naming the session."""
         if not isinstance(session, dict):
             raise SessionInputError(f"Session {index} must be a dict, got {type(session).__name__}.")
         session_id = session.get("session_id", f"#{index}")
@@ -212,18 +274,26 @@ class SLAProcessor(ProcessorMixin):
             )
         if not responses:
             raise SessionInputError(f"Session {session_id}: no responses (a session needs at least one audio).")
-        order = list(PARTS)
+        limits = {part["id"]: part["max_responses"] for part in self.test_format["parts"]}
+        order = list(limits)
         for position, response in enumerate(responses):
             part = response.get("part") if isinstance(response, dict) else None
-            if part not in PARTS:
+            if part not in limits:
                 raise SessionInputError(
                     f"Session {session_id}, response {self._response_name(session_id, response, position)}: "
-                    f"unknown part {part!r}; expected one of {order}."
+                    f"unknown part {part!r}; the {self.test_format['name']} format's parts are {order}."
+                )
+        for position, part in enumerate(order):
+            count = sum(response["part"] == part for response in responses)
+            if count > limits[part]:
+                raise SessionInputError(
+                    f"Session {session_id}: part {part} has {count} responses; the {self.test_format['name']} format "
+                    f"allows at most {limits[part]} (parts[{position}].max_responses)."
                 )
         return sorted(responses, key=lambda response: order.index(response["part"]))
 
     def load_session_audio(self, session: dict, index: int = 0) -> list[np.ndarray]:
-        """The session's responses as 16 kHz mono arrays, in S&I order."""
+        """The session's responses as 16 kHz mono arrays, in the format's order."""
         session_id = session.get("session_id", f"#{index}") if isinstance(session, dict) else f"#{index}"
         audio, seen = [], {}
         for position, response in enumerate(self.ordered_responses(session, index)):
@@ -252,7 +322,7 @@ class SLAProcessor(ProcessorMixin):
 
     def assess_session(self, session: dict, audio: list[np.ndarray], index: int = 0) -> list[dict]:
         """Flags `{"response_id", "part", "reason", "detail"}` of the session's responses that cannot be assessed,
-        in S&I order (`audio` as `load_session_audio` gives it); empty when every response can be."""
+        in the format's order (`audio` as `load_session_audio` gives it); empty when every response can be."""
         session_id = session.get("session_id", f"#{index}")
         responses = self.ordered_responses(session, index)
         names = [self._response_name(session_id, response, position) for position, response in enumerate(responses)]
@@ -352,4 +422,30 @@ class SLAProcessor(ProcessorMixin):
         ]
 
 
-__all__ = ["SLAProcessor", "SessionInputError", "AudioInputError", "PRIOR_TOKEN"]
+def checked_test_format(test_format) -> dict:
+    """The processor's test format, checked for what the processor reads of it (the package's
+    `modeling_sla.TestFormat` checks the whole format)."""
+    if test_format is None:
+        raise ValueError("SLAProcessor needs the test format (`test_format`: a dict as in test_format.json, e.g. "
+                         "`modeling_sla.load_test_format('sandi2025').to_dict()`).")
+    if hasattr(test_format, "to_dict"):
+        test_format = test_format.to_dict()
+    parts = test_format.get("parts") if isinstance(test_format, dict) else None
+    if not isinstance(parts, list) or not parts:
+        raise ValueError("`test_format`: field parts: a non-empty list of parts is required.")
+    for position, part in enumerate(parts):
+        for key, kind in (("id", str), ("description", str), ("max_responses", int)):
+            if not isinstance(part, dict) or not isinstance(part.get(key), kind):
+                raise ValueError(f"`test_format`: field parts[{position}].{key}: a {kind.__name__} is required.")
+    for key in ("name", "title"):
+        if not isinstance(test_format.get(key), str):
+            raise ValueError(f"`test_format`: field {key}: a string is required.")
+    return test_format
+
+
+def format_targets(test_format: dict) -> list[str]:
+    """The targets of a test format: its parts, then `overall` unless it has none."""
+    return [part["id"] for part in test_format["parts"]] + (["overall"] if test_format.get("overall") else [])
+
+
+__all__ = ["SLAProcessor", "SessionInputError", "AudioInputError", "PRIOR_TOKEN", "checked_test_format"]

@@ -1,4 +1,4 @@
-"""What every session template shares: the parts it knows, its version, and sandboxed compilation."""
+"""What every session template shares: its version, and sandboxed compilation."""
 
 from functools import lru_cache
 
@@ -6,14 +6,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
 # 2: one template per backbone family (`speech_prompt_*_sla.py`), tokenized piece by piece; no prior token
-# without the APP.
-TEMPLATE_VERSION = 2
-PARTS = {
-    "P1": "interview: short answers to questions about the learner",
-    "P3": "long turn: talking for about a minute on a topic",
-    "P4": "long turn: describing and explaining a diagram",
-    "P5": "communication activity: giving opinions on questions",
-}
+# without the APP. 3: the test's title and its parts' descriptions come from the test format (S&I's render the same
+# text as version 2).
+TEMPLATE_VERSION = 3
 
 
 @lru_cache(maxsize=8)
@@ -23,4 +18,4 @@ def compile_template(source: str):
     return environment.from_string(source)
 
 
-__all__ = ["PARTS", "TEMPLATE_VERSION", "compile_template"]
+__all__ = ["TEMPLATE_VERSION", "compile_template"]

@@ -7,12 +7,13 @@ from transformers import Phi4MultimodalFeatureExtractor
 from .speech_prompt_sla import AudioUnit, SpeechPrompt
 
 
-# Version 2. `parts` lists the parts present, in S&I order; each response's `audio` is one audio token (expanded to
-# the clip's token count) and its `question` fenced user text; `prior_token` is empty without the APP.
+# Version 3. `test_title` names the test; `parts` lists the parts present, in the test format's order; each response's
+# `audio` is one audio token (expanded to the clip's token count) and its `question` fenced user text; `prior_token`
+# is empty without the APP.
 PHI4_MULTIMODAL_TEMPLATE = (
-    "{#- sla-phi4 session template (Phi-4-multimodal), version 2 -#}\n"
+    "{#- sla-phi4 session template (Phi-4-multimodal), version 3 -#}\n"
     "{{ prior_token }}<|system|>You are an examiner of spoken English. Listen to the learner's answers in a "
-    "Speak & Improve speaking test and assess their proficiency in each part.<|end|><|user|>"
+    "{{ test_title }} speaking test and assess their proficiency in each part.<|end|><|user|>"
     "{%- for part in parts %}\n"
     "Part {{ part.name }}, {{ part.description }}:"
     "{%- for response in part.responses %}"

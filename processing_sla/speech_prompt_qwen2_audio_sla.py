@@ -5,11 +5,11 @@ import math
 from .speech_prompt_whisper_windows_sla import WhisperWindowSpeechPrompt
 
 
-# Version 2. `prior_token` is empty without the APP.
+# Version 3. `prior_token` is empty without the APP.
 QWEN2_AUDIO_TEMPLATE = (
-    "{#- sla-phi4 session template (Qwen2-Audio), version 2 -#}\n"
+    "{#- sla-phi4 session template (Qwen2-Audio), version 3 -#}\n"
     "{{ prior_token }}<|im_start|>system\nYou are an examiner of spoken English. Listen to the learner's answers in a "
-    "Speak & Improve speaking test and assess their proficiency in each part.<|im_end|>\n<|im_start|>user"
+    "{{ test_title }} speaking test and assess their proficiency in each part.<|im_end|>\n<|im_start|>user"
     "{%- for part in parts %}\n"
     "Part {{ part.name }}, {{ part.description }}:"
     "{%- for response in part.responses %}"

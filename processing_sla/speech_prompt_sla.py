@@ -72,7 +72,7 @@ class SpeechPrompt(ABC):
     def session_units(
         self, feature_extractor, clips: list[np.ndarray], sampling_rate: int, pack: bool = False
     ) -> tuple[list[AudioUnit], list[int]]:
-        """A session's units and each clip's number of audio tokens (clips in S&I order). Each clip is encoded
+        """A session's units and each clip's number of audio tokens (clips in the test format's order). Each clip is encoded
         alone; with `pack`, families that support it share windows between a session's clips."""
         if pack:
             raise ValueError(f"The {self.model_type} family encodes every clip alone: packing is not supported.")

@@ -9,11 +9,11 @@ from .speech_prompt_whisper_windows_sla import WhisperWindowSpeechPrompt
 
 VOXTRAL_PRIOR_TOKEN = "<SPECIAL_999>"
 SPECIAL_TOKEN_ROLES = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
-# Version 2. No system turn: Voxtral's tokenizer (tekken v7) refuses a system prompt beside audio.
+# Version 3. No system turn: Voxtral's tokenizer (tekken v7) refuses a system prompt beside audio.
 VOXTRAL_TEMPLATE = (
-    "{#- sla-phi4 session template (Voxtral), version 2 -#}\n"
+    "{#- sla-phi4 session template (Voxtral), version 3 -#}\n"
     "<s>{{ prior_token }}[INST]You are an examiner of spoken English. Listen to the learner's answers in a "
-    "Speak & Improve speaking test and assess their proficiency in each part."
+    "{{ test_title }} speaking test and assess their proficiency in each part."
     "{%- for part in parts %}\n"
     "Part {{ part.name }}, {{ part.description }}:"
     "{%- for response in part.responses %}"

@@ -43,6 +43,10 @@ submission (the kit scores the holistic `overall` mark on a 0-6 scale: 2.0 A2, 3
   (strict: a difference of exactly 0.5 is not within 0.5);
 - `count`: the number of pairs scored.
 
+Other tests' scales (the package's test formats) pass their own agreement thresholds as `within`, one and two
+bands of their scale (e.g. `within=[1, 2]` on a 0-4 scale of whole points); the keys then name them
+(`within_1.0`, `within_2.0`).
+
 Pairs whose reference is None or NaN (a submission without a mark) are left out. The correlations are NaN
 when fewer than two pairs remain or one side is constant. The official tool computes RMSE in float32
 (torch); here everything is float64, which can differ in the seventh significant digit.
@@ -53,10 +57,12 @@ Args:
     predictions (`list` of `float`): predicted scores, one per submission.
     references (`list` of `float` or `None`): reference scores; None or NaN entries are left out together
         with their predictions.
+    within (`list` of `float`, *optional*, defaults to `[0.5, 1.0]`): the agreement thresholds (strict `<`).
 
 Returns:
     rmse (`float`), pcc (`float`), src (`float`), krc (`float`): see the description.
-    within_0.5 (`float`), within_1.0 (`float`): percentages (0-100) with |pred - ref| < 0.5 / < 1.0.
+    within_0.5 (`float`), within_1.0 (`float`): percentages (0-100) with |pred - ref| < 0.5 / < 1.0; one key
+        `within_{threshold}` per threshold of `within`.
     count (`int`): number of (prediction, reference) pairs used.
 
 Raises:
@@ -98,9 +104,12 @@ class SlaScoring(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2412.11985", "https://doi.org/10.17863/CAM.114333"],
         )
 
-    def _compute(self, predictions, references):
+    def _compute(self, predictions, references, within=(0.5, 1.0)):
         if len(predictions) != len(references):
             raise ValueError(f"got {len(predictions)} predictions for {len(references)} references")
+        thresholds = [float(threshold) for threshold in within]
+        if not thresholds or not all(math.isfinite(t) and t > 0 for t in thresholds):
+            raise ValueError(f"within must be positive thresholds, got {list(within)}")
         preds, refs = [], []
         for index, (pred, ref) in enumerate(zip(predictions, references)):
             if _is_missing(ref):
@@ -130,7 +139,7 @@ class SlaScoring(evaluate.Metric):
             "pcc": _correlation(stats.pearsonr, refs, preds),
             "src": _correlation(stats.spearmanr, refs, preds),
             "krc": _correlation(stats.kendalltau, refs, preds),
-            "within_0.5": float(100.0 * np.count_nonzero(diff < 0.5) / len(refs)),
-            "within_1.0": float(100.0 * np.count_nonzero(diff < 1.0) / len(refs)),
+            **{f"within_{threshold}": float(100.0 * np.count_nonzero(diff < threshold) / len(refs))
+               for threshold in thresholds},
             "count": int(len(refs)),
         }

@@ -17,7 +17,7 @@ COMMANDS = {
     "demo": ("demo", "the main job: corpus, tiny checkpoint, both training stages, scoring, card, reload"),
     "build-tiny": ("build_tiny", "a tiny SLA checkpoint assembled from local stand-ins of the Hub repos"),
     "convert-whisper": ("convert_whisper", "CTranslate2 Whisper weights (pinned packages) to a transformers folder"),
-    "make-corpus": ("make_corpus", "a synthetic Speak & Improve corpus in the kit layout (espeak-ng speech)"),
+    "make-corpus": ("make_corpus", "a synthetic corpus of a test format in the kit layout (espeak-ng speech)"),
     "train": ("train", "train with the HF Trainer: stage app, then stage sla"),
     "score": ("score", "score a kit-layout corpus split: prediction files, report, plots, baselines"),
     "card": ("card", "write a model card from a checkpoint and its score reports"),
@@ -25,6 +25,7 @@ COMMANDS = {
     "benchmark": ("benchmark", "CPU benchmark of the tiny model and real sizes on paper"),
     "gpu-check": ("gpu_check", "the check at real size on a GPU (or --quick on CPU)"),
     "ablation": ("ablation", "the APP ablation: seeds x APP on/off on the main job's corpus"),
+    "transfer": ("transfer", "the transfer study: a new test format's model from S&I's or from scratch, by sessions"),
     "measure-assessability": ("measure_assessability", "voice-activity figures behind the assessability thresholds"),
     "measure-loading-memory": ("measure_loading_memory", "host memory of from_backbone on a scaled-up stand-in"),
 }

@@ -18,6 +18,8 @@ def main(argv=None) -> None:
                         help=f"the APP's Whisper: {', '.join(app_encoder_choices())}, or a Whisper folder")
     parser.add_argument("--audio-tower", default=DEFAULT_AUDIO_TOWER,
                         help="real Whisper in the audio tower of voxtral and qwen2-audio (package name or folder)")
+    parser.add_argument("--format", default="sandi2025",
+                        help="the test format: sandi2025 (default), ielts-like, toefl-like, or a test_format.json file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     parser.add_argument("--size", choices=("tiny", "small"), default="tiny", help="tiny (tests) or small (demo)")
     parser.add_argument("--no-app", action="store_true", help="build without the Acoustic Proficiency Prior")
@@ -27,10 +29,11 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     build_tiny_checkpoint(args.output, seed=args.seed, size=args.size, backbone=args.backbone,
                           app_encoder=args.app_encoder, audio_tower=args.audio_tower, pack_audio=args.pack_audio,
-                          use_app=not args.no_app)
+                          use_app=not args.no_app, test_format=args.format)
     model = SLAForSessionScoring.from_pretrained(args.output)
     total = sum(parameter.numel() for parameter in model.parameters())
     print(
-        f"Wrote {args.output} in {time.perf_counter() - start:.1f} s: {total:,} parameters, "
+        f"Wrote {args.output} ({model.config.get_test_format().name}) in {time.perf_counter() - start:.1f} s: "
+        f"{total:,} parameters, "
         f"{model.num_trainable_parameters():,} trainable (LoRA, head, APP projector)."
     )

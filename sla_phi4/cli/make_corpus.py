@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Write a synthetic Speak & Improve corpus (espeak-ng speech, real kit layout) for tests and demos.
+"""Write a synthetic corpus of a test format (espeak-ng speech, the S&I kit's layout) for tests and demos.
 
     sla make-corpus --output /tmp/syn --sessions 120 --duration-scale 0.25
+    sla make-corpus --output /tmp/ielts --format ielts-like --sessions 120 --duration-scale 0.25
 
 See sla_phi4/data/synthetic/ for the learner model and the files written.
 """
@@ -18,12 +19,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", required=True, help="folder to write the kit tree into")
     parser.add_argument("--sessions", type=int, default=120, help="learners in all splits (default 120)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same bytes (default 0)")
+    parser.add_argument("--format", default="sandi2025",
+                        help="the test format: sandi2025 (default), ielts-like or toefl-like (each has a plan in "
+                             "sla_phi4/data/synthetic/resources/)")
     parser.add_argument("--duration-scale", type=float, default=1.0,
-                        help="multiplies the allotted speaking times (1.0: P1/P5 20 s, P3/P4 60 s)")
+                        help="multiplies the allotted speaking times (1.0, S&I: P1/P5 20 s, P3/P4 60 s)")
     parser.add_argument("--splits", nargs="+", default=list(DEFAULT_SPLITS),
                         help="split names (default: train dev eval; 70/15/15 %%)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: up to 2)")
-    parser.add_argument("--no-gaps", action="store_true", help="every part and answer present (no real-kit gaps)")
+    parser.add_argument("--no-gaps", action="store_true",
+                        help="every part and answer present (no gaps; S&I's gaps are the real kit's)")
     parser.add_argument("--cue-strength", type=float, default=1.0,
                         help="scale each cue's signal-to-noise ratio (default 1.0, real-like loose coupling)")
     parser.add_argument("--overwrite", action="store_true", help="replace a synthetic corpus already in --output")
@@ -32,6 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     make_synthetic_corpus(
         args.output, sessions=args.sessions, seed=args.seed, duration_scale=args.duration_scale,
         splits=tuple(args.splits), progress=not args.quiet, workers=args.workers, gaps=not args.no_gaps,
-        overwrite=args.overwrite, cue_strength=args.cue_strength,
+        overwrite=args.overwrite, cue_strength=args.cue_strength, test_format=args.format,
     )
     return 0

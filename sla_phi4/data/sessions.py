@@ -3,15 +3,16 @@
 import numpy as np
 import soundfile
 
-from sla_phi4.data.speak_improve import load_speak_improve
+from sla_phi4.data.kit import load_kit
 
 
 SAMPLE_RATE = 16_000
 
 
-def scorable_rows(corpus_root: str, split: str, on_missing: str) -> list[dict]:
-    """Loader rows with audio; sessions without any response are counted and reported, never dropped silently."""
-    rows = load_speak_improve(corpus_root, split, on_missing=on_missing)
+def scorable_rows(corpus_root: str, split: str, on_missing: str, test_format=None) -> list[dict]:
+    """Loader rows with audio; sessions without any response are counted and reported, never dropped silently.
+    `test_format`: the corpus's format (default: its own `test_format.json`, else `sandi2025`)."""
+    rows = load_kit(corpus_root, split, test_format, on_missing=on_missing)
     kept = [row for row in rows if row["responses"]]
     if len(kept) < len(rows):
         print(f"{split}: left out {len(rows) - len(kept)} sessions with no audio responses.", flush=True)

@@ -4,13 +4,15 @@
     sla score --checkpoint runs/sla --corpus_root corpus --split eval \
         --output_dir reports/eval [--calibrate_on dev] [--train_split train]
 
-Writes `predictions/{split}-sla-{target}.tsv` (`submissionID<TAB>score`, the kit's format and names), a JSON
-report with every target's metrics beside two baselines (the training mean, and a ridge regression on timing
-features fitted on the training split), and PNG plots (predicted against reference; error by band).
+The corpus is read in the checkpoint's test format (a corpus whose own `test_format.json` names another format is
+refused). Writes `predictions/{split}-sla-{target}.tsv` (`submissionID<TAB>score`, the kit's format and the
+format's names), a JSON report with every target's metrics (agreement within one and two bands of its scale) beside
+three baselines (the training mean, and ridge regressions on timing features and on the APP's pooled Whisper states,
+fitted on the training split), and PNG plots (predicted against reference; error by band).
 
-A session gets no score for a part it has no response of, nor overall unless it has all four parts; with
-`--on_unscorable skip`, none for a part with a response that cannot be assessed either (`--on_unscorable error`
-stops at the first). Those are left out of the prediction files, and the report counts them (`not_scored`,
+A session gets no score for a part it has no (or too few) responses of, nor overall unless every part is scored;
+with `--on_unscorable skip`, none for a part with a response that cannot be assessed either (`--on_unscorable
+error` stops at the first). Those are left out of the prediction files, and the report counts them (`not_scored`,
 `missing_predictions`) with every warning by reason (`warnings`).
 """
 
@@ -26,7 +28,7 @@ from modeling_sla.pipeline_sla import UNSCORABLE_POLICIES, reported_targets
 from processing_sla import SLAProcessor
 from sla_phi4.data.sessions import scorable_rows, session_seconds
 from sla_phi4.evaluation.baselines import RidgeBaseline, session_features
-from sla_phi4.evaluation.metrics import official_metrics
+from sla_phi4.evaluation.metrics import official_metrics, within_keys
 from sla_phi4.training.session_cache import SessionCache
 
 
@@ -44,6 +46,7 @@ def predict(model, processor, rows: list[dict], batch_size: int | None = None,
     batch_size = batch_size or default_batch_size()
     order = np.argsort([session_seconds(row) for row in rows], kind="stable")
     names = list(model.config.score_names)
+    test_format = model.config.get_test_format()
     scores = np.full((len(rows), model.config.num_scores), np.nan)
     warnings: list[list[dict]] = [[] for _ in rows]
     model.eval()
@@ -54,7 +57,7 @@ def predict(model, processor, rows: list[dict], batch_size: int | None = None,
             reported = {}
             for index, flags in zip(indices, batch.pop("audio_flags")):
                 parts = [response["part"] for response in rows[index]["responses"]]
-                reported[index], warnings[index] = reported_targets(names, parts, flags, on_unscorable,
+                reported[index], warnings[index] = reported_targets(test_format, parts, flags, on_unscorable,
                                                                     rows[index]["session_id"])
             raw = model(**batch).scores.float().cpu().numpy()
             for index, values in zip(indices, raw):
@@ -91,13 +94,15 @@ def marks(rows: list[dict], names: list[str]) -> np.ndarray:
     return np.array([[np.nan if row.get(name) is None else row[name] for name in names] for row in rows], dtype=float)
 
 
-def metric_table(predictions: np.ndarray, references: np.ndarray, names: list[str]) -> dict:
-    """Official metrics per target, over the sessions with both a reference and a prediction (at least two)."""
+def metric_table(predictions: np.ndarray, references: np.ndarray, names: list[str], test_format) -> dict:
+    """Official metrics per target, over the sessions with both a reference and a prediction (at least two); the
+    agreement thresholds are one and two bands of the target's scale (S&I: 0.5 and 1.0)."""
     table = {}
     for column, name in enumerate(names):
         present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
         if present.sum() >= 2:
-            table[name] = official_metrics(predictions[present, column], references[present, column])
+            table[name] = official_metrics(predictions[present, column], references[present, column],
+                                           test_format.target_scale(name).within)
     return table
 
 
@@ -120,23 +125,29 @@ def apply_calibration(predictions: np.ndarray, calibration: dict, names: list[st
     return calibrated
 
 
-def write_predictions(folder: str, split: str, rows: list[dict], predictions: np.ndarray, names: list[str]) -> None:
+def prediction_file(folder: str, split: str, target: str, test_format) -> str:
+    """A target's prediction file: the file name of the format's kit marks (S&I: `{split}-sla-{target}.tsv`)."""
+    return os.path.join(folder, os.path.basename(test_format.kit_file("marks", split, target)))
+
+
+def write_predictions(folder: str, split: str, rows: list[dict], predictions: np.ndarray, names: list[str],
+                      test_format) -> None:
     """Kit-format files, one per target; a session without a score (NaN) has no line."""
     os.makedirs(folder, exist_ok=True)
     for column, name in enumerate(names):
-        with open(os.path.join(folder, f"{split}-sla-{name}.tsv"), "w", encoding="utf-8") as handle:
+        with open(prediction_file(folder, split, name, test_format), "w", encoding="utf-8") as handle:
             for row, value in zip(rows, predictions[:, column]):
                 if np.isfinite(value):
                     handle.write(f"{row['session_id']}\t{value:.6f}\n")
 
 
-def read_predictions(folder: str, split: str, rows: list[dict], names: list[str]) -> np.ndarray:
+def read_predictions(folder: str, split: str, rows: list[dict], names: list[str], test_format) -> np.ndarray:
     """Predictions written by `write_predictions`, in the order of `rows`; NaN for a session without a line. A line
     for a session that is not in `rows` is an error (files of another split)."""
     predictions = np.full((len(rows), len(names)), np.nan)
     known = {row["session_id"]: index for index, row in enumerate(rows)}
     for column, name in enumerate(names):
-        path = os.path.join(folder, f"{split}-sla-{name}.tsv")
+        path = prediction_file(folder, split, name, test_format)
         with open(path, encoding="utf-8") as handle:
             scores = dict(line.rstrip("\n").split("\t") for line in handle if line.strip())
         unknown = sorted(set(scores) - set(known))
@@ -147,7 +158,8 @@ def read_predictions(folder: str, split: str, rows: list[dict], names: list[str]
     return predictions
 
 
-def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, names: list[str], split: str) -> list:
+def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, names: list[str], split: str,
+                test_format) -> list:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,10 +169,12 @@ def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, na
     figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
     for column, (name, axis) in enumerate(zip(names, axes[0])):
         present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
+        scale = test_format.target_scale(name)
+        margin = 0.2 * (scale.max - scale.min) / 3.5  # 0.2 on the S&I scale
         axis.scatter(references[present, column], predictions[present, column], s=12, alpha=0.7)
-        axis.plot([2, 5.5], [2, 5.5], color="grey", linewidth=1)
-        axis.set(title=name, xlabel="reference", ylabel="predicted" if column == 0 else None, xlim=(1.8, 5.7),
-                 ylim=(1.8, 5.7))
+        axis.plot([scale.min, scale.max], [scale.min, scale.max], color="grey", linewidth=1)
+        axis.set(title=name, xlabel="reference", ylabel="predicted" if column == 0 else None,
+                 xlim=(scale.min - margin, scale.max + margin), ylim=(scale.min - margin, scale.max + margin))
     figure.suptitle(f"Predicted against reference ({split})")
     figure.tight_layout()
     paths.append(os.path.join(folder, f"{split}-pred-vs-ref.png"))
@@ -169,7 +183,8 @@ def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, na
 
     column = names.index("overall") if "overall" in names else 0
     present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
-    bands = np.round(references[present, column] * 2) / 2
+    scale = test_format.target_scale(names[column])
+    bands = np.round((references[present, column] - scale.min) / scale.step) * scale.step + scale.min
     errors = predictions[present, column] - references[present, column]
     levels = sorted(set(bands.tolist()))
     figure, axis = plt.subplots(figsize=(6, 3.4))
@@ -184,7 +199,7 @@ def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, na
     return paths
 
 
-def baselines(train_rows: list[dict], rows: list[dict], names: list[str], references: np.ndarray,
+def baselines(train_rows: list[dict], rows: list[dict], names: list[str], references: np.ndarray, test_format,
               app_cache: SessionCache | None = None) -> dict:
     """The training mean; a ridge on timing features; with `app_cache` (the model's APP encoder), a ridge on the
     APP's own input, the session-pooled states of its frozen Whisper. Ridges are fitted on train, their strength
@@ -201,12 +216,12 @@ def baselines(train_rows: list[dict], rows: list[dict], names: list[str], refere
         features["whisper_ridge"] = tuple(
             torch.stack([app_cache[row]["app_pooled"] for row in split]).numpy() for split in (train_rows, rows)
         )
-    result, alphas = {"train_mean": metric_table(constant, references, names)}, {}
+    result, alphas = {"train_mean": metric_table(constant, references, names, test_format)}, {}
     for name, (train_features, split_features) in features.items():
         ridge = RidgeBaseline().fit(train_features, {target: train_marks[:, i] for i, target in enumerate(names)})
         predicted = ridge.predict(split_features)
         matrix = np.column_stack([predicted.get(target, constant[:, i]) for i, target in enumerate(names)])
-        result[name], alphas[name] = metric_table(matrix, references, names), ridge.chosen_alphas()
+        result[name], alphas[name] = metric_table(matrix, references, names, test_format), ridge.chosen_alphas()
     return result, alphas
 
 
@@ -224,7 +239,8 @@ def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str,
     model = SLAForSessionScoring.from_pretrained(checkpoint)
     processor = SLAProcessor.from_pretrained(checkpoint)
     names = list(model.config.score_names)
-    rows = scorable_rows(corpus_root, split, on_missing)
+    test_format = model.config.get_test_format()
+    rows = scorable_rows(corpus_root, split, on_missing, test_format)
     cache = None
     if cache_dir is not None:
         cache = SessionCache(model, processor, folder=cache_dir)
@@ -235,33 +251,34 @@ def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str,
         "split": split,
         "dataset": {"name": dataset_name or os.path.basename(os.path.abspath(corpus_root)), "id": corpus_root},
         "checkpoint": checkpoint,
+        "test_format": test_format.name,
         "num_sessions": len(rows),
-        "metrics": metric_table(predictions, references, names),
+        "metrics": metric_table(predictions, references, names, test_format),
         "on_unscorable": on_unscorable,
         **unscored_summary(predictions, references, warnings, names),
     }
     if calibrate_on:
         if calibrate_on == split:
             raise ValueError("Calibration must be fitted on another split than the one scored.")
-        calibration_rows = scorable_rows(corpus_root, calibrate_on, on_missing)
+        calibration_rows = scorable_rows(corpus_root, calibrate_on, on_missing, test_format)
         if calibration_predictions:
-            fitted_on = read_predictions(calibration_predictions, calibrate_on, calibration_rows, names)
+            fitted_on = read_predictions(calibration_predictions, calibrate_on, calibration_rows, names, test_format)
         else:
             fitted_on = predict(model, processor, calibration_rows, batch_size, on_unscorable)[0]
         calibration = fit_calibration(fitted_on, marks(calibration_rows, names), names)
         predictions_calibrated = apply_calibration(predictions, calibration, names)
         report["calibration"] = {"fitted_on": calibrate_on, "coefficients": calibration,
-                                 "metrics": metric_table(predictions_calibrated, references, names)}
+                                 "metrics": metric_table(predictions_calibrated, references, names, test_format)}
         write_predictions(os.path.join(output_dir, "predictions-calibrated"), split, rows, predictions_calibrated,
-                          names)
+                          names, test_format)
     if train_split:
-        train_rows = scorable_rows(corpus_root, train_split, on_missing)
+        train_rows = scorable_rows(corpus_root, train_split, on_missing, test_format)
         app_cache = SessionCache(model, processor, ("app",), cache_dir) if model.app is not None else None
         report["baselines"], report["baseline_ridge_alphas"] = baselines(train_rows, rows, names, references,
-                                                                         app_cache)
-    write_predictions(os.path.join(output_dir, "predictions"), split, rows, predictions, names)
+                                                                         test_format, app_cache)
+    write_predictions(os.path.join(output_dir, "predictions"), split, rows, predictions, names, test_format)
     report["plots"] = [os.path.basename(path) for path in plot_report(output_dir, predictions, references, names,
-                                                                      split)]
+                                                                      split, test_format)]
     with open(os.path.join(output_dir, f"{split}_report.json"), "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
     return report
@@ -273,12 +290,16 @@ BASELINE_COLUMNS = {"train_mean": "mean", "acoustic_ridge": "timing ridge", "whi
 def format_table(report: dict) -> str:
     """The metric table of a report, with each baseline's RMSE beside the model's."""
     baselines = {key: label for key, label in BASELINE_COLUMNS.items() if key in report.get("baselines", {})}
-    lines = [f"{'target':8} {'RMSE':>6} {'PCC':>6} {'SRC':>6} {'KRC':>6} {'<0.5%':>6} {'<1.0%':>6} "
+    # The agreement columns of the first target (S&I: <0.5% and <1.0%); a target on a scale of its own (TOEFL's
+    # overall) shows its own thresholds in the same columns.
+    within = within_keys(dict(list(report["metrics"].items())[:1]))
+    lines = [f"{'target':8} {'RMSE':>6} {'PCC':>6} {'SRC':>6} {'KRC':>6} "
+             + " ".join(f"{'<' + key.removeprefix('within_') + '%':>6}" for key in within) + " "
              + " ".join(f"{label + ' RMSE':>18}" for label in baselines.values())]
     for name, values in report["metrics"].items():
         columns = [report["baselines"][key].get(name, {}).get("rmse", float("nan")) for key in baselines]
         lines.append(f"{name:8} {values['rmse']:6.3f} {values['pcc']:6.3f} {values['src']:6.3f} {values['krc']:6.3f} "
-                     f"{values['within_0.5']:6.1f} {values['within_1.0']:6.1f} "
+                     + " ".join(f"{values[key]:6.1f}" for key in within_keys({name: values})) + " "
                      + " ".join(f"{value:18.3f}" for value in columns))
     not_scored = {name: count for name, count in report.get("not_scored", {}).items() if count}
     if not_scored:

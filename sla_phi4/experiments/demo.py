@@ -7,7 +7,8 @@ packages);  3. train stage app;  4. train stage sla;  5. save it with its
 pipeline;  6. score dev and eval (calibrated on dev) beside three baselines;  7. write the model card;  8. reload
 through AutoModel and the pipeline and print one session's scores and the metric table.
 
-    sla demo [--workdir runs/demo] [--backbone voxtral|phi4|qwen2-audio] [--seed 0] [--quick]
+    sla demo [--workdir runs/demo] [--backbone voxtral|phi4|qwen2-audio] [--format sandi2025|ielts-like|toefl-like]
+        [--seed 0] [--quick]
 
 Every option is a field of `DemoSettings` (`--help` lists them). The frozen encoders' outputs are kept in
 `<workdir>/cache` (or `--cache_dir`) and shared by both stages, scoring and the baselines, and by later runs on the
@@ -20,11 +21,11 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 
-from modeling_sla import SLAForSessionScoring
+from modeling_sla import SLAForSessionScoring, load_test_format
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from processing_sla import SLAProcessor, speech_prompt
 from sla_phi4.conversion.ct2_whisper import package_specs
-from sla_phi4.data.speak_improve import load_speak_improve
+from sla_phi4.data.kit import load_kit
 from sla_phi4.data.synthetic import make_synthetic_corpus
 from sla_phi4.evaluation.scoring import format_table, score_corpus
 from sla_phi4.hub.model_card import write_model_card
@@ -38,6 +39,9 @@ class DemoSettings:
     """What the main job builds, trains and scores."""
 
     workdir: str = field(default="runs/demo", metadata={"help": "Where everything is written."})
+    format: str = field(default="sandi2025", metadata={
+        "help": "The test format: sandi2025 (Speak & Improve), ielts-like or toefl-like (shaped after the tests' "
+                "public descriptions, not their official scoring)."})
     backbone: str = field(default="voxtral", metadata={
         "help": "voxtral (its small language model hears through a real Whisper), phi4 (the package's default "
                 "backbone; its stand-in's conformer is random) or qwen2-audio."})
@@ -124,8 +128,9 @@ def corpus_matches(folder: str, settings: DemoSettings) -> bool:
     with open(path, encoding="utf-8") as handle:
         summary = json.load(handle)
     wanted = {"seed": settings.corpus_seed, "sessions": settings.sessions, "duration_scale": settings.duration_scale,
-              "cue_strength": settings.cue_strength, "gaps": settings.gaps}
-    return all(summary.get(key) == value for key, value in wanted.items())
+              "cue_strength": settings.cue_strength, "gaps": settings.gaps, "test_format": settings.format}
+    return all(summary.get(key, "sandi2025" if key == "test_format" else None) == value
+               for key, value in wanted.items())
 
 
 def run(settings: DemoSettings) -> dict:
@@ -134,21 +139,23 @@ def run(settings: DemoSettings) -> dict:
     base, stage_app, stage_sla, model_dir, reports = (
         os.path.join(workdir, name) for name in ("base", "stage-app", "stage-sla", "model", "reports"))
 
-    steps(f"Synthetic corpus: {settings.sessions} sessions at duration scale {settings.duration_scale}")
+    test_format = load_test_format(settings.format)
+    steps(f"Synthetic {test_format.name} corpus: {settings.sessions} sessions at duration scale "
+          f"{settings.duration_scale}")
     if corpus_matches(corpus, settings):
         print(f"Reusing the corpus in {corpus} (made with these settings).")
     else:
         shutil.rmtree(corpus, ignore_errors=True)
         make_synthetic_corpus(corpus, sessions=settings.sessions, seed=settings.corpus_seed,
                               duration_scale=settings.duration_scale, cue_strength=settings.cue_strength,
-                              gaps=settings.gaps)
+                              gaps=settings.gaps, test_format=test_format)
 
     steps(f"Building a {settings.size} {settings.backbone} model from local stand-ins; APP: {settings.app_encoder}"
           + ("" if settings.use_app else " (off)"))
     pack_audio = settings.pack_audio and speech_prompt(BACKBONES[settings.backbone][0]).supports_packing
     build_tiny_checkpoint(base, seed=settings.seed, size=settings.size, backbone=settings.backbone,
                           app_encoder=settings.app_encoder, audio_tower=settings.audio_tower,
-                          pack_audio=pack_audio, use_app=settings.use_app)
+                          pack_audio=pack_audio, use_app=settings.use_app, test_format=test_format)
 
     data = DataArguments(corpus_root=corpus, cache_dir=settings.cache_dir)
     start = base
@@ -168,26 +175,28 @@ def run(settings: DemoSettings) -> dict:
     save_pretrained_with_pipeline(model, processor, model_dir)
 
     steps("Scoring the dev and eval splits, beside the baselines")
-    dev = score_corpus(model_dir, corpus, "dev", os.path.join(reports, "dev"), dataset_name="synthetic S&I",
+    dataset_name = "synthetic S&I" if test_format.name == "sandi2025" else f"synthetic {test_format.name}"
+    dev = score_corpus(model_dir, corpus, "dev", os.path.join(reports, "dev"), dataset_name=dataset_name,
                        cache_dir=settings.cache_dir)
     evaluation = score_corpus(model_dir, corpus, "eval", os.path.join(reports, "eval"), calibrate_on="dev",
                               calibration_predictions=os.path.join(reports, "dev", "predictions"),
-                              dataset_name="synthetic S&I", cache_dir=settings.cache_dir)
+                              dataset_name=dataset_name, cache_dir=settings.cache_dir)
     summary = {"settings": asdict(settings), "eval": overall_summary(evaluation), "dev": overall_summary(dev)}
 
     if settings.model_card:
         steps("Writing the model card")
         history = [entry for entry in trainer.state.log_history if "eval_overall_rmse" in entry]
         write_model_card(model_dir, [evaluation, dev], dataset_id="synthetic", training={
-            "corpus": f"synthetic S&I-layout corpus, {settings.sessions} sessions (seed {settings.corpus_seed}, cue "
-                      f"strength {settings.cue_strength})",
+            "corpus": f"synthetic {test_format.name} corpus in the S&I kit's layout, {settings.sessions} sessions "
+                      f"(seed {settings.corpus_seed}, cue strength {settings.cue_strength})",
             "backbone": f"{settings.backbone} stand-in ({settings.size})", "app_encoder": settings.app_encoder,
             "epochs_app": settings.epochs_app, "epochs_sla": settings.epochs_sla,
             "best_dev_overall_rmse": min((e["eval_overall_rmse"] for e in history), default=None)},
             app_encoder=app_encoder_repo(settings.app_encoder))
         steps("Reloading through AutoModel and the pipeline (trust_remote_code)")
         summary["session"] = reload_and_show(model_dir, corpus)
-    print("\nEval split, official S&I metrics (model beside the training mean and the timing and Whisper ridges):")
+    print(f"\nEval split ({test_format.name}), official S&I metrics (model beside the training mean and the timing and "
+          f"Whisper ridges):")
     print(format_table(evaluation))
     print("\n" + describe(summary["eval"]))
     summary["seconds"] = steps.finish()
@@ -230,14 +239,14 @@ def reload_and_show(model_dir: str, corpus: str) -> dict:
 
     model = AutoModel.from_pretrained(model_dir, trust_remote_code=True)
     scorer = pipeline("spoken-language-assessment", model=model_dir, trust_remote_code=True)
-    session = load_speak_improve(corpus, "eval")[0]
+    session = load_kit(corpus, "eval")[0]
     result = scorer({"session_id": session["session_id"], "responses": session["responses"]})
     print(f"Loaded {type(model).__name__} from {type(model).__module__}")
     print(f"Eval session {result['session_id']}:")
     for name, value in result["scores"].items():
         reference = session.get(name)
         shown = "-" if value is None else f"{value:5.2f}"  # None: a part without scorable speech
-        print(f"  {name:8} {shown:>5} ({result['cefr'][name] or '-':4})  reference {reference}")
+        print(f"  {name:8} {shown:>5} ({result['levels'][name] or '-':4})  reference {reference}")
     for warning in result["warnings"]:
         print(f"  warning: {warning['part']} {warning['response_id'] or ''} {warning['reason']}: {warning['detail']}")
     return result

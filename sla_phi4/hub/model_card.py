@@ -22,6 +22,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from modeling_sla.pipeline_sla import OVERALL_RULE_WORDS
+from modeling_sla.test_format_sla import TestFormat, load_test_format
 from sla_phi4.resources import package_file
 
 
@@ -33,17 +35,8 @@ METRIC_NAMES = {"rmse": "RMSE", "pcc": "PCC", "src": "SRC", "krc": "KRC", "withi
                 "within_1.0": "% within 1.0"}
 BASELINE_NAMES = {"train_mean": "training mean", "acoustic_ridge": "timing ridge",
                   "whisper_ridge": "pooled-Whisper ridge (the APP's input)"}
-TAGS = ["spoken-language-assessment", "speech", "language-assessment", "cefr", "speak-and-improve", "whisper", "lora",
-        "custom_code"]
-CEFR_BANDS = [(2.0, "A2"), (2.5, "A2+"), (3.0, "B1"), (3.5, "B1+"), (4.0, "B2"), (4.5, "B2+"), (5.0, "C1"),
-              (5.5, "C1+")]
-PART_DESCRIPTIONS = {
-    "P1": "P1, interview: short answers to questions about the learner",
-    "P3": "P3, long turn: talking for about a minute on a topic",
-    "P4": "P4, long turn: describing and explaining a diagram",
-    "P5": "P5, communication activity: giving opinions on questions",
-    "overall": "the whole session (overall proficiency)",
-}
+TAGS = ["spoken-language-assessment", "speech", "language-assessment", "whisper", "lora", "custom_code"]
+OFFICIAL_FORMATS = ("sandi2025",)  # formats that are a test's own; the others are shaped after public descriptions
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 # The released backbones and APP encoders: repos, licences, tags, and sizes that tell a release from a stand-in.
 RELEASED = json.loads(package_file("sla_phi4.hub_card", "released_models.json").read_text())
@@ -121,10 +114,12 @@ def eval_results(reports: list[dict], dataset_id: str | None) -> list[EvalResult
 
 
 def metric_row(target: str, system: str, values: dict) -> dict:
+    within = sorted((key for key in values if key.startswith("within_")), key=lambda k: float(k.split("_", 1)[1]))
+    within += [None] * (2 - len(within))
     return {
         "target": target, "system": system, "rmse": fmt(values.get("rmse")), "pcc": fmt(values.get("pcc")),
         "src": fmt(values.get("src")), "krc": fmt(values.get("krc")),
-        "within_05": fmt(values.get("within_0.5"), 1), "within_10": fmt(values.get("within_1.0"), 1),
+        "within_05": fmt(values.get(within[0]), 1), "within_10": fmt(values.get(within[1]), 1),
     }
 
 
@@ -184,6 +179,37 @@ def app_encoder_is_stand_in(config: dict, repo: str) -> bool:
     return release is not None and differs(config.get("app_encoder_config") or {}, release["sizes"])
 
 
+def score_rows(test_format: TestFormat) -> list[dict]:
+    """The card's table of targets: each part's title, description and answer count, then overall."""
+    rows = []
+    for part in test_format.parts:
+        answers = str(part.max_responses) if part.min_responses == part.max_responses else \
+            f"{part.min_responses}-{part.max_responses}"
+        rows.append({"name": part.id, "description": f"{part.id}, {part.description}", "answers": answers})
+    if test_format.overall is not None:
+        rule = OVERALL_RULE_WORDS[test_format.overall.rule]
+        rows.append({"name": "overall", "description": f"the whole session: {rule} the parts", "answers": "all"})
+    return rows
+
+
+def format_variables(test_format: TestFormat) -> dict:
+    """The template's variables that describe the test format."""
+    overall = test_format.overall
+    return {
+        "test_title": test_format.title, "test_name": test_format.name, "test_description": test_format.description,
+        "official_format": test_format.name in OFFICIAL_FORMATS, "level_name": test_format.level_name,
+        "score_rows": score_rows(test_format), "part_ids": test_format.part_ids,
+        "scale_min": test_format.scale.min, "scale_max": test_format.scale.max, "scale_step": test_format.scale.step,
+        "levels": [(f"{level.start:g}", level.label) for level in test_format.levels],
+        "within": [f"{value:g}" for value in test_format.scale.within],
+        "overall_rule": None if overall is None else OVERALL_RULE_WORDS[overall.rule],
+        "overall_round": overall is not None and overall.round == "step",
+        "overall_scale": None if overall is None or overall.scale is None else (overall.scale.min, overall.scale.max),
+        "overall_levels": None if overall is None or overall.levels is None else
+        [(f"{level.start:g}", level.label) for level in overall.levels],
+    }
+
+
 def backbone_summary(config: dict) -> str | None:
     text = text_config(config)
     layers, hidden = text.get("num_hidden_layers"), text.get("hidden_size")
@@ -227,7 +253,8 @@ def write_model_card(
     model_name = repo_id.split("/")[-1] if repo_id else folder.resolve().name
     release = backbone_release(config)
     base_model = base_model or release["repo"]
-    score_names = list(config.get("score_names") or ["P1", "P3", "P4", "P5", "overall"])
+    test_format = load_test_format(config.get("test_format"))
+    score_names = test_format.score_names
     if dataset_id:
         datasets = [dataset_id]
     else:
@@ -239,7 +266,7 @@ def write_model_card(
         language="en",
         library_name="transformers",
         pipeline_tag=PIPELINE_TAG,
-        tags=list(TAGS) + release["tags"],
+        tags=list(TAGS) + list(test_format.tags) + release["tags"],
         base_model=base_model,
         datasets=datasets,
         model_name=model_name,
@@ -248,8 +275,9 @@ def write_model_card(
     )
     num_parameters, dtype = count_parameters(folder)
     synthetic = is_synthetic(reports, training)
-    training_data = (training or {}).get("corpus") or (
-        "synthetic speech" if synthetic else "the Speak & Improve Corpus 2025")
+    named = [str((report.get("dataset") or {}).get("name") or "") for report in reports]
+    training_data = (training or {}).get("corpus") or ("synthetic speech" if synthetic else
+                                                       f"the {next((n for n in named if n), test_format.title)}")
     card = ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
@@ -260,10 +288,7 @@ def write_model_card(
         base_model=base_model,
         app_encoder=app_encoder,
         score_names=score_names,
-        score_rows=[{"name": name, "description": PART_DESCRIPTIONS.get(name, name)} for name in score_names],
-        score_min=config.get("score_min", 2.0),
-        score_max=config.get("score_max", 5.5),
-        cefr_bands=CEFR_BANDS,
+        **format_variables(test_format),
         overall_mode=config.get("overall_mode", "head"),
         use_app=config.get("use_app", True),
         num_app_classes=config.get("num_app_classes", 8),

@@ -5,7 +5,7 @@ The stand-ins (`sla_phi4/testing/stand_ins/`) are written under `OUTPUT/parts/` 
 their real configurations at small width; the checkpoint is then assembled through
 `SLAForSessionScoring.from_backbone` and `SLAProcessor.from_backbone`: the very code a user runs on the real repos.
 
-    sla build-tiny --output tiny-sla [--backbone phi4|voxtral|qwen2-audio]
+    sla build-tiny --output tiny-sla [--backbone phi4|voxtral|qwen2-audio] [--format sandi2025|ielts-like|...]
         [--app-encoder random|whisper-tiny.en|whisper-base|PATH] [--size tiny|small] [--seed 0] [--no-app]
 
 Voxtral and Qwen2-Audio carry a real Whisper encoder (converted from the PyPI packages, `--audio-tower`) in their
@@ -16,7 +16,7 @@ import os
 
 import torch
 
-from modeling_sla import SLAForSessionScoring
+from modeling_sla import SLAForSessionScoring, load_test_format
 from processing_sla import SLAProcessor
 from sla_phi4.testing.stand_ins import BACKBONES, RANDOM, build_backbone, tiny_size, whisper_folder
 
@@ -32,6 +32,7 @@ def build_tiny_checkpoint(
     app_encoder: str = RANDOM,
     audio_tower: str = DEFAULT_AUDIO_TOWER,
     pack_audio: bool = False,
+    test_format="sandi2025",
     **options,
 ) -> str:
     """Writes the parts under `output/parts/` and the assembled checkpoint in `output`; returns `output`.
@@ -43,6 +44,8 @@ def build_tiny_checkpoint(
             `whisper-base` (real weights), or a Whisper folder.
         audio_tower: the real Whisper (package name or folder) in the audio tower of Voxtral and Qwen2-Audio.
         pack_audio: the processor packs a session's clips into shared windows (Voxtral and Qwen2-Audio).
+        test_format: the test the model scores: a built-in name (`sandi2025`, `ielts-like`, `toefl-like`), a JSON
+            file, a dict or a `TestFormat`.
         options: `SLAConfig` fields (`use_app`, `lora_rank`, ...).
     """
     if backbone not in BACKBONES:
@@ -55,13 +58,15 @@ def build_tiny_checkpoint(
     tower_dir = None if backbone == "phi4" else whisper_folder(audio_tower, os.path.join(parts, "audio-tower"), widths)
     build_backbone(backbone, backbone_dir, widths, tower_dir)
     use_app = options.setdefault("use_app", True)
-    processor = SLAProcessor.from_backbone(backbone_dir, whisper_dir, use_app=use_app, pack_audio=pack_audio)
+    test_format = load_test_format(test_format).to_dict()
+    processor = SLAProcessor.from_backbone(backbone_dir, whisper_dir, use_app=use_app, pack_audio=pack_audio,
+                                           test_format=test_format)
     options.setdefault("lora_rank", widths["lora_rank"])
     options.setdefault("lora_alpha", 2 * options["lora_rank"])
     options.setdefault("app_hidden_size", widths["app_hidden_size"])
     model = SLAForSessionScoring.from_backbone(
         backbone_dir, whisper_dir if use_app else None, prior_token_id=processor.prior_token_id, dtype=torch.float32,
-        **options,
+        test_format=test_format, **options,
     )
     model.save_pretrained(output)
     processor.save_pretrained(output)

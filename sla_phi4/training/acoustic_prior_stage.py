@@ -31,14 +31,16 @@ class AcousticPriorTrainingModel(nn.Module):
         return {"loss": loss, "logits": logits}
 
 
-def app_metrics_function(band_values: list[float], overall_column: int):
-    """Accuracy and RMSE of the APP's expected band against the overall mark's band, whatever it trained on."""
+def app_metrics_function(band_values: list[float], columns: list[int]):
+    """Accuracy and RMSE of the APP's expected band against the band of the marks in `columns` (the overall mark, or
+    every mark of a test without one), whatever it trained on."""
 
     def compute(prediction: EvalPrediction) -> dict:
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        labels = prediction.label_ids[:, overall_column]
+        labels = prediction.label_ids[:, columns]
         present = labels != -100
-        probs = torch.tensor(logits[present]).softmax(-1).numpy()
+        repeated = np.repeat(logits[:, None, :], len(columns), axis=1)
+        probs = torch.tensor(repeated[present]).softmax(-1).numpy()
         expected = probs @ np.asarray(band_values)
         reference = np.asarray(band_values)[labels[present]]
         return {"app_accuracy": float((probs.argmax(-1) == labels[present]).mean()),
@@ -47,14 +49,22 @@ def app_metrics_function(band_values: list[float], overall_column: int):
     return compute
 
 
+def judged_targets(score_names: list[str]) -> list[str]:
+    """The marks the APP is judged on: overall, or every mark of a test without an overall mark."""
+    return ["overall"] if "overall" in score_names else list(score_names)
+
+
 def app_rows(train_rows: list[dict], eval_rows: list[dict], score_names: list[str], targets: str):
-    """Stage app's sessions: in train those with a target mark (any mark, or overall), in eval those with an overall
-    mark (the APP is judged on the overall band). Says how many were left out."""
+    """Stage app's sessions: in train those with a target mark (any mark, or overall), in eval those with a mark the
+    APP is judged on (`judged_targets`). Says how many were left out."""
+    if targets == "overall" and "overall" not in score_names:
+        raise ValueError("--app_targets overall: this test format has no overall mark; use --app_targets all.")
     wanted = list(score_names) if targets == "all" else ["overall"]
+    judged = judged_targets(score_names)
     kept_train = [row for row in train_rows if any(row.get(name) is not None for name in wanted)]
-    kept_eval = [row for row in eval_rows if row.get("overall") is not None]
+    kept_eval = [row for row in eval_rows if any(row.get(name) is not None for name in judged)]
     if is_main_process():
         print(f"Stage app trains on {'every mark' if targets == 'all' else 'the overall mark'}: left out "
               f"{len(train_rows) - len(kept_train)} train sessions without one, and {len(eval_rows) - len(kept_eval)} "
-              f"eval sessions without an overall mark.", flush=True)
+              f"eval sessions without a mark it is judged on ({', '.join(judged)}).", flush=True)
     return kept_train, kept_eval

@@ -11,6 +11,12 @@ class ModelArguments:
     """Where the model comes from, and the switches of the paper's ablations."""
 
     checkpoint: str | None = field(default=None, metadata={"help": "An SLA checkpoint folder or repo to start from."})
+    format: str | None = field(default=None, metadata={
+        "help": "The test format: sandi2025 (default), ielts-like, toefl-like, or a test_format.json file. With "
+                "--checkpoint it must be the checkpoint's; with --backbone or --init_from it is the new model's."})
+    init_from: str | None = field(default=None, metadata={
+        "help": "Start a model for --format from a trained one (another test's): its backbone, LoRA and APP are "
+                "kept, the head is made anew. Train stage sla on it."})
     backbone: str | None = field(
         default=None, metadata={"help": "Build anew from a Phi-4-multimodal repo/folder (with --app_encoder)."}
     )
@@ -27,13 +33,17 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    """The corpus (kit layout: the S&I 2025 kit or a synthetic one) and the encoder cache."""
+    """The corpus (kit layout: the S&I 2025 kit or a synthetic one, of the model's test format) and the encoder
+    cache."""
 
     corpus_root: str = field(metadata={"help": "Root of a kit-layout corpus."})
     train_split: str = field(default="train")
     eval_split: str = field(default="dev")
     on_missing: str = field(default="error", metadata={"help": "'error' or 'skip' for listed but absent audio."})
     max_train_sessions: int | None = field(default=None)
+    train_ids: str | None = field(default=None, metadata={
+        "help": "A text file of submission IDs, one per line: train on these sessions of the train split only "
+                "(learning curves, starting a new test's model from few sessions)."})
     max_eval_sessions: int | None = field(default=None)
     cache_encoders: bool = field(
         default=True, metadata={"help": "Compute frozen audio-encoder outputs and APP inputs once per session."}

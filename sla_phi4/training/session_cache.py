@@ -106,7 +106,8 @@ class SessionCache:
         if part == "app":
             extractor = self.processor.app_feature_extractor.to_json_string()
             return _digest(module_fingerprint(self.model.app.encoder), extractor)
-        prompt = [self.processor.backbone_type, self.processor.chat_template, self.processor.audio_token,
+        prompt = [self.processor.backbone_type, self.processor.chat_template, self.processor.test_format,
+                  self.processor.audio_token,
                   self.processor.prior_token, self.processor.use_prior_token, len(self.processor.tokenizer),
                   self.processor.audio_feature_extractor.to_json_string()]
         audio = self.model.family.audio_modules(self.model.backbone)

@@ -4,6 +4,8 @@
     sla train --stage app --checkpoint tiny-sla --corpus_root corpus --output_dir runs/app
     # stage sla: LoRA, head and APP projector with the masked MSE, starting from the stage-app result
     sla train --stage sla --checkpoint runs/app --corpus_root corpus --output_dir runs/sla
+    # another test: a model for the IELTS-like format started from the S&I one (backbone, LoRA and APP kept)
+    sla train --stage sla --init_from runs/sla --format ielts-like --corpus_root ielts --output_dir runs/ielts
 
 Every `TrainingArguments` flag works (`--help` lists them). The frozen encoders' outputs never change during a
 stage, so they are computed once per session and reused across epochs (`--cache_encoders`, on by default).
@@ -17,32 +19,49 @@ import torch
 from safetensors.torch import load_file
 from transformers import EvalPrediction, IntervalStrategy, Trainer, set_seed
 
-from modeling_sla import SLAForSessionScoring
+from modeling_sla import SLAForSessionScoring, TestFormat, load_test_format
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from processing_sla import SLAProcessor
 from sla_phi4.data.sessions import scorable_rows
 from sla_phi4.evaluation.metrics import official_metrics
-from sla_phi4.training.acoustic_prior_stage import AcousticPriorTrainingModel, app_metrics_function, app_rows
+from sla_phi4.training.acoustic_prior_stage import (
+    AcousticPriorTrainingModel,
+    app_metrics_function,
+    app_rows,
+    judged_targets,
+)
 from sla_phi4.training.arguments import DataArguments, ModelArguments, SLATrainingArguments
 from sla_phi4.training.collator import SessionCollator
 from sla_phi4.training.distributed import is_main_process
 from sla_phi4.training.session_cache import SessionCache
+from sla_phi4.training.transfer import transferred_model, transferred_processor
 
 
 # ----------------------------------------------------------------------------------------------------- the model
+def model_source(model_args: ModelArguments) -> str:
+    """Where the model comes from: `checkpoint`, `init_from` or `backbone` (exactly one must be given)."""
+    given = [name for name in ("checkpoint", "init_from", "backbone") if getattr(model_args, name)]
+    if len(given) != 1:
+        raise ValueError("Give exactly one of --checkpoint, --init_from (with --format) or --backbone (and "
+                         f"--app_encoder); got {', '.join('--' + name for name in given) or 'none'}.")
+    if given[0] == "init_from" and not model_args.format:
+        raise ValueError("--init_from starts a model for another test: give its --format.")
+    return given[0]
+
+
 def load_model(model_args: ModelArguments, dtype=torch.float32) -> SLAForSessionScoring:
-    """From a checkpoint, or built from parts (optionally taking the APP classifier of a stage-app result)."""
-    if model_args.checkpoint and model_args.backbone:
-        raise ValueError("Give either --checkpoint or --backbone, not both.")
-    if model_args.checkpoint:
+    """From a checkpoint, from a model of another test (`init_from`, with a new head for `format`), or built from
+    parts (optionally taking the APP classifier of a stage-app result)."""
+    source = model_source(model_args)
+    if source == "init_from":
+        return transferred_model(model_args.init_from, model_args.format)
+    if source == "checkpoint":
         model = SLAForSessionScoring.from_pretrained(model_args.checkpoint)
         if not model_args.use_app and model.config.use_app:
             raise ValueError("--use_app false needs a model built from parts (--backbone), not --checkpoint.")
         if model_args.overall_mode != model.config.overall_mode:
             raise ValueError("--overall_mode differs from the checkpoint's: build from parts (--backbone).")
         return model
-    if not model_args.backbone:
-        raise ValueError("Give --checkpoint, or --backbone (and --app_encoder) to build from parts.")
     model = SLAForSessionScoring.from_backbone(
         model_args.backbone,
         model_args.app_encoder if model_args.use_app else None,
@@ -51,6 +70,7 @@ def load_model(model_args: ModelArguments, dtype=torch.float32) -> SLAForSession
         overall_mode=model_args.overall_mode,
         lora_rank=model_args.lora_rank,
         lora_alpha=model_args.lora_alpha or 2 * model_args.lora_rank,
+        test_format=model_args.format,
         dtype=dtype,
     )
     if model_args.app_checkpoint and model.app is not None:
@@ -70,16 +90,17 @@ def copy_app_classifier(model: SLAForSessionScoring, folder: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------ metrics
-def sla_metrics_function(score_names: list[str]):
+def sla_metrics_function(test_format: TestFormat):
     def compute(prediction: EvalPrediction) -> dict:
         scores = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
         labels, mask = prediction.label_ids
         results = {}
-        for column, name in enumerate(score_names):
+        for column, name in enumerate(test_format.score_names):
             present = mask[:, column].astype(bool)
             if present.sum() < 2:
                 continue
-            for metric, value in official_metrics(scores[present, column], labels[present, column]).items():
+            for metric, value in official_metrics(scores[present, column], labels[present, column],
+                                                  test_format.target_scale(name).within).items():
                 results[f"{name}_{metric}"] = value
         return results
 
@@ -87,10 +108,28 @@ def sla_metrics_function(score_names: list[str]):
 
 
 # --------------------------------------------------------------------------------------------------------- main
-def load_rows(data_args: DataArguments, split: str, limit: int | None):
-    """Loader rows with audio (sessions without any response are counted and reported), at most `limit`."""
-    rows = scorable_rows(data_args.corpus_root, split, data_args.on_missing)
+def load_rows(data_args: DataArguments, split: str, limit: int | None, test_format: TestFormat,
+              ids_file: str | None = None):
+    """Loader rows with audio (sessions without any response are counted and reported), those named in `ids_file`
+    if given, at most `limit`."""
+    rows = scorable_rows(data_args.corpus_root, split, data_args.on_missing, test_format)
+    if ids_file:
+        rows = select_sessions(rows, ids_file, split)
     return rows[:limit] if limit else rows
+
+
+def select_sessions(rows: list[dict], ids_file: str, split: str) -> list[dict]:
+    """The rows whose session ID `ids_file` names (one per line), in the split's order; an ID the split has no
+    session with audio of is an error naming the file and the line."""
+    with open(ids_file, encoding="utf-8") as handle:
+        wanted = [(number, line.strip()) for number, line in enumerate(handle, start=1) if line.strip()]
+    known = {row["session_id"] for row in rows}
+    for number, session_id in wanted:
+        if session_id not in known:
+            raise ValueError(f"{ids_file}, line {number}: {session_id!r} is no session with audio of the {split!r} "
+                             f"split.")
+    chosen = {session_id for _, session_id in wanted}
+    return [row for row in rows if row["session_id"] in chosen]
 
 
 def check_output_dir(path: str) -> None:
@@ -107,9 +146,21 @@ def sessions_marked(rows: list[dict], target: str) -> int:
     return sum(row.get(target) is not None for row in rows)
 
 
-def evaluation_target(stage: str, metric_for_best_model: str) -> str:
+def evaluation_target(stage: str, metric_for_best_model: str, score_names: list[str]) -> str:
     """The mark that the best-model metric is computed on (`overall_rmse` needs overall marks)."""
-    return "overall" if stage == "app" else metric_for_best_model.removeprefix("eval_").split("_")[0]
+    if stage == "app":
+        return judged_targets(score_names)[0]
+    return metric_for_best_model.removeprefix("eval_").split("_")[0]
+
+
+def best_model_metric(training_args: SLATrainingArguments, test_format: TestFormat) -> None:
+    """A test without an overall mark keeps the best model by its first part's RMSE (the default is overall's)."""
+    if training_args.stage == "sla" and test_format.overall is None and \
+            training_args.metric_for_best_model.removeprefix("eval_") == "overall_rmse":
+        training_args.metric_for_best_model = f"{test_format.part_ids[0]}_rmse"
+        if is_main_process():
+            print(f"The {test_format.name} format has no overall mark: the best model is the one with the lowest "
+                  f"{training_args.metric_for_best_model}.", flush=True)
 
 
 def check_training_data(stage: str, train_rows: list[dict], eval_rows: list[dict], score_names: list[str],
@@ -123,7 +174,7 @@ def check_training_data(stage: str, train_rows: list[dict], eval_rows: list[dict
     if stage == "sla" and not any(sessions_marked(train_rows, name) for name in score_names):
         raise ValueError(f"{where} has no marks for any of {', '.join(score_names)}: nothing to learn (the loss "
                          f"would be 0). Train on a split with marks.")
-    return sessions_marked(eval_rows, evaluation_target(stage, metric_for_best_model)) >= 2
+    return sessions_marked(eval_rows, evaluation_target(stage, metric_for_best_model, score_names)) >= 2
 
 
 def without_evaluation(training_args: SLATrainingArguments, eval_rows: list[dict], split: str, target: str) -> None:
@@ -154,38 +205,44 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
     torch.set_flush_denormal(True)  # denormals slowed CPU epochs up to 8x once the model learns
     set_seed(training_args.seed)
     check_output_dir(training_args.output_dir)
-    if model_args.checkpoint:
-        processor = SLAProcessor.from_pretrained(model_args.checkpoint)
-    else:
-        processor = build_processor(model_args)
-    train_rows = load_rows(data_args, data_args.train_split, data_args.max_train_sessions)
-    eval_rows = load_rows(data_args, data_args.eval_split, data_args.max_eval_sessions)
+    processor = load_processor(model_args)
+    test_format = load_test_format(processor.test_format)
     stage = training_args.stage
+    if stage == "app" and model_args.init_from:
+        raise ValueError("--init_from keeps the APP of the model it starts from (and its bands): train stage sla.")
+    best_model_metric(training_args, test_format)
+    train_rows = load_rows(data_args, data_args.train_split, data_args.max_train_sessions, test_format,
+                           data_args.train_ids)
+    eval_rows = load_rows(data_args, data_args.eval_split, data_args.max_eval_sessions, test_format)
     if stage == "app":
         train_rows, eval_rows = app_rows(train_rows, eval_rows, processor.score_names, training_args.app_targets)
     evaluate = check_training_data(stage, train_rows, eval_rows, processor.score_names, data_args,
                                    training_args.metric_for_best_model)
     if not evaluate:
         without_evaluation(training_args, eval_rows, data_args.eval_split,
-                           evaluation_target(stage, training_args.metric_for_best_model))
+                           evaluation_target(stage, training_args.metric_for_best_model, processor.score_names))
         eval_rows = []
     model = load_model(model_args)
     cache = None
     if data_args.cache_encoders or stage == "app":
         cache = SessionCache(model, processor, ("speech", "app") if stage == "sla" else ("app",), data_args.cache_dir)
         cache.add(train_rows + eval_rows, "Encoding sessions once (frozen encoders)")
-    collator = SessionCollator(processor, cache, stage, training_args.app_targets)
+    collator = SessionCollator(processor, cache, stage, training_args.app_targets, model.config.band_values)
     if stage == "sla":
         fit_head(model, collator, train_rows, training_args.per_device_eval_batch_size)
         trainable = model.set_trainable("sla")
-        trainer_model, metrics = model, sla_metrics_function(processor.score_names)
+        trainer_model, metrics = model, sla_metrics_function(test_format)
     else:
         model.fit_app_normalization(torch.stack([cache[row]["app_pooled"] for row in train_rows]))
         trainer_model = AcousticPriorTrainingModel(model)
         trainable = model.num_trainable_parameters()
-        metrics = app_metrics_function(model.config.band_values, processor.score_names.index("overall"))
+        if model.config.band_values != test_format.scale.bands:
+            raise ValueError(f"The model's APP has bands {model.config.band_values}, not those of the "
+                             f"{test_format.name} scale: it was started from another test's model; train stage sla.")
+        judged = [processor.score_names.index(name) for name in judged_targets(processor.score_names)]
+        metrics = app_metrics_function(model.config.band_values, judged)
     if is_main_process():
-        print(f"Stage {stage}: {len(train_rows)} train / {len(eval_rows)} eval sessions, "
+        print(f"Stage {stage} ({test_format.name}): {len(train_rows)} train / {len(eval_rows)} eval sessions, "
               f"{trainable:,} trainable parameters, world size {training_args.world_size}.", flush=True)
     trainer = Trainer(
         model=trainer_model,
@@ -204,8 +261,21 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
     return trainer
 
 
-def build_processor(model_args: ModelArguments) -> SLAProcessor:
+def load_processor(model_args: ModelArguments) -> SLAProcessor:
+    """The processor of the model `load_model` gives: the checkpoint's (whose format `--format`, if given, must be),
+    the one of `init_from` for `--format`, or one built from the backbone for `--format`."""
+    source = model_source(model_args)
+    if source == "init_from":
+        return transferred_processor(model_args.init_from, model_args.format)
+    if source == "checkpoint":
+        processor = SLAProcessor.from_pretrained(model_args.checkpoint)
+        wanted = model_args.format
+        if wanted and load_test_format(wanted).to_dict() != load_test_format(processor.test_format).to_dict():
+            raise ValueError(f"--checkpoint {model_args.checkpoint} scores the {processor.test_format['name']} format, "
+                             f"not --format {wanted}: start a model for {wanted} with --init_from.")
+        return processor
     return SLAProcessor.from_backbone(
         model_args.backbone, model_args.app_encoder if model_args.use_app else None,
         revision=model_args.backbone_revision, use_app=model_args.use_app,
+        test_format=load_test_format(model_args.format).to_dict(),
     )

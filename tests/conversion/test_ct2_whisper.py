@@ -177,12 +177,12 @@ def test_encoder_and_greedy_transcript_match_ctranslate2(tiny_en_whisper, tiny_e
 
 
 def test_converted_folder_builds_the_sla_model(tiny_checkpoint, tiny_en_whisper):
-    from modeling_sla import SLAForSessionScoring
+    from modeling_sla import SLAForSessionScoring, load_test_format
     from processing_sla import SLAProcessor
     from sla_phi4.testing import make_session
 
     backbone = tiny_checkpoint / "parts" / "phi4-multimodal"
-    processor = SLAProcessor.from_backbone(backbone, tiny_en_whisper)
+    processor = SLAProcessor.from_backbone(backbone, tiny_en_whisper, test_format=load_test_format().to_dict())
     model = SLAForSessionScoring.from_backbone(backbone, tiny_en_whisper, prior_token_id=processor.prior_token_id,
                                                dtype=torch.float32).eval()
     whisper = WhisperForConditionalGeneration.from_pretrained(tiny_en_whisper)

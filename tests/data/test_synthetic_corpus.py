@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from modeling_sla import load_test_format
 from sla_phi4.data import espeak_tts
 from sla_phi4.data.synthetic import (
     L1_VOICES,
@@ -214,7 +215,8 @@ def test_same_seed_same_bytes_any_worker_count_other_seed_differs(corpus, tmp_pa
 
 
 # The digests the corpus (12 sessions, seed 0, duration scale 0.1) and corpus_texts() had before the text pools and
-# the real kit's statistics moved from code to the data files in sla_phi4/data/synthetic/resources/.
+# the real kit's statistics moved from code to the data files in sla_phi4/data/synthetic/resources/, and before
+# the corpus was made from a test format's plan (the only new file, test_format.json, is checked on its own).
 CORPUS_DIGEST = "8975a315c3bb9a2b3beeda9f48e9581d1a0d0136b69825b1bfe2eec63ad6c389"
 TEXTS_DIGEST = "fa0f34747770dfca5e38b0ffd202c25e44a728c4f320c3531ace494b29ed5b49"
 
@@ -223,10 +225,11 @@ def test_corpus_bytes_are_pinned(corpus):
     root, _ = corpus
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.name != "synthetic-summary.json":
+        if path.is_file() and path.name not in ("synthetic-summary.json", "test_format.json"):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
     assert digest.hexdigest() == CORPUS_DIGEST
+    assert json.loads((root / "test_format.json").read_text()) == load_test_format("sandi2025").to_dict()
 
 
 def test_corpus_texts_are_pinned():

@@ -11,7 +11,8 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
-from modeling_sla.pipeline_sla import save_pretrained_with_pipeline, score_to_cefr
+from modeling_sla import load_test_format
+from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from sla_phi4.cli.card import main
 from sla_phi4.hub.model_card import METRICS, write_model_card
 from sla_phi4.testing import run_isolated
@@ -121,8 +122,11 @@ def test_body(card_folder):
     text = ModelCard.load(card_folder / "README.md").text
     assert "Demonstration checkpoint" in text and "synthetic speech" in text
     assert "reduced-size" in text  # the tiny parts are not the released Phi-4 / Whisper weights
-    assert "S&I scale 2.0-5.5" in text
+    assert "the Speak & Improve speaking test (sandi2025)" in text and "scale 2.0-5.5 in steps of 0.5" in text
     assert "| CEFR | A2 | A2+ | B1 | B1+ | B2 | B2+ | C1 | C1+ |" in text
+    assert "| `P1` | P1, interview: short answers to questions about the learner | 1-6 |" in text
+    assert "| `overall` | the whole session: the mean of the parts | all |" in text
+    assert "not the test's official scoring" not in text  # S&I's format is the test's own
     assert "overall_mode=\"head\"" in text
     assert "Eval split of Synthetic S&I-layout corpus (30 sessions)" in text
     assert "Dev split of Synthetic S&I-layout corpus (20 sessions)" in text
@@ -164,7 +168,7 @@ def test_the_code_in_the_card_runs(card_folder, tiny_model, tiny_processor, tmp_
             assert scored["scores"][name] is None and scored["cefr"][name] is None
             continue
         assert scored["scores"][name] == pytest.approx(min(max(value, 2.0), 5.5), abs=0.005 + 1e-6)
-        assert scored["cefr"][name] == score_to_cefr(scored["scores"][name])
+        assert scored["cefr"][name] == load_test_format("sandi2025").level(name, scored["scores"][name])
     assert [w["reason"] for w in scored["warnings"] if w["response_id"] is not None] == ["no_speech"]  # noise
     assert "'P1'" in records[1]["stdout"] and "warnings" in records[1]["stdout"]
 

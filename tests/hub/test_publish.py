@@ -27,7 +27,7 @@ CODE_FILES = {path.name for package in ("modeling_sla", "processing_sla") for pa
               if path.name not in LIBRARY_ONLY}
 EXPECTED_FILES = {
     "model.safetensors", "config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json",
-    "chat_template.jinja", "README.md", *CODE_FILES,
+    "chat_template.jinja", "README.md", "test_format.json", *CODE_FILES,
 }
 JUNK = (
     "parts/phi4-multimodal/model.safetensors", "parts/whisper/config.json",

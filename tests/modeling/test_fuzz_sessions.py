@@ -14,8 +14,13 @@ import soundfile
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from modeling_sla.pipeline_sla import SCORED_PARTS, TASK, register_sla_pipeline, score_to_cefr
+from modeling_sla import load_test_format
+from modeling_sla.pipeline_sla import TASK, register_sla_pipeline
 from processing_sla import AudioInputError, SessionInputError
+
+
+SANDI = load_test_format("sandi2025")
+SCORED_PARTS = SANDI.part_ids
 
 
 RATE = 16_000
@@ -191,6 +196,9 @@ def sessions(draw):
     if defect:
         return session, "refuse", False
     verdicts = [verdict for _, verdict, _ in drawn]
+    parts = [r.get("part") for r in items if isinstance(r, dict)]
+    if any(parts.count(part.id) > part.max_responses for part in SANDI.parts):  # two P3 long turns
+        verdicts.append("refuse")
     ids = [r["response_id"] for r in items if isinstance(r, dict) and r.get("response_id")]
     identities = [identity for _, _, identity in drawn if identity is not None]
     may_repeat = len(set(ids)) < len(ids) or len(set(identities)) < len(identities)
@@ -209,7 +217,7 @@ def check_result(result, session) -> None:
     for name, value in result["scores"].items():
         if value is not None:
             assert 2.0 <= value <= 5.5 and math.isfinite(value)
-            assert result["cefr"][name] == score_to_cefr(value)
+            assert result["cefr"][name] == result["levels"][name] == SANDI.level(name, value)
     assert isinstance(result["warnings"], list)
     for warning in result["warnings"]:
         assert set(warning) == {"response_id", "part", "reason", "detail"}

@@ -198,10 +198,17 @@ def test_config_round_trip_and_validation(tiny_checkpoint):
     config = SLAConfig.from_pretrained(tiny_checkpoint)
     assert SLAConfig.from_dict(config.to_dict()).to_dict() == config.to_dict()
     assert config.score_names == ["P1", "P3", "P4", "P5", "overall"] and config.num_app_classes == 8
-    with pytest.raises(Exception, match="num_app_classes"):
-        SLAConfig(num_app_classes=5)
-    with pytest.raises(Exception, match="duplicates"):
+    assert config.band_values == [2.0 + 0.5 * band for band in range(8)]
+    assert config.get_test_format().name == "sandi2025"
+    with pytest.raises(Exception, match="at least 2 bands"):
+        SLAConfig(num_app_classes=1)
+    with pytest.raises(Exception, match="are not the targets of the sandi2025 format"):
         SLAConfig(score_names=["P1", "P1"])
+    ielts = SLAConfig(test_format="ielts-like")
+    assert ielts.score_names == ["part1", "part2", "part3", "overall"] and ielts.num_app_classes == 19
+    assert ielts.band_values[:3] == [0.0, 0.5, 1.0] and ielts.test_format["name"] == "ielts-like"
+    with pytest.raises(Exception, match="field scale.step: must be positive"):
+        SLAConfig(test_format={**ielts.test_format, "scale": {"min": 0, "max": 9, "step": 0}})
 
 
 def test_saved_as_safetensors_only(tiny_checkpoint):

@@ -8,21 +8,26 @@ import pytest
 import soundfile
 import torch
 
-from modeling_sla import SLAForSessionScoring
+from modeling_sla import SLAForSessionScoring, load_test_format
 from modeling_sla.pipeline_sla import (
     TASK,
     UnscorableSessionError,
-    clip_score,
     format_scores,
     parse_response_file,
     register_sla_pipeline,
     reported_targets,
     save_pretrained_with_pipeline,
-    score_to_cefr,
     sessions_from_folder,
 )
 from processing_sla import SessionInputError
 from sla_phi4.testing import make_session, noise_clip, run_isolated
+
+
+SANDI = load_test_format("sandi2025")
+
+
+def score_to_cefr(score: float) -> str:
+    return SANDI.level("P1", score)
 
 
 ISOLATED_SCRIPT = textwrap.dedent(
@@ -74,13 +79,14 @@ def expected_scores(model, processor, session) -> list[float]:
     """The in-process model's scores for one session, clipped to the scale."""
     with torch.no_grad():
         raw = model(**processor(session)).scores[0].tolist()
-    return [clip_score(value, model.config.score_min, model.config.score_max) for value in raw]
+    test_format = model.config.get_test_format()
+    return [test_format.target_scale(name).clip(value) for name, value in zip(test_format.score_names, raw)]
 
 
 def assert_result(result, session_id, expected, names, parts, atol=1e-5):
     """Scores as expected for the session's parts; None for the others and for overall of a partial session."""
-    assert result["session_id"] == session_id
-    assert list(result["scores"]) == names and list(result["cefr"]) == names
+    assert result["session_id"] == session_id and result["test_format"] == "sandi2025"
+    assert list(result["scores"]) == names and list(result["cefr"]) == names and result["levels"] == result["cefr"]
     complete = set(parts) == {"P1", "P3", "P4", "P5"}
     for name, value in zip(names, expected):
         if name in parts or (name == "overall" and complete):
@@ -94,6 +100,7 @@ def assert_result(result, session_id, expected, names, parts, atol=1e-5):
 
 # ------------------------------------------------------------------------------------------------- unit tests
 def test_clip_and_cefr_helpers():
+    clip_score = SANDI.scale.clip
     assert clip_score(1.2) == 2.0 and clip_score(-3) == 2.0
     assert clip_score(6.3) == 5.5 and clip_score(5.5) == 5.5 and clip_score(3.14) == 3.14
     assert score_to_cefr(1.2) == "A2" and score_to_cefr(0.0) == "A2"
@@ -104,25 +111,32 @@ def test_clip_and_cefr_helpers():
     assert score_to_cefr(2.24) == "A2" and score_to_cefr(2.26) == "A2+" and score_to_cefr(5.24) == "C1"
     with pytest.raises(ValueError, match="non-finite"):
         clip_score(float("nan"))
-    scores, levels = format_scores([1.0, 3.744, 3.756, 7.0, 4.5049], ["P1", "P3", "P4", "P5", "overall"])
+    scores, levels = format_scores([1.0, 3.744, 3.756, 7.0, 4.5049], SANDI)
     assert scores == {"P1": 2.0, "P3": 3.74, "P4": 3.76, "P5": 5.5, "overall": 4.5}
     assert levels == {"P1": "A2", "P3": "B1+", "P4": "B2", "P5": "C1+", "overall": "B2+"}
-    raw, _ = format_scores([3.123456], ["overall"], decimals=None)
-    assert raw == {"overall": 3.123456}
+    raw, _ = format_scores([3.1, 3.2, 3.3, 3.4, 3.123456], SANDI, decimals=None)
+    assert raw["overall"] == 3.123456
+    with pytest.raises(ValueError, match="zip"):
+        format_scores([3.0], SANDI)  # a score per target
 
 
 def test_response_file_names(tmp_path):
-    assert parse_response_file("SI114J-00011-P10003.flac") == ("SI114J-00011", "P10003", "P1")
-    assert parse_response_file("/x/y/S2-P50001.wav") == ("S2", "P50001", "P5")
-    for bad in ("P10003.flac", "SI114J-00011-Q10003.flac", "SI114J-00011-.wav"):
+    assert parse_response_file("SI114J-00011-P10003.flac", SANDI) == ("SI114J-00011", "P10003", "P1")
+    assert parse_response_file("/x/y/S2-P50001.wav", SANDI) == ("S2", "P50001", "P5")
+    assert parse_response_file("S2-P20001.wav", SANDI) == ("S2", "P20001", None)  # read aloud: not scored
+    for bad in ("P10003.flac", "SI114J-00011-Q10003.flac", "SI114J-00011-.wav", "S2-part10001.flac"):
         with pytest.raises(ValueError, match="<submissionID>-<questionID>"):
-            parse_response_file(bad)
+            parse_response_file(bad, SANDI)
+    ielts = load_test_format("ielts-like")
+    assert parse_response_file("S2-part2q01.wav", ielts) == ("S2", "part2q01", "part2")
+    with pytest.raises(ValueError, match="ielts-like format .part1, part2, part3."):
+        parse_response_file("S2-P10003.wav", ielts)
     with pytest.raises(ValueError, match="No response audio"):
-        sessions_from_folder(tmp_path)
+        sessions_from_folder(tmp_path, SANDI)
     for name in ("S2-1-P30001.wav", "S2-1-P10003.flac", "S2-1-P10001.FLAC", "S2-1-P20001.flac", "S1-9-P50001.flac",
                  "readme.txt"):
         (tmp_path / name).write_bytes(b"")  # only the names are read here
-    sessions = sessions_from_folder(tmp_path)
+    sessions = sessions_from_folder(tmp_path, SANDI)
     assert [s["session_id"] for s in sessions] == ["S1-9", "S2-1"]
     assert [r["response_id"] for r in sessions[1]["responses"]] == ["S2-1-P10001", "S2-1-P10003", "S2-1-P30001"]
     assert [r["part"] for r in sessions[1]["responses"]] == ["P1", "P1", "P3"]
@@ -306,7 +320,7 @@ def test_a_folder_reports_what_it_does_not_read(tmp_path, monkeypatch):
     (tmp_path / "extra").mkdir()
     messages = []
     monkeypatch.setattr(pipeline_sla.logger, "warning", messages.append)
-    assert [s["session_id"] for s in sessions_from_folder(tmp_path)] == ["S1"]
+    assert [s["session_id"] for s in sessions_from_folder(tmp_path, SANDI)] == ["S1"]
     assert messages == [f"{tmp_path}: skipped 3 file(s) that are not .flac or .wav (.DS_Store, S1-P30001.mp3, "
                         f"notes.txt); 1 response(s) of parts that are not scored (S1-P20001.flac); 1 folder(s) "
                         f"(extra/)"]
@@ -322,12 +336,26 @@ def test_duplicate_responses_are_refused_by_the_pipeline(scorer, spoken):
 def test_reported_targets_rules():
     names = ["P1", "P3", "P4", "P5", "overall"]
     flag = {"response_id": "r", "part": "P4", "reason": "clipped", "detail": "d"}
-    assert reported_targets(names, ["P1", "P3", "P4", "P5", "P1"], []) == (names, [])
-    assert reported_targets(names, ["P1", "P3", "P4", "P5"], [flag])[0] == names
-    reported, warnings = reported_targets(names, ["P1", "P3", "P4", "P5"], [flag], "skip")
+    assert reported_targets(SANDI, ["P1", "P3", "P4", "P5", "P1"], []) == (names, [])
+    assert reported_targets(SANDI, ["P1", "P3", "P4", "P5"], [flag])[0] == names
+    reported, warnings = reported_targets(SANDI, ["P1", "P3", "P4", "P5"], [flag], "skip")
     assert reported == ["P1", "P3", "P5"] and [w["reason"] for w in warnings] == [
         "clipped", "unscorable_audio", "partial_session"]
-    assert reported_targets(["overall"], ["P1"], [])[0] == []
-    assert reported_targets(["fluency"], ["P1"], [])[0] == ["fluency"]  # targets the rules do not know
+    assert reported_targets(SANDI, ["P1"], [])[0] == ["P1"]
     with pytest.raises(ValueError, match="on_unscorable"):
-        reported_targets(names, ["P1"], [], "drop")
+        reported_targets(SANDI, ["P1"], [], "drop")
+
+
+def test_reported_targets_follow_the_format():
+    """A part scored from `min_responses` answers; overall only with every part; no overall for a test without."""
+    values = SANDI.to_dict()
+    values["parts"][0]["min_responses"] = 3
+    strict = load_test_format(values)
+    reported, warnings = reported_targets(strict, ["P1", "P1", "P3", "P4", "P5"], [])
+    assert reported == ["P3", "P4", "P5"]
+    assert [(w["part"], w["reason"]) for w in warnings] == [("P1", "too_few_responses"), ("overall", "partial_session")]
+    assert "2 response(s)" in warnings[0]["detail"] and "from 3" in warnings[0]["detail"]
+    values["overall"] = None
+    assert reported_targets(load_test_format(values), ["P3"], [])[0] == ["P3"]
+    toefl = load_test_format("toefl-like")
+    assert reported_targets(toefl, ["task1", "task2", "task3", "task4"], [])[0] == toefl.score_names

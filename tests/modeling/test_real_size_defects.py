@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from transformers import AttentionInterface, Phi4MultimodalModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from modeling_sla import SLAForSessionScoring
+from modeling_sla import SLAForSessionScoring, load_test_format
 from modeling_sla.lora_sla import merge_speech_lora
 from processing_sla import SLAProcessor
 from sla_phi4.testing import make_session
@@ -98,7 +98,8 @@ def test_bf16_model_scores_like_float32(tiny_checkpoint, tiny_model, tiny_proces
 
 
 def test_without_app_no_prior_token_reaches_the_model(parts, tiny_processor):
-    processor = SLAProcessor.from_backbone(parts / "phi4-multimodal", use_app=False)
+    processor = SLAProcessor.from_backbone(parts / "phi4-multimodal", use_app=False,
+                                           test_format=load_test_format().to_dict())
     model = SLAForSessionScoring.from_backbone(parts / "phi4-multimodal", use_app=False, dtype=torch.float32).eval()
     assert not processor.use_prior_token
     batch = processor(make_session("s", [("P1", 1.0)]))

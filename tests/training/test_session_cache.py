@@ -4,6 +4,7 @@ import soundfile
 import torch
 
 from sla_phi4.testing import make_session, noise_clip
+from modeling_sla import load_test_format
 from sla_phi4.training.collator import band_targets
 from sla_phi4.training.session_cache import SessionCache
 
@@ -53,11 +54,21 @@ def test_changed_audio_or_encoder_is_never_served_from_the_cache(tiny_model, tin
 
 
 def test_stage_app_learns_from_every_mark_or_overall_alone():
-    names = ["P1", "P3", "P4", "P5", "overall"]
+    sandi = load_test_format("sandi2025")
     labels = torch.tensor([[3.0, 4.5, 0.0, 0.0, 3.75], [2.0, 0.0, 0.0, 5.5, 0.0]])
     mask = torch.tensor([[True, True, False, False, True], [True, False, False, True, False]])
-    assert band_targets(labels, mask, names, "all").tolist() == [[2, 5, -100, -100, 4], [0, -100, -100, 7, -100]]
-    assert band_targets(labels, mask, names, "overall").tolist() == [[-100] * 4 + [4], [-100] * 5]
+    assert band_targets(labels, mask, sandi, "all").tolist() == [[2, 5, -100, -100, 4], [0, -100, -100, 7, -100]]
+    assert band_targets(labels, mask, sandi, "overall").tolist() == [[-100] * 4 + [4], [-100] * 5]
+
+
+def test_stage_app_bands_follow_the_format_and_the_model():
+    """TOEFL-like overall (0-30) is put on the tasks' 0-4 bands; a model started from S&I keeps S&I's bands."""
+    toefl = load_test_format("toefl-like")
+    labels = torch.tensor([[0.0, 1.0, 3.0, 4.0, 22.5]])
+    mask = torch.ones_like(labels, dtype=torch.bool)
+    assert band_targets(labels, mask, toefl).tolist() == [[0, 1, 3, 4, 3]]
+    sandi_bands = [2.0 + 0.5 * band for band in range(8)]
+    assert band_targets(labels, mask, toefl, "all", sandi_bands).tolist() == [[0, 0, 2, 4, 2]]
 
 
 def test_only_missing_parts_are_computed(tiny_model, tiny_processor, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from modeling_sla import load_test_format
 from sla_phi4.training import DataArguments, ModelArguments, SessionCollator, SLATrainingArguments, train
 from sla_phi4.training.session_cache import SessionCache
 
@@ -219,7 +220,8 @@ def test_score_corpus_leaves_out_what_cannot_be_scored(tiny_checkpoint, damaged_
     from sla_phi4.evaluation.scoring import read_predictions
 
     rows = list(load_speak_improve(root, "eval"))
-    read = read_predictions(str(tmp_path / "skip" / "predictions"), "eval", rows, ["P3", "overall"])
+    read = read_predictions(str(tmp_path / "skip" / "predictions"), "eval", rows, ["P3", "overall"],
+                            load_test_format("sandi2025"))
     assert int(np.isnan(read).sum()) == 3
 
 

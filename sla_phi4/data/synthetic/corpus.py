@@ -1,5 +1,5 @@
-"""Writing the whole corpus: learners shared between the splits, their sessions spoken in worker processes (one
-session per task, each drawn from its own seeded generators), then the kit files and the summary."""
+"""Writing the whole corpus of one test format: learners shared between the splits, their sessions spoken in worker
+processes (one session per task, each drawn from its own seeded generators), then the kit files and the summary."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sla_phi4.data.synthetic.kit import DEFAULT_SPLITS, PARTS, SAMPLE_RATE, SPLIT_SHARES, THINKING_TIME
+from sla_phi4.data.synthetic.kit import DEFAULT_SPLITS, SAMPLE_RATE, SPLIT_SHARES
 from sla_phi4.data.synthetic.kit_writer import prepare_output, relative_path, write_kit_files
 from sla_phi4.data.synthetic.learners import assign_l1, draw_learner
-from sla_phi4.data.synthetic.pools import questions_for
+from sla_phi4.data.synthetic.plan import CorpusPlan, load_plan
+from sla_phi4.data.synthetic.pools import POOLS, questions_for
 from sla_phi4.data.synthetic.speaking import speak_answer
 from sla_phi4.data.synthetic.summary import format_summary, summarise, voiced_fraction
 
@@ -25,18 +26,19 @@ def _session_worker(task: tuple) -> dict:
 
     from sla_phi4.data import espeak_tts  # noqa: PLC0415
 
-    output, seed, index, split, scale, gaps, l1, cue_strength = task
-    learner = draw_learner(seed, index, split, gaps, l1, cue_strength)
-    form = questions_for(np.random.default_rng([seed, 1, index, 2]))
+    output, seed, index, split, scale, gaps, l1, cue_strength, plan = task
+    learner = draw_learner(seed, index, split, gaps, l1, cue_strength, plan)
+    form = questions_for(np.random.default_rng([seed, 1, index, 2]), POOLS, plan)
     speech_rng = np.random.default_rng([seed, 1, index, 3])
     espeak_tts.reset()  # the same bytes whatever this process synthesised before
     native_rate = espeak_tts.native_sample_rate()
     responses = []
-    for part in PARTS:
+    for part_plan in plan.parts:
+        part = part_plan.id
         for question in form[part]:
             if question.qid not in learner["answers"][part]:
                 continue
-            answer = speak_answer(learner, question, part, scale, speech_rng, native_rate)
+            answer = speak_answer(learner, question, part_plan.speaking_time, scale, speech_rng, native_rate)
             file_id = f"{learner['session_id']}-{question.qid}"
             rel = relative_path(split, learner["folder"], part, file_id)
             path = os.path.join(output, rel)
@@ -51,7 +53,7 @@ def _session_worker(task: tuple) -> dict:
                 "question_id": question.qid,
                 "path": rel,
                 "question": json.dumps({"text": question.text, "speaking-time": _seconds(answer["allotted_s"]),
-                                        "thinking-time": THINKING_TIME[part]}),
+                                        "thinking-time": _seconds(part_plan.thinking_time)}),
                 "transcript": answer["transcript"],
                 "duration_s": duration,
                 "voiced_fraction": voiced,
@@ -96,14 +98,14 @@ def _split_of(sessions: int, splits: tuple[str, ...], seed: int) -> dict[int, st
     return split_of
 
 
-def _run_sessions(tasks: list[tuple], workers: int, progress: bool, started: float) -> list[dict]:
+def _run_sessions(tasks: list[tuple], workers: int, progress: bool, started: float, description: str) -> list[dict]:
     """Every session's learner and responses, in session order, spoken by `workers` processes."""
     results: list[dict] = []
     bar = None
     if progress:
         from tqdm.auto import tqdm  # noqa: PLC0415
 
-        bar = tqdm(total=len(tasks), unit="session", desc="synthetic S&I", file=sys.stderr)
+        bar = tqdm(total=len(tasks), unit="session", desc=description, file=sys.stderr)
     audio_s = 0.0
     try:
         if workers == 1:
@@ -144,8 +146,11 @@ def make_synthetic_corpus(
     gaps: bool = True,
     overwrite: bool = False,
     cue_strength: float = 1.0,
+    test_format="sandi2025",
+    plan: CorpusPlan | None = None,
 ) -> dict:
-    """Write a synthetic Speak & Improve corpus in the kit layout under ``output``; return its summary.
+    """Write a synthetic corpus of a test format (Speak & Improve by default) in the kit layout under ``output``,
+    with the format as ``test_format.json`` at its root; return its summary.
 
     sessions: learners (submissions) in all, shared 70/15/15 between train/dev/eval (at least one each).
     duration_scale: multiplies every allotted speaking time (P1 and P5 20 s, P3 and P4 60 s at 1.0), so
@@ -155,7 +160,10 @@ def make_synthetic_corpus(
     overwrite: replace a corpus this function wrote before in ``output``.
     cue_strength: multiplies each cue's signal-to-noise ratio (1.0: loadings of 0.45-0.75, like real learners'
         loosely coupled skills). The demo uses more, so that a small random model can learn in minutes.
+    test_format: a built-in format's name (`sandi2025`, `ielts-like`, `toefl-like`), a file, dict or TestFormat.
+    plan: how its parts are spoken and marked (default: the package's plan of the format, `plan_<name>.json`).
     """
+    plan = plan or load_plan(test_format)
     if not 1 <= sessions <= 99999:
         raise ValueError("sessions must be in 1-99999 (submission IDs have five digits)")
     if not duration_scale > 0:
@@ -169,17 +177,17 @@ def make_synthetic_corpus(
 
     split_of = _split_of(sessions, splits, seed)
     l1_of = assign_l1(seed, split_of, splits)
-    tasks = [(str(root), seed, i, split_of[i], float(duration_scale), gaps, l1_of[i], float(cue_strength))
+    tasks = [(str(root), seed, i, split_of[i], float(duration_scale), gaps, l1_of[i], float(cue_strength), plan)
              for i in range(sessions)]
     if workers is None:
         workers = max(1, min(2, os.cpu_count() or 1))
     workers = max(1, min(int(workers), sessions))
     started = time.perf_counter()
-    results = _run_sessions(tasks, workers, progress, started)
+    results = _run_sessions(tasks, workers, progress, started, f"synthetic {plan.test_format.title}")
     wall = time.perf_counter() - started
 
-    write_kit_files(root, results, splits)
-    summary = summarise(results, splits, seed, float(duration_scale), wall, workers, float(cue_strength), gaps)
+    write_kit_files(root, results, splits, plan.test_format)
+    summary = summarise(results, splits, seed, float(duration_scale), wall, workers, float(cue_strength), gaps, plan)
     with open(root / "synthetic-summary.json", "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2)
     if progress:

@@ -1,5 +1,6 @@
-"""The kit's fixed layout (parts, question IDs, times, levels) and the real S&I kit's statistics, which the
-synthetic corpus copies; the statistics and every text pool are data files under ``resources/``."""
+"""The kit's fixed layout (splits, text levels, sample rate) and the real S&I kit's statistics, which the synthetic
+corpus copies; the statistics, every text pool and each format's plan (parts, question IDs, times: `plan.py`) are
+data files under ``resources/``."""
 
 from __future__ import annotations
 
@@ -9,15 +10,6 @@ from pathlib import Path
 from sla_phi4.resources import package_file
 
 
-PARTS = ("P1", "P3", "P4", "P5")
-QUESTION_IDS = {
-    "P1": ("P10003", "P10004", "P10005", "P10006", "P10007", "P10008"),
-    "P3": ("P30017",),
-    "P4": ("P40018",),
-    "P5": ("P50019", "P50020", "P50021", "P50022", "P50023"),
-}
-SPEAKING_TIME = {"P1": 20.0, "P3": 60.0, "P4": 60.0, "P5": 20.0}  # seconds, as in the kit's questions
-THINKING_TIME = {"P1": 0, "P3": 40, "P4": 60, "P5": 40}
 DEFAULT_SPLITS = ("train", "dev", "eval")
 SPLIT_SHARES = {"train": 0.70, "dev": 0.15, "eval": 0.15}
 LEVELS = ("A2", "B1", "B2", "C1")

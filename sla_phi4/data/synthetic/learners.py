@@ -1,5 +1,6 @@
-"""The learner model: a latent proficiency, the part marks drawn from it, six cues that carry it into the speech,
-the L1 voice (balanced against the latent) and the incompleteness of a session, at the real kit's rates."""
+"""The learner model: a latent proficiency, the part marks drawn from it on the test format's scale, six cues that
+carry it into the speech, the L1 voice (balanced against the latent) and the incompleteness of a session (for S&I at
+the real kit's rates)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,6 @@ import numpy as np
 
 from sla_phi4.data.synthetic.kit import (
     ID_PREFIX,
-    PART_OFFSET,
-    PARTS,
-    QUESTION_IDS,
     REAL_ANSWER_COUNTS,
     REAL_FOLDERS,
     REAL_TRAIN_OVERALL_WITHOUT_ALL_PARTS,
@@ -20,6 +18,7 @@ from sla_phi4.data.synthetic.kit import (
     resource,
     split_profile,
 )
+from sla_phi4.data.synthetic.plan import REAL_KIT, SANDI_PLAN, CorpusPlan
 
 
 # espeak voices of other languages reading the English text, and their variants (resources/voices.json).
@@ -27,9 +26,6 @@ _VOICES = read_json(resource("voices.json"))
 L1_VOICES = tuple(_VOICES["l1_voices"])
 VOICE_VARIANTS = tuple(_VOICES["voice_variants"])
 
-LATENT_MEAN, LATENT_SD = 3.95, 0.58
-PART_NOISE_SD = 0.38  # real part marks correlate about 0.63-0.73 with each other
-MARK_MIN, MARK_MAX = 2.0, 5.5
 # Loading of each cue on the latent; the rest of each cue is the learner's own noise.
 CUE_LOADINGS = {"rate": 0.5, "pause": 0.5, "filler": 0.45, "disfluency": 0.45, "length": 0.45, "lexical": 0.75}
 
@@ -38,8 +34,13 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def _half_band(x: float) -> float:
-    return float(min(MARK_MAX, max(MARK_MIN, round(x * 2.0) / 2.0)))
+def _nearest_mark(x: float, scale) -> float:
+    """`x` rounded to the scale's bands (Python's round: half to even) and clipped to it; on S&I, the half band."""
+    if float(scale.min / scale.step).is_integer():
+        mark = round(x / scale.step) * scale.step
+    else:
+        mark = scale.min + round((x - scale.min) / scale.step) * scale.step
+    return float(min(scale.max, max(scale.min, mark)))
 
 
 def _draw_counts(rng: np.random.Generator, table: dict) -> object:
@@ -89,35 +90,79 @@ def cue_loadings(cue_strength: float = 1.0) -> dict[str, float]:
     return loadings
 
 
-def _released(structure: np.random.Generator, split: str, gaps: bool) -> tuple[tuple[str, ...], bool]:
-    """The parts released for a session and whether its overall mark is, like the real split it copies."""
+def _released(structure: np.random.Generator, split: str, gaps: bool, plan: CorpusPlan
+              ) -> tuple[tuple[str, ...], bool]:
+    """The parts released for a session and whether its overall mark is: like the real split it copies (S&I), or
+    each train part missing with the plan's probability (never all of them)."""
+    parts = tuple(plan.part_ids)
     if not (gaps and split_profile(split) == "train"):
-        return PARTS, True
-    released = tuple(_draw_counts(structure, REAL_TRAIN_PART_PATTERNS))
-    if len(released) == 4:
+        return parts, True
+    if plan.gaps == REAL_KIT:
+        released = tuple(_draw_counts(structure, REAL_TRAIN_PART_PATTERNS))
+        if len(released) == 4:
+            return released, True
+        k, n = REAL_TRAIN_OVERALL_WITHOUT_ALL_PARTS
+        return released, bool(structure.random() < k / n)
+    kept = structure.random(len(parts)) >= plan.gaps.part_missing
+    if not kept.any():
+        kept[int(structure.integers(len(parts)))] = True
+    released = tuple(part for part, keep in zip(parts, kept) if keep)
+    if len(released) == len(parts):
         return released, True
-    k, n = REAL_TRAIN_OVERALL_WITHOUT_ALL_PARTS
-    return released, bool(structure.random() < k / n)
+    return released, bool(structure.random() < plan.gaps.overall_without_all_parts)
 
 
-def _answers(structure: np.random.Generator, split: str, gaps: bool, released) -> dict[str, tuple[str, ...]]:
-    """The question IDs answered per part: none for a part not released, some missing inside P1 and P5."""
+def _answer_count(structure: np.random.Generator, split: str, gaps: bool, plan: CorpusPlan, part: str) -> int:
+    """How many of a released part's questions are answered."""
+    questions = len(plan.part(part).questions)
+    if not gaps:
+        return questions
+    if plan.gaps == REAL_KIT:
+        if part not in ("P1", "P5"):
+            return questions
+        return int(_draw_counts(structure, REAL_ANSWER_COUNTS[split_profile(split)][part]))
+    minimum = plan.test_format.part(part).min_responses
+    answered = int((structure.random(questions) >= plan.gaps.answer_missing).sum())
+    return max(minimum, answered)
+
+
+def _answers(structure: np.random.Generator, split: str, gaps: bool, released, plan: CorpusPlan
+             ) -> dict[str, tuple[str, ...]]:
+    """The question IDs answered per part: none for a part not released, some missing inside others."""
     answers: dict[str, tuple[str, ...]] = {}
-    for part in PARTS:
-        qids = QUESTION_IDS[part]
+    for part in plan.part_ids:
+        qids = plan.part(part).questions
         if part not in released:
             answers[part] = ()
             continue
-        count = len(qids)
-        if gaps and part in ("P1", "P5"):
-            count = int(_draw_counts(structure, REAL_ANSWER_COUNTS[split_profile(split)][part]))
+        count = _answer_count(structure, split, gaps, plan, part)
         keep = sorted(structure.permutation(len(qids))[:count].tolist())
         answers[part] = tuple(qids[i] for i in keep)
     return answers
 
 
+def draw_marks(trait: np.random.Generator, z: float, plan: CorpusPlan) -> tuple[float, dict[str, float]]:
+    """The learner's proficiency on the format's part scale, and its marks: each part the proficiency plus the
+    part's offset and its own noise, at the nearest band; overall by the format's rule (`own_mark`: the raters' own
+    mark, the proficiency plus its own noise)."""
+    test_format = plan.test_format
+    theta = plan.latent_mean + plan.latent_sd * z
+    marks = {p: _nearest_mark(theta + plan.part_offset[p] + plan.part_noise_sd * float(trait.standard_normal()),
+                              test_format.scale) for p in plan.part_ids}
+    if test_format.overall is None:
+        return theta, marks
+    if test_format.overall.rule == "own_mark":
+        raw = theta + plan.part_noise_sd * float(trait.standard_normal())
+        affine = test_format.output_affine("overall")
+        raw = raw if affine is None else affine[0] * raw + affine[1]
+        marks["overall"] = _nearest_mark(raw, test_format.target_scale("overall"))
+    else:
+        marks["overall"] = test_format.overall_from_parts(marks)
+    return theta, marks
+
+
 def draw_learner(seed: int, index: int, split: str, gaps: bool, l1: str | None = None,
-                 cue_strength: float = 1.0) -> dict:
+                 cue_strength: float = 1.0, plan: CorpusPlan = SANDI_PLAN) -> dict:
     """Everything about a learner that does not depend on the duration scale."""
     trait = _trait_rng(seed, index)
     structure = np.random.default_rng([seed, 1, index, 1])
@@ -131,9 +176,7 @@ def draw_learner(seed: int, index: int, split: str, gaps: bool, l1: str | None =
     pitch = int(trait.integers(35, 66))
     noise_dbfs = float(trait.uniform(-62.0, -48.0))
     peak = float(trait.uniform(0.35, 0.9))
-    theta = LATENT_MEAN + LATENT_SD * z
-    marks = {p: _half_band(theta + PART_OFFSET[p] + PART_NOISE_SD * float(trait.standard_normal())) for p in PARTS}
-    marks["overall"] = sum(marks[p] for p in PARTS) / 4.0
+    theta, marks = draw_marks(trait, z, plan)
     params = {
         "rate_wpm": float(np.clip(145.0 + 22.0 * cue_z["rate"], 95.0, 210.0)),
         "pause_scale": float(math.exp(-0.42 * cue_z["pause"])),
@@ -142,8 +185,8 @@ def draw_learner(seed: int, index: int, split: str, gaps: bool, l1: str | None =
         "fill_target": float(np.clip(_sigmoid(1.0 + 0.9 * cue_z["length"]), 0.2, 1.0)),
         "lexical_level": 1.6 + 0.75 * cue_z["lexical"],
     }
-    released, overall_released = _released(structure, split, gaps)
-    answers = _answers(structure, split, gaps, released)
+    released, overall_released = _released(structure, split, gaps, plan)
+    answers = _answers(structure, split, gaps, released, plan)
     folder = str(_draw_counts(structure, REAL_FOLDERS[split_profile(split)]))
     return {
         "index": index,
@@ -161,7 +204,7 @@ def draw_learner(seed: int, index: int, split: str, gaps: bool, l1: str | None =
         "cue_z": cue_z,
         "params": params,
         "marks": marks,
-        "released": tuple(p for p in PARTS if p in released),
-        "overall_released": overall_released,
+        "released": tuple(p for p in plan.part_ids if p in released),
+        "overall_released": overall_released and plan.test_format.overall is not None,
         "answers": answers,
     }

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sla_phi4.data.synthetic.kit import LEVELS, QUESTION_IDS, read_json, resource
+from sla_phi4.data.synthetic.kit import LEVELS, read_json, resource
+from sla_phi4.data.synthetic.plan import SANDI_PLAN, CorpusPlan, PartPlan
 
 
 Pool = tuple[tuple[str, ...], ...]  # [level][slot]; slot i at every level answers the same point
@@ -18,6 +19,7 @@ OPENERS = tuple(tuple(_PHRASES["openers"][level]) for level in LEVELS)  # discou
 FALLBACK = tuple(tuple(_PHRASES["fallback"][level]) for level in LEVELS)  # when a topic has no unused sentence
 FILLERS = tuple(_PHRASES["fillers"])
 POOL_FILES = ("p1_topics.json", "p3_topics.json", "p4_topics.json", "p5_themes.json")
+THEME_QUESTIONS = 5  # every P5 theme has five questions, as the S&I kit's P5 has
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,8 @@ def _themes(data: dict, path: Path) -> dict:
     """theme -> (its introduction, {question: pool}), from the P5 pool file."""
     themes = {}
     for key, theme in data["themes"].items():
-        if len(theme["questions"]) != len(QUESTION_IDS["P5"]):
-            raise ValueError(f"{path}: theme {key!r} needs {len(QUESTION_IDS['P5'])} questions")
+        if len(theme["questions"]) != THEME_QUESTIONS:
+            raise ValueError(f"{path}: theme {key!r} needs {THEME_QUESTIONS} questions")
         pools = {q: _pool(entry, path, f"{key}/{q}") for q, entry in theme["questions"].items()}
         themes[key] = (theme["intro"], pools)
     return themes
@@ -84,26 +86,54 @@ def load_pools(folder: str | Path | None = None) -> Pools:
 POOLS = load_pools()
 
 
-def _pick(table: dict, rng: np.random.Generator):
-    return table[list(table)[int(rng.integers(len(table)))]]
+def _pick(table: dict, rng: np.random.Generator, used: set):
+    """A random entry of `table` that is not in `used` (S&I's forms use each pool once: then every entry may come)."""
+    keys = [key for key in table if key not in used]
+    if not keys:
+        raise ValueError(f"A test form needs more distinct entries than the pool's {len(table)}.")
+    key = keys[int(rng.integers(len(keys)))]
+    used.add(key)
+    return table[key]
 
 
-def questions_for(rng: np.random.Generator, pools: Pools = POOLS) -> dict[str, list[Question]]:
-    """The test form a learner gets: six P1 topics, one P3 statement, one P4 process, one P5 theme."""
-    topics = list(pools.p1)
-    chosen = [topics[i] for i in rng.permutation(len(topics))[:6]]
-    form = {"P1": [Question(qid, *pools.p1[key], False) for qid, key in zip(QUESTION_IDS["P1"], chosen)]}
-    statement, pool = _pick(pools.p3, rng)
-    form["P3"] = [Question(QUESTION_IDS["P3"][0], statement + pools.p3_tail, pool, True)]
-    what, shows, pool = _pick(pools.p4, rng)
-    form["P4"] = [Question(QUESTION_IDS["P4"][0], pools.p4_question.format(what=what, shows=shows), pool, True)]
-    intro, subs = _pick(pools.p5, rng)
+def _interview(part: PartPlan, rng: np.random.Generator, pools: Pools, used: set) -> list[Question]:
+    topics = [topic for topic in pools.p1 if topic not in used]
+    if len(topics) < len(part.questions):
+        raise ValueError(f"Part {part.id} needs {len(part.questions)} interview topics; the pool has {len(topics)}.")
+    chosen = [topics[i] for i in rng.permutation(len(topics))[: len(part.questions)]]
+    used.update(chosen)
+    return [Question(qid, *pools.p1[key], False) for qid, key in zip(part.questions, chosen)]
+
+
+def _topic(part: PartPlan, rng: np.random.Generator, pools: Pools, used: set) -> list[Question]:
+    statement, pool = _pick(pools.p3, rng, used)
+    return [Question(part.questions[0], statement + pools.p3_tail, pool, True)]
+
+
+def _diagram(part: PartPlan, rng: np.random.Generator, pools: Pools, used: set) -> list[Question]:
+    what, shows, pool = _pick(pools.p4, rng, used)
+    return [Question(part.questions[0], pools.p4_question.format(what=what, shows=shows), pool, True)]
+
+
+def _discussion(part: PartPlan, rng: np.random.Generator, pools: Pools, used: set) -> list[Question]:
+    intro, subs = _pick(pools.p5, rng, used)
     names = list(subs)
-    form["P5"] = []
-    for qid, name in zip(QUESTION_IDS["P5"], names):
+    questions = []
+    for qid, name in zip(part.questions, names):
         bullets = "\\n".join(f"* **{n}**" if n == name else f"* {n}" for n in names)
-        form["P5"].append(Question(qid, intro + bullets, subs[name], False))
-    return form
+        questions.append(Question(qid, intro + bullets, subs[name], False))
+    return questions
+
+
+FORM_BUILDERS = {"interview": _interview, "topic": _topic, "diagram": _diagram, "discussion": _discussion}
+
+
+def questions_for(rng: np.random.Generator, pools: Pools = POOLS, plan: CorpusPlan = SANDI_PLAN
+                  ) -> dict[str, list[Question]]:
+    """The test form a learner gets, part by part in the plan's order (S&I: six P1 topics, one P3 statement, one P4
+    process, one P5 theme); no pool entry twice in one form."""
+    used = {form: set() for form in FORM_BUILDERS}
+    return {part.id: FORM_BUILDERS[part.form](part, rng, pools, used[part.form]) for part in plan.parts}
 
 
 def corpus_texts(forms: int = 100, seed: int = 0) -> list[str]:

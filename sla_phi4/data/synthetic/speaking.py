@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sla_phi4.data.synthetic.kit import SAMPLE_RATE, SPEAKING_TIME
+from sla_phi4.data.synthetic.kit import SAMPLE_RATE
 from sla_phi4.data.synthetic.pools import FILLERS, Question, SentenceSource
 
 
@@ -85,13 +85,14 @@ def _token_starts(tokens: list[Token], text: str, timings: list, n_samples: int)
     return [int(s) for s in np.maximum.accumulate(starts)]
 
 
-def speak_answer(learner: dict, question: Question, part: str, scale: float, rng: np.random.Generator,
+def speak_answer(learner: dict, question: Question, speaking_time: float, scale: float, rng: np.random.Generator,
                  native_rate: int) -> dict:
-    """Speak one answer; returns 16 kHz audio, the kit-style transcript and the cue statistics."""
+    """Speak one answer in at most `speaking_time` x `scale` seconds (at least 1.5); returns 16 kHz audio, the
+    kit-style transcript and the cue statistics."""
     import soxr  # noqa: PLC0415
 
     prm = learner["params"]
-    allotted = max(1.5, SPEAKING_TIME[part] * scale)
+    allotted = max(1.5, speaking_time * scale)
     limit = int(allotted * native_rate)
     pause_time = min(1.0, 0.4 + 0.6 * scale)  # pauses shrink less than the allotted time
     fill = float(np.clip(prm["fill_target"] * math.exp(0.12 * float(rng.standard_normal())), 0.15, 1.05))

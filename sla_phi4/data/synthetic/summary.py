@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sla_phi4.data.synthetic.kit import PARTS, QUESTION_IDS, REAL_KIT_RATES, SAMPLE_RATE, split_profile
+from sla_phi4.data.synthetic.kit import REAL_KIT_RATES, SAMPLE_RATE, split_profile
 from sla_phi4.data.synthetic.learners import CUE_LOADINGS, L1_VOICES
+from sla_phi4.data.synthetic.plan import REAL_KIT, SANDI_PLAN, CorpusPlan
 
 
 def voiced_fraction(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, frame_s: float = 0.02,
@@ -90,54 +91,59 @@ def _session_measures(s: dict) -> dict:
     }
 
 
+def _split_counts(rows: list[dict], plan: CorpusPlan) -> dict:
+    """Sessions, responses, audio and incompleteness of one split."""
+    parts = plan.part_ids
+    n = max(1, len(rows))
+    missing = {p: sum(1 for s in rows if p in s["released"] and len(s["answers"][p]) < len(plan.part(p).questions))
+               for p in parts}
+    having = {p: max(1, sum(1 for s in rows if p in s["released"])) for p in parts}
+    complete = sum(1 for s in rows if len(s["released"]) == len(parts))
+    counts = {
+        "sessions": len(rows),
+        "responses": sum(len(s["responses"]) for s in rows),
+        "responses_per_part": {p: sum(1 for s in rows for r in s["responses"] if r["part"] == p) for p in parts},
+        "audio_hours": sum(r["duration_s"] for s in rows for r in s["responses"]) / 3600.0,
+        "sessions_with_all_parts": complete,
+        "sessions_with_overall_mark": sum(1 for s in rows if s["overall_released"]),
+        "sessions_missing_parts": len(rows) - complete,
+        "overall_mark_without_all_parts": sum(1 for s in rows if s["overall_released"]
+                                              and len(s["released"]) < len(parts)),
+        "sessions_missing_answers": missing,
+        "missing_answers": sum(len(plan.part(p).questions) - len(s["answers"][p]) for s in rows for p in s["released"]),
+        "rates": {"all_parts": complete / n, "overall_mark": sum(1 for s in rows if s["overall_released"]) / n,
+                  **{f"{p.lower()}_sessions_missing_answers": missing[p] / having[p] for p in parts}},
+        "hit_time_limit": sum(1 for s in rows for r in s["responses"] if r["hit_limit"]),
+    }
+    return counts
+
+
 def summarise(sessions: list[dict], splits, seed: int, scale: float, wall: float, workers: int,
-              cue_strength: float = 1.0, gaps: bool = True) -> dict:
+              cue_strength: float = 1.0, gaps: bool = True, plan: CorpusPlan = SANDI_PLAN) -> dict:
+    parts = plan.part_ids
     summary: dict = {"seed": seed, "sessions": len(sessions), "duration_scale": scale, "cue_strength": cue_strength,
-                     "gaps": gaps, "splits": {}}
+                     "gaps": gaps, "test_format": plan.test_format.name, "splits": {}}
     all_audio = 0.0
     for split in splits:
         rows = [s for s in sessions if s["split"] == split]
-        audio = sum(r["duration_s"] for s in rows for r in s["responses"])
-        all_audio += audio
-        n = max(1, len(rows))
-        missing_p1 = sum(1 for s in rows if "P1" in s["released"] and len(s["answers"]["P1"]) < 6)
-        missing_p5 = sum(1 for s in rows if "P5" in s["released"] and len(s["answers"]["P5"]) < 5)
-        with_p1 = max(1, sum(1 for s in rows if "P1" in s["released"]))
-        with_p5 = max(1, sum(1 for s in rows if "P5" in s["released"]))
-        summary["splits"][split] = {
-            "sessions": len(rows),
-            "responses": sum(len(s["responses"]) for s in rows),
-            "responses_per_part": {p: sum(1 for s in rows for r in s["responses"] if r["part"] == p) for p in PARTS},
-            "audio_hours": audio / 3600.0,
-            "sessions_with_all_four_parts": sum(1 for s in rows if len(s["released"]) == 4),
-            "sessions_with_overall_mark": sum(1 for s in rows if s["overall_released"]),
-            "sessions_missing_parts": sum(1 for s in rows if len(s["released"]) < 4),
-            "overall_mark_without_all_parts": sum(1 for s in rows if s["overall_released"] and len(s["released"]) < 4),
-            "p1_sessions_missing_answers": missing_p1,
-            "p5_sessions_missing_answers": missing_p5,
-            "missing_answers": sum(len(QUESTION_IDS[p]) - len(s["answers"][p]) for s in rows for p in s["released"]),
-            "rates": {
-                "all_four_parts": sum(1 for s in rows if len(s["released"]) == 4) / n,
-                "overall_mark": sum(1 for s in rows if s["overall_released"]) / n,
-                "p1_sessions_missing_answers": missing_p1 / with_p1,
-                "p5_sessions_missing_answers": missing_p5 / with_p5,
-            },
-            "real_kit_rates": REAL_KIT_RATES[split_profile(split)],
-            "hit_time_limit": sum(1 for s in rows for r in s["responses"] if r["hit_limit"]),
-        }
+        summary["splits"][split] = _split_counts(rows, plan)
+        all_audio += summary["splits"][split]["audio_hours"] * 3600.0
+        if plan.gaps == REAL_KIT:
+            summary["splits"][split]["real_kit_rates"] = REAL_KIT_RATES[split_profile(split)]
     summary["responses"] = sum(len(s["responses"]) for s in sessions)
     summary["audio_hours"] = all_audio / 3600.0
 
-    # Two-feature check: overall mark from answer durations and voiced fraction alone.
-    full = [s for s in sessions if s["overall_released"] and len(s["released"]) == 4]
+    # Two-feature check: overall mark (the part mean without one) from answer durations and voiced fraction alone.
+    full = [s for s in sessions if (s["overall_released"] or plan.test_format.overall is None)
+            and len(s["released"]) == len(parts)]
     feats, target = [], []
     for s in full:
-        row = [float(np.mean([r["duration_s"] for r in s["responses"] if r["part"] == p])) for p in PARTS]
+        row = [float(np.mean([r["duration_s"] for r in s["responses"] if r["part"] == p])) for p in parts]
         row.append(_session_measures(s)["voiced_fraction"])
         feats.append(row)
-        target.append(s["marks"]["overall"])
-    ridge = ridge_r2(np.array(feats).reshape(len(feats), 5), np.array(target), seed=seed)
-    ridge["features"] = [f"mean_duration_{p}" for p in PARTS] + ["voiced_fraction"]
+        target.append(s["marks"].get("overall", float(np.mean([s["marks"][p] for p in parts]))))
+    ridge = ridge_r2(np.array(feats).reshape(len(feats), len(parts) + 1), np.array(target), seed=seed)
+    ridge["features"] = [f"mean_duration_{p}" for p in parts] + ["voiced_fraction"]
     ridge["sessions"] = ("sessions with an overall mark and all four parts; held-out = 5-fold cross-validation "
                          "averaged over 10 fold assignments")
     summary["ridge_duration_voiced"] = ridge
@@ -146,11 +152,11 @@ def summarise(sessions: list[dict], splits, seed: int, scale: float, wall: float
     measure_names = list(_session_measures(full[0]).keys()) if full else []
     if full:
         x = np.array([[_session_measures(s)[m] for m in measure_names] + [
-            float(np.mean([r["duration_s"] for r in s["responses"] if r["part"] == p])) for p in PARTS] for s in full])
+            float(np.mean([r["duration_s"] for r in s["responses"] if r["part"] == p])) for p in parts] for s in full])
         col_mean = np.nanmean(np.where(np.isfinite(x), x, np.nan), axis=0)
         x = np.where(np.isfinite(x), x, np.nan_to_num(col_mean)[None, :])
         summary["ridge_all_cues"] = {**ridge_r2(x, np.array(target), seed=seed),
-                                     "features": measure_names + [f"mean_duration_{p}" for p in PARTS]}
+                                     "features": measure_names + [f"mean_duration_{p}" for p in parts]}
         summary["ridge_words_level_only"] = ridge_r2(
             x[:, [measure_names.index("mean_sentence_level")]], np.array(target), seed=seed)
 
@@ -172,7 +178,8 @@ def summarise(sessions: list[dict], splits, seed: int, scale: float, wall: float
     summary["l1_groups"] = {
         l1: {"sessions": sum(1 for s in sessions if s["l1"] == l1),
              "mean_latent_z": _mean([s["z"] for s in sessions if s["l1"] == l1]),
-             "mean_true_overall": _mean([s["marks"]["overall"] for s in sessions if s["l1"] == l1])}
+             "mean_true_overall": _mean([s["marks"]["overall"] for s in sessions if s["l1"] == l1
+                                         and "overall" in s["marks"]])}
         for l1 in L1_VOICES
     }
     audio_s = all_audio
@@ -205,17 +212,20 @@ def format_summary(summary: dict) -> str:
     def f(x, spec=".3f"):
         return "n/a" if x is None else format(x, spec)
 
-    lines = [f"synthetic S&I corpus: {summary['sessions']} sessions, {summary['responses']} responses, "
-             f"{summary['audio_hours']:.2f} h audio (duration scale {summary['duration_scale']:g}, "
-             f"seed {summary['seed']})"]
+    lines = [f"synthetic {summary.get('test_format', 'sandi2025')} corpus: {summary['sessions']} sessions, "
+             f"{summary['responses']} responses, {summary['audio_hours']:.2f} h audio (duration scale "
+             f"{summary['duration_scale']:g}, seed {summary['seed']})"]
     for split, s in summary["splits"].items():
-        r, real = s["rates"], s["real_kit_rates"]
+        r, real = s["rates"], s.get("real_kit_rates")
+        missing = ", ".join(f"{key.split('_')[0].upper()} {value:.2f}" + (f" (real {real[key]:.2f})" if real and key
+                                                                          in real else "")
+                            for key, value in r.items() if key.endswith("_sessions_missing_answers") and
+                            (value or real))
         lines.append(
             f"  {split:5s}: {s['sessions']} sessions, {s['responses']} responses, {s['audio_hours']:.2f} h; "
-            f"all four parts {r['all_four_parts']:.2f} (real {real['all_four_parts']:.2f}), overall mark "
-            f"{r['overall_mark']:.2f} (real {real['overall_mark']:.2f}), P1 missing answers "
-            f"{r['p1_sessions_missing_answers']:.2f} (real {real['p1_sessions_missing_answers']:.2f}), P5 "
-            f"{r['p5_sessions_missing_answers']:.2f} (real {real['p5_sessions_missing_answers']:.2f})")
+            f"all parts {r['all_parts']:.2f}" + (f" (real {real['all_four_parts']:.2f})" if real else "")
+            + f", overall mark {r['overall_mark']:.2f}" + (f" (real {real['overall_mark']:.2f})" if real else "")
+            + (f", missing answers {missing}" if missing else ""))
     rd = summary["ridge_duration_voiced"]
     lines.append(f"  ridge of overall on answer durations + voiced fraction ({rd['n']} sessions): R² held-out "
                  f"(5-fold CV) {f(rd['r2_heldout'])}, in-sample {f(rd['r2_in_sample'])}")

@@ -11,7 +11,8 @@ from transformers import PreTrainedTokenizerFast
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QWEN2_PATTERN
 
-from processing_sla.session_template_sla import PARTS, compile_template
+from modeling_sla.test_format_sla import load_test_format
+from processing_sla.session_template_sla import compile_template
 from processing_sla.speech_prompts_sla import SPEECH_PROMPTS
 from sla_phi4.data.synthetic import corpus_texts
 
@@ -33,11 +34,13 @@ TEKKEN_NUM_CONTROL = 1000
 
 
 def training_texts() -> list[str]:
-    """Every family's session template rendered with every part, then the synthetic corpus's questions and
-    sentences: the text a stand-in tokenizer will see."""
-    parts = [{"name": name, "description": description, "responses": [{"question": "", "audio": ""}]}
-             for name, description in PARTS.items()]
-    rendered = [compile_template(prompt.template).render(prior_token="", parts=parts)
+    """Every family's session template rendered with every part of the Speak & Improve format, then the synthetic
+    corpus's questions and sentences: the text a stand-in tokenizer will see (the same for every test format, so a
+    stand-in is the same whatever test it will score)."""
+    sandi = load_test_format("sandi2025")
+    parts = [{"name": part.id, "description": part.description, "responses": [{"question": "", "audio": ""}]}
+             for part in sandi.parts]
+    rendered = [compile_template(prompt.template).render(prior_token="", test_title=sandi.title, parts=parts)
                 for prompt in SPEECH_PROMPTS.values()]
     return rendered + corpus_texts()
 
