@@ -63,6 +63,10 @@ class SLAConfig(PreTrainedConfig):
             trains the parts through the mean.
         prior_token_id (`int`, *optional*):
             Token id of the prior token placed before the session, whose embedding the APP replaces.
+        uncertainty (`dict`, *optional*):
+            The interval and referral calibration written by `sla calibrate` (`uncertainty_sla.py` reads it): method,
+            coverage, per target its conformal quantile, difficulty model, centre and typical width, and the referral
+            threshold. Without it, scores come without intervals.
         head_normalization (`bool`, *optional*, defaults to `True`):
             Standardise the pooled hidden state with fixed statistics (buffers fitted on training data by
             `SLAForSessionScoring.fit_head_normalization`) before the head. With a frozen backbone, session
@@ -92,6 +96,7 @@ class SLAConfig(PreTrainedConfig):
     overall_mode: Literal["head", "part_mean"] = "head"
     prior_token_id: int | None = None
     head_normalization: bool = True
+    uncertainty: dict | None = None
 
     def __post_init__(self, **kwargs):
         test_format = load_test_format(self.test_format)

@@ -25,6 +25,7 @@ from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 from transformers.utils import logging
 
 from .test_format_sla import OVERALL, TestFormat, load_test_format
+from .uncertainty_sla import referral, session_intervals
 
 
 logger = logging.get_logger(__name__)
@@ -286,8 +287,10 @@ class SLAScoringPipeline(Pipeline):
             reported_targets(self.test_format, parts, flags, on_unscorable, session.get("session_id"))
             checks.append({"parts": parts, "audio_flags": flags})
         inputs = {key: value.to(self.device) for key, value in batch.items() if torch.is_tensor(value)}
-        scores = self.model(**inputs).scores
-        return {"session_id": list(model_inputs["session_id"]), "scores": scores.float(), "checks": checks}
+        outputs = self.model(**inputs)
+        app_probs = outputs.app_probs.float() if outputs.app_probs is not None else None
+        return {"session_id": list(model_inputs["session_id"]), "scores": outputs.scores.float(),
+                "app_probs": app_probs, "checks": checks}
 
     def postprocess(self, model_outputs, decimals: int | None = 2, on_unscorable: str = "warn"):
         session_id, checks = model_outputs["session_id"], model_outputs["checks"]
@@ -297,16 +300,39 @@ class SLAScoringPipeline(Pipeline):
         scores, levels = format_scores(raw, self.test_format, decimals)
         reported, warnings = reported_targets(self.test_format, checks["parts"], checks["audio_flags"], on_unscorable,
                                               session_id)
+        app_probs = model_outputs.get("app_probs")
+        app_probs = None if app_probs is None else app_probs.reshape(-1).tolist()
+        intervals = self.intervals(raw, reported, app_probs, checks["parts"], decimals)
+        refer, reasons = referral(intervals or {}, checks["audio_flags"], self.model.config.uncertainty)
         result = {
             "session_id": session_id,
             "test_format": self.test_format.name,
             "scores": {name: value if name in reported else None for name, value in scores.items()},
             "levels": {name: level if name in reported else None for name, level in levels.items()},
+            "intervals": intervals,
+            "refer_to_examiner": refer,
+            "referral_reasons": reasons,
             "warnings": warnings,
         }
         if self.test_format.level_name == "CEFR":
             result["cefr"] = dict(result["levels"])
         return result
+
+    def intervals(self, raw: list[float], reported: list[str], app_probs: list[float] | None, parts: list[str],
+                  decimals: int | None) -> dict[str, list[float]] | None:
+        """`{target: [low, high]}` of the reported scores, from the config's calibration (None without one)."""
+        calibration = self.model.config.uncertainty
+        if calibration is None:
+            return None
+        clipped = {name: self.test_format.target_scale(name).clip(value)
+                   for name, value in zip(self.test_format.score_names, raw) if name in reported}
+        most = sum(part.max_responses for part in self.test_format.parts)
+        missing = max(0.0, 1.0 - sum(part in self.test_format.part_ids for part in parts) / most)
+        scales = {name: (self.test_format.target_scale(name).min, self.test_format.target_scale(name).max)
+                  for name in clipped}
+        bounds = session_intervals(clipped, app_probs, self.model.config.band_values, missing, calibration, scales)
+        return {name: [value if decimals is None else round(value, decimals) for value in bound]
+                for name, bound in bounds.items()}
 
     def get_iterator(
         self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params, postprocess_params

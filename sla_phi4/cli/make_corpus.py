@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="multiplies the allotted speaking times (1.0, S&I: P1/P5 20 s, P3/P4 60 s)")
     parser.add_argument("--splits", nargs="+", default=list(DEFAULT_SPLITS),
                         help="split names (default: train dev eval; 70/15/15 %%)")
+    parser.add_argument("--split-shares", type=float, nargs="+", default=None,
+                        help="each split's share of the sessions, in the order of --splits (default 0.70 0.15 0.15)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: up to 2)")
     parser.add_argument("--no-gaps", action="store_true",
                         help="every part and answer present (no gaps; S&I's gaps are the real kit's)")
@@ -34,9 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace a synthetic corpus already in --output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or printed summary")
     args = parser.parse_args(argv)
+    if args.split_shares is not None and len(args.split_shares) != len(args.splits):
+        parser.error(f"--split-shares gives {len(args.split_shares)} shares for {len(args.splits)} splits")
+    shares = dict(zip(args.splits, args.split_shares)) if args.split_shares else None
     make_synthetic_corpus(
         args.output, sessions=args.sessions, seed=args.seed, duration_scale=args.duration_scale,
         splits=tuple(args.splits), progress=not args.quiet, workers=args.workers, gaps=not args.no_gaps,
-        overwrite=args.overwrite, cue_strength=args.cue_strength, test_format=args.format,
+        overwrite=args.overwrite, cue_strength=args.cue_strength, test_format=args.format, split_shares=shares,
     )
     return 0

@@ -5,7 +5,9 @@ import os
 
 from modeling_sla.pipeline_sla import UNSCORABLE_POLICIES
 from sla_phi4.evaluation import scoring
+from sla_phi4.evaluation.fairness import format_fairness
 from sla_phi4.evaluation.scoring import format_table, score_corpus
+from sla_phi4.evaluation.uncertainty_report import format_uncertainty
 
 
 def main(argv=None) -> None:
@@ -28,11 +30,21 @@ def main(argv=None) -> None:
     parser.add_argument("--on_unscorable", default="warn", choices=UNSCORABLE_POLICIES,
                         help="responses that cannot be assessed: score and flag (warn), leave their part and overall "
                              "unscored (skip), or stop (error)")
+    parser.add_argument("--groups", default=None,
+                        help="a TSV of groups (submission ID, then group columns, e.g. L1, gender; a synthetic "
+                             "corpus's reference-materials/speakers.tsv): adds their fairness section")
+    parser.add_argument("--group_columns", nargs="+", default=None,
+                        help="the group columns to report (default: every column with 2 to 20 distinct values)")
+    parser.add_argument("--fairness_target", default=None, help="the target judged for fairness (default overall)")
     args = parser.parse_args(argv)
     os.makedirs(args.output_dir, exist_ok=True)
     report = score_corpus(args.checkpoint, args.corpus_root, args.split, args.output_dir,
                           calibrate_on=args.calibrate_on, calibration_predictions=args.calibration_predictions,
                           train_split=args.train_split or None,
                           batch_size=args.batch_size, dataset_name=args.dataset_name, on_missing=args.on_missing,
-                          on_unscorable=args.on_unscorable, cache_dir=args.cache_dir)
+                          on_unscorable=args.on_unscorable, cache_dir=args.cache_dir, groups=args.groups,
+                          group_columns=args.group_columns, fairness_target=args.fairness_target)
     print(format_table(report))
+    for section in (format_uncertainty(report), format_fairness(report)):
+        if section:
+            print(section)

@@ -29,6 +29,9 @@ from processing_sla import SLAProcessor
 from sla_phi4.data.sessions import scorable_rows, session_seconds
 from sla_phi4.evaluation.baselines import RidgeBaseline, session_features
 from sla_phi4.evaluation.metrics import official_metrics, within_keys
+from sla_phi4.evaluation.fairness import fairness_section
+from sla_phi4.evaluation.uncertainty import Evidence, missing_answers
+from sla_phi4.evaluation.uncertainty_report import judged_target, uncertainty_report
 from sla_phi4.training.session_cache import SessionCache
 
 
@@ -39,16 +42,19 @@ def default_batch_size() -> int:
 
 
 def predict(model, processor, rows: list[dict], batch_size: int | None = None,
-            on_unscorable: str = "warn", cache: SessionCache | None = None) -> tuple[np.ndarray, list[list[dict]]]:
+            on_unscorable: str = "warn", cache: SessionCache | None = None, app_probs: list | None = None
+            ) -> tuple[np.ndarray, list[list[dict]]]:
     """Scores sessions in batches of similar length (less padding). Returns `(len(rows), num_scores)` scores, NaN
     for the targets a session gets no score for (the pipeline's rules, `reported_targets`), and each session's
-    warnings. With `cache` (speech and APP parts), the frozen encoders' outputs come from it."""
+    warnings. With `cache` (speech and APP parts), the frozen encoders' outputs come from it. A list given as
+    `app_probs` receives each session's APP band probabilities (in the order of `rows`; the model needs its APP)."""
     batch_size = batch_size or default_batch_size()
     order = np.argsort([session_seconds(row) for row in rows], kind="stable")
     names = list(model.config.score_names)
     test_format = model.config.get_test_format()
     scores = np.full((len(rows), model.config.num_scores), np.nan)
     warnings: list[list[dict]] = [[] for _ in rows]
+    probs: dict[int, np.ndarray] = {}
     model.eval()
     with torch.no_grad(), tqdm(total=len(rows), desc="Scoring sessions", unit="session") as progress:
         for start in range(0, len(rows), batch_size):
@@ -59,11 +65,40 @@ def predict(model, processor, rows: list[dict], batch_size: int | None = None,
                 parts = [response["part"] for response in rows[index]["responses"]]
                 reported[index], warnings[index] = reported_targets(test_format, parts, flags, on_unscorable,
                                                                     rows[index]["session_id"])
-            raw = model(**batch).scores.float().cpu().numpy()
+            outputs = model(**batch)
+            raw = outputs.scores.float().cpu().numpy()
             for index, values in zip(indices, raw):
                 scores[index] = [value if name in reported[index] else np.nan for name, value in zip(names, values)]
+            if app_probs is not None:
+                probs.update(zip(indices.tolist(), outputs.app_probs.float().cpu().numpy()))
             progress.update(len(indices))
+    if app_probs is not None:
+        app_probs.extend(probs[index] for index in range(len(rows)))
     return scores, warnings
+
+
+def load_split(model, processor, corpus_root: str, split: str, on_missing: str = "error",
+               cache_dir: str | None = None) -> tuple[list[dict], SessionCache | None]:
+    """A split's rows in the model's format, and (with `cache_dir`) a session cache that holds their encodings."""
+    rows = scorable_rows(corpus_root, split, on_missing, model.config.get_test_format())
+    if cache_dir is None:
+        return rows, None
+    cache = SessionCache(model, processor, folder=cache_dir)
+    cache.add(rows, "Encoding sessions (frozen encoders)")
+    return rows, cache
+
+
+def gather_evidence(model, processor, rows: list[dict], batch_size: int | None = None, on_unscorable: str = "warn",
+                    cache: SessionCache | None = None) -> tuple[Evidence, list[list[dict]]]:
+    """What the model says about `rows` (scores as reported, APP probabilities, the share of answers missing,
+    whether a response cannot be assessed) beside their marks; and each session's warnings."""
+    test_format = model.config.get_test_format()
+    probs = [] if model.app is not None else None
+    predictions, warnings = predict(model, processor, rows, batch_size, on_unscorable, cache, app_probs=probs)
+    flagged = np.array([any(warning["response_id"] is not None for warning in session) for session in warnings])
+    evidence = Evidence([row["session_id"] for row in rows], predictions, marks(rows, test_format.score_names),
+                        None if probs is None else np.stack(probs), missing_answers(rows, test_format), flagged)
+    return evidence, warnings
 
 
 def model_inputs(processor, rows: list[dict], cache: SessionCache | None) -> dict:
@@ -228,11 +263,15 @@ def baselines(train_rows: list[dict], rows: list[dict], names: list[str], refere
 def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str, *, calibrate_on: str | None = None,
                  train_split: str | None = "train", batch_size: int | None = None, dataset_name: str | None = None,
                  on_missing: str = "error", calibration_predictions: str | None = None,
-                 on_unscorable: str = "warn", cache_dir: str | None = None) -> dict:
+                 on_unscorable: str = "warn", cache_dir: str | None = None, groups: str | None = None,
+                 group_columns: list[str] | None = None, fairness_target: str | None = None) -> dict:
     """Scores `split`; with `calibrate_on`, also fits a calibration on that split, reading its predictions from
     `calibration_predictions` (a folder of kit-format files written by an earlier call) instead of rescoring it.
     `on_unscorable` ("warn", "skip" or "error") is the pipeline's policy for responses that cannot be assessed.
-    `cache_dir`: a session cache (`train.py --cache_dir`) whose frozen-encoder outputs are reused and extended."""
+    `cache_dir`: a session cache (`train.py --cache_dir`) whose frozen-encoder outputs are reused and extended.
+    A checkpoint calibrated by `sla calibrate` adds the `uncertainty` section and the referrals file. The `fairness`
+    section is always there by reference band, and by group with `groups` (a TSV: submission ID, then group columns;
+    `group_columns` picks some), on `fairness_target` (overall, else the first part)."""
     if on_unscorable not in UNSCORABLE_POLICIES:
         raise ValueError(f"on_unscorable must be one of {UNSCORABLE_POLICIES}, got {on_unscorable!r}")
     batch_size = batch_size or default_batch_size()
@@ -240,13 +279,9 @@ def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str,
     processor = SLAProcessor.from_pretrained(checkpoint)
     names = list(model.config.score_names)
     test_format = model.config.get_test_format()
-    rows = scorable_rows(corpus_root, split, on_missing, test_format)
-    cache = None
-    if cache_dir is not None:
-        cache = SessionCache(model, processor, folder=cache_dir)
-        cache.add(rows, "Encoding sessions (frozen encoders)")
-    predictions, warnings = predict(model, processor, rows, batch_size, on_unscorable, cache)
-    references = marks(rows, names)
+    rows, cache = load_split(model, processor, corpus_root, split, on_missing, cache_dir)
+    evidence, warnings = gather_evidence(model, processor, rows, batch_size, on_unscorable, cache)
+    predictions, references = evidence.predictions, evidence.references
     report = {
         "split": split,
         "dataset": {"name": dataset_name or os.path.basename(os.path.abspath(corpus_root)), "id": corpus_root},
@@ -279,6 +314,14 @@ def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str,
     write_predictions(os.path.join(output_dir, "predictions"), split, rows, predictions, names, test_format)
     report["plots"] = [os.path.basename(path) for path in plot_report(output_dir, predictions, references, names,
                                                                       split, test_format)]
+    if model.config.uncertainty is not None:
+        report["uncertainty"] = uncertainty_report(model.config.uncertainty, evidence, warnings, test_format,
+                                                   model.config.band_values, output_dir, split)
+    target = fairness_target or judged_target(names)
+    if np.isfinite(references[:, names.index(target)]).sum() >= 2:
+        column = names.index(target)
+        report["fairness"] = fairness_section(evidence.session_ids, predictions[:, column], references[:, column],
+                                              test_format, target, groups, group_columns)
     with open(os.path.join(output_dir, f"{split}_report.json"), "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
     return report

