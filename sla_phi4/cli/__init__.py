@@ -24,6 +24,7 @@ COMMANDS = {
     "card": ("card", "write a model card from a checkpoint and its score reports"),
     "push": ("push", "publish a checkpoint (and the metric Space) to the Hub, or --dry-run"),
     "benchmark": ("benchmark", "CPU benchmark of the tiny model and real sizes on paper"),
+    "benchmark-scoring": ("benchmark_scoring", "sharded scoring: 1 vs 2 processes, kill and resume, memory at 10x"),
     "gpu-check": ("gpu_check", "the check at real size on a GPU (or --quick on CPU)"),
     "ablation": ("ablation", "the APP ablation: seeds x APP on/off on the main job's corpus"),
     "uncertainty-study": ("uncertainty_study", "intervals, referral and fairness measured on large dev and eval splits"),

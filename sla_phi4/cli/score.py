@@ -44,6 +44,8 @@ def main(argv=None) -> None:
                           batch_size=args.batch_size, dataset_name=args.dataset_name, on_missing=args.on_missing,
                           on_unscorable=args.on_unscorable, cache_dir=args.cache_dir, groups=args.groups,
                           group_columns=args.group_columns, fairness_target=args.fairness_target)
+    if report is None:  # another process than the main one: the main one merges and reports
+        return
     print(format_table(report))
     for section in (format_uncertainty(report), format_fairness(report)):
         if section:

@@ -193,6 +193,7 @@ def run(settings: DemoSettings) -> dict:
     save_pretrained_with_pipeline(model, processor, model_dir)
 
     steps("Scoring the dev and eval splits, beside the baselines")
+    shutil.rmtree(reports, ignore_errors=True)  # this run's model is new: no earlier run's predictions are resumed
     dataset_name = "synthetic S&I" if test_format.name == "sandi2025" else f"synthetic {test_format.name}"
     dev = score_corpus(model_dir, corpus, "dev", os.path.join(reports, "dev"), dataset_name=dataset_name,
                        cache_dir=settings.cache_dir)

@@ -20,6 +20,7 @@ from processing_sla.processing_sla import pad_right
 
 
 PARTS = ("speech", "app")
+SAVE_EVERY = 200  # sessions encoded between saves of a long `add`
 NAMES = {"speech": ("input_ids", "audio_embeds"), "app": ("app_pooled",)}
 
 
@@ -144,11 +145,17 @@ class SessionCache:
         """Computes what is missing for `rows` (with a progress bar), then writes it to disk."""
         missing = [row for row in rows if not all(self._has(part, self._key(row)) for part in self.parts)]
         self.model.eval()
-        for row in tqdm(missing, desc=description, unit="session", disable=int(os.environ.get("RANK", "0")) != 0):
+        for number, row in enumerate(tqdm(missing, desc=description, unit="session",
+                                          disable=int(os.environ.get("RANK", "0")) != 0), start=1):
             self._encode(row)
+            if number % SAVE_EVERY == 0 and number < len(missing):
+                self._save_all()  # a long encoding interrupted keeps what it did
         if missing:
-            for part in self.parts:
-                self._save(part)
+            self._save_all()
+
+    def _save_all(self) -> None:
+        for part in self.parts:
+            self._save(part)
 
     def _encode(self, row: dict) -> None:
         """Computes the parts `row` lacks (the APP's Whisper, the costliest encoder, only when needed)."""
