@@ -108,7 +108,7 @@ def refusals_shown():
 def build_app(scorer: Scorer, settings: AppSettings) -> gr.Blocks:
     """The app for `scorer`'s model: its parts come from the model's test format."""
     ui = words()["ui"]
-    with gr.Blocks(title=f"{ui['title']}: {settings.model}") as app:
+    with gr.Blocks(title=f"{ui['title']}: {settings.model}", analytics_enabled=False) as app:
         gr.Markdown(intro_markdown(scorer, settings))
         with gr.Row():
             with gr.Column(scale=3):
