@@ -125,4 +125,4 @@ def test_the_space_app_runs_and_answers_without_this_project(pipeline_folder, tm
     messages = report["result"].pop("messages")
     assert report["result"] == expected
     assert messages == [message.text for message in explain(expected, scorer.test_format, {"P3-1": 1}).messages]
-    assert [warning["reason"] for warning in expected["warnings"]][0] == "silent"
+    assert expected["warnings"][0]["reason"] == "silent"

@@ -1,6 +1,6 @@
-"""The demo app, served by `sla demo-space --model tiny` on 127.0.0.1 (the tiny demo model, offline): driven in headless Chromium (a WAV uploaded for each part,
-Score pressed, the scores and warnings read from the page) and called through `gradio_client`; both must show
-exactly what the pipeline gives for the same files.
+"""The demo app, served by `sla demo-space --model tiny` on 127.0.0.1 (the tiny demo model, offline): driven in
+headless Chromium (a WAV uploaded for each part, Score pressed, the scores and warnings read from the page) and
+called through `gradio_client`; both must show exactly what the pipeline gives for the same files.
 
 `SLA_DOCS_SCREENSHOT=docs/images/demo-space.png` also writes the browser test's screenshot, made small, for the
 docs."""

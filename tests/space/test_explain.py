@@ -47,8 +47,8 @@ def test_scores_levels_and_warnings_in_plain_words():
     assert all(line.interval is None and line.scale == (2.0, 5.5) for line in report.lines)
     assert report.referral is None and report.level_name == "CEFR"
     assert [message.text for message in report.messages] == [
-        "Answer 2 to Interview (P1) is silent: nothing was recorded, or the microphone was muted. It was scored all "
-        "the same, so its score means little.",
+        ("Answer 2 to Interview (P1) is silent: nothing was recorded, or the microphone was muted. It was scored all "
+         "the same, so its score means little."),
         "Long turn: a diagram (P4) has no answer, so it gets no score.",
         "Communication activity (P5) needs at least 1 answers to be scored, so it gets no score.",
         "There is no overall score: it needs a score for every part of the test.",
@@ -60,7 +60,8 @@ def test_scores_levels_and_warnings_in_plain_words():
 
 def test_intervals_and_referral_are_shown_when_the_result_has_them():
     result = fake_result(intervals={"P1": [3.2, 4.05], "P3": [3.5, 4.5]}, refer_to_examiner=True,
-                         referral_reasons=["the interval of P1 is wide", {"reason": "silent", "detail": "a silent answer"}])
+                         referral_reasons=["the interval of P1 is wide",
+                                           {"reason": "silent", "detail": "a silent answer"}])
     report = explain(result, SANDI, {"P1-2": 2})
     assert {line.target: line.interval for line in report.lines} == {
         "P1": (3.2, 4.05), "P3": (3.5, 4.5), "P4": None, "P5": None, "overall": None}

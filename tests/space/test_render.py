@@ -84,7 +84,8 @@ def test_warnings_are_items_with_their_reason_part_and_answer():
     assert [item[3] for item in items] == [message.text for message in report.messages]
     assert 'data-count="3"' in warnings_html(report)
     clean = explain({**result(), "warnings": []}, SANDI)
-    assert warnings_html(clean) == '<p id="sla-warnings" data-count="0">No warnings: every answer could be assessed.</p>'
+    assert warnings_html(clean) == ('<p id="sla-warnings" data-count="0">No warnings: every answer could be '
+                                    'assessed.</p>')
     assert "press Score" in waiting_html()
 
 
