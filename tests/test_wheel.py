@@ -62,7 +62,9 @@ def test_wheel_holds_the_package_data_and_no_tests(wheel):
                    "sla_phi4/analysis/backbones/phi4_multimodal.json", "sla_phi4/analysis/real_size.json",
                    "sla_phi4/benchmarks/gpu_check.json", "sla_phi4/conversion/ct2_whisper_packages.json",
                    "sla_phi4/testing/stand_ins/tiny_sizes.json", "processing_sla/assessability_thresholds.json",
-                   "modeling_sla/modeling_sla.py"):
+                   "modeling_sla/modeling_sla.py", "sla_phi4/space/words.json", "sla_phi4/space/interface.py",
+                   "sla_phi4/hub_card/demo_space/app.py", "sla_phi4/hub_card/demo_space/README.md",
+                   "sla_phi4/hub_card/demo_space/requirements.txt"):
         assert needed in names, needed
     assert not any(name.startswith(("tests/", "scripts/")) for name in names)
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))

@@ -5,6 +5,7 @@
     sla push --checkpoint runs/sla --repo-id ORG/NAME --dry-run
     # upload (needs `hf auth login` or HF_TOKEN)
     sla push --checkpoint runs/sla --repo-id ORG/NAME [--private] [--metric-space ORG/sla_scoring]
+        [--demo-space ORG/NAME-demo]
 
 The model repo gets only what it needs, from the top of the folder (`hub_card/repo_files.json`): weights
 (safetensors), configs, the code files the configs name and what they import, processor, tokenizer, chat template
@@ -12,7 +13,8 @@ and README.md card. `config.json` goes without local `_name_or_path` paths. Ever
 audio, logs, training state, sub-folders, symbolic links out of the folder) is left out, and the listing says what
 and why; nothing is read through a link that leaves the folder. `--metric-space` publishes
 `hub_card/sla_scoring` as a Gradio Space, so that `evaluate.load("ORG/sla_scoring")` works (evaluate-cli cannot
-create Spaces with huggingface_hub >= 1.0). `--private` makes new repos private (an existing repo keeps its
+create Spaces with huggingface_hub >= 1.0). `--demo-space` publishes the demo app (`sla_phi4.hub.demo_space`)
+as a Gradio Space that serves the model repo. `--private` makes new repos private (an existing repo keeps its
 visibility); without it the account's or organisation's default applies.
 """
 
@@ -30,6 +32,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 from huggingface_hub.utils import filter_repo_objects
 
+from sla_phi4.hub.demo_space import SpaceSettings, space_files
 from sla_phi4.resources import package_file
 
 
@@ -299,7 +302,13 @@ def report_plan(plan: UploadPlan) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- publishing
-def dry_run(folder: str | os.PathLike, repo_id: str, metric_space: str | None = None) -> list[tuple[str, int]]:
+def demo_space_settings(folder: str | os.PathLike, repo_id: str, demo_space: str) -> SpaceSettings:
+    """The demo Space of the model repo `repo_id`, in the test format of the checkpoint `folder`."""
+    return SpaceSettings(space_id=demo_space, model=repo_id, test_format=str(folder))
+
+
+def dry_run(folder: str | os.PathLike, repo_id: str, metric_space: str | None = None,
+            demo_space: str | None = None) -> list[tuple[str, int]]:
     """Every check, then the listing of what would be uploaded; no network. Returns the model repo's files."""
     if metric_space:
         check_metric_space(metric_space)
@@ -317,6 +326,10 @@ def dry_run(folder: str | os.PathLike, repo_id: str, metric_space: str | None = 
         print(f"Would upload {METRIC_DIR} to the Space https://huggingface.co/spaces/"
               f"{metric_space}:")
         print(format_listing(files_to_upload(METRIC_DIR, SPACE_IGNORE_PATTERNS)))
+    if demo_space:
+        files = space_files(demo_space_settings(folder, repo_id, demo_space))
+        print(f"Would upload the demo app to the Space https://huggingface.co/spaces/{demo_space} (serving {repo_id}):")
+        print(format_listing([(name, len(content)) for name, content in files.items()]))
     return plan.files
 
 
@@ -334,12 +347,13 @@ def push(
     *,
     private: bool = False,
     metric_space: str | None = None,
+    demo_space: str | None = None,
     commit_message: str = "Upload SLA checkpoint",
     check_load: bool = False,
     api: HfApi | None = None,
 ) -> list[str]:
     """Creates the model repo (if needed) and uploads what `plan_upload` selects, in one commit; optionally the
-    metric module as a Gradio Space. Returns the URLs of the commits."""
+    metric module and the demo app as Gradio Spaces. Returns the URLs of the commits."""
     for note in check_folder(folder):
         print(f"note: {note}")
     plan = plan_upload(folder)
@@ -348,6 +362,8 @@ def push(
         check_loads(folder)
     if metric_space:
         check_metric_space(metric_space)
+    demo_operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content) for name, content in
+                       space_files(demo_space_settings(folder, repo_id, demo_space)).items()] if demo_space else []
     api = api or HfApi()
     visibility = True if private else None  # None: the account's default (public unless the organisation says not)
     api.create_repo(repo_id, repo_type="model", private=visibility, exist_ok=True)
@@ -361,6 +377,10 @@ def push(
             repo_id=metric_space, folder_path=str(METRIC_DIR), repo_type="space",
             ignore_patterns=list(SPACE_IGNORE_PATTERNS), commit_message="Upload the SLA scoring metric",
         ))
+    if demo_space:
+        api.create_repo(demo_space, repo_type="space", space_sdk="gradio", private=visibility, exist_ok=True)
+        commits.append(api.create_commit(repo_id=demo_space, repo_type="space", operations=demo_operations,
+                                         commit_message=f"Upload the SLA demo app for {repo_id}"))
     urls = [str(getattr(commit, "commit_url", commit)) for commit in commits]
     for url in urls:
         print(f"Uploaded: {url}")

@@ -9,6 +9,7 @@ import pytest
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from sla_phi4.cli.push import main
 from sla_phi4.hub import publish as push_to_hub
+from sla_phi4.hub.demo_space import space_files
 from sla_phi4.hub.model_card import write_model_card
 from sla_phi4.hub.publish import METRIC_DIR, PublishError, files_to_upload, plan_upload
 
@@ -231,3 +232,30 @@ def test_config_is_published_without_local_paths(publish_folder):
     assert published == local
     hub_id = push_to_hub.without_local_paths({"_name_or_path": "microsoft/Phi-4-multimodal-instruct"})
     assert hub_id == ({"_name_or_path": "microsoft/Phi-4-multimodal-instruct"}, [])  # a Hub id is kept
+
+
+# ------------------------------------------------------------------------------------------------- the demo Space
+DEMO_SPACE = "sla-org/sla-phi4-demo"
+
+
+def test_dry_run_lists_the_demo_space(publish_folder, capsys):
+    main(["--checkpoint", str(publish_folder), "--repo-id", REPO_ID, "--dry-run", "--demo-space", DEMO_SPACE])
+    out = capsys.readouterr().out
+    listing = out.split(f"spaces/{DEMO_SPACE} (serving {REPO_ID}):")[1]
+    listed = {line.split()[0] for line in listing.splitlines() if line.startswith("  ") and "total" not in line}
+    settings = push_to_hub.demo_space_settings(publish_folder, REPO_ID, DEMO_SPACE)
+    assert listed == set(space_files(settings)) and {"app.py", "sla_space/interface.py"} <= listed
+
+
+def test_push_uploads_the_demo_space_serving_the_model_repo(publish_folder, monkeypatch):
+    monkeypatch.setattr(push_to_hub, "HfApi", FakeApi)
+    main(["--checkpoint", str(publish_folder), "--repo-id", REPO_ID, "--demo-space", DEMO_SPACE])
+    calls = FakeApi.calls
+    assert [(name, repo) for name, repo, _ in calls] == [
+        ("create_repo", REPO_ID), ("create_commit", REPO_ID), ("create_repo", DEMO_SPACE),
+        ("create_commit", DEMO_SPACE)]
+    assert calls[2][2] == {"repo_type": "space", "space_sdk": "gradio", "private": None, "exist_ok": True}
+    assert calls[3][2]["repo_type"] == "space"
+    sent = {operation.path_in_repo: operation.path_or_fileobj for operation in calls[3][2]["operations"]}
+    assert sent == space_files(push_to_hub.demo_space_settings(publish_folder, REPO_ID, DEMO_SPACE))
+    assert json.loads(sent["space.json"])["model"] == REPO_ID and f"- {REPO_ID}" in sent["README.md"].decode()
