@@ -25,7 +25,7 @@ from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 from transformers.utils import logging
 
 from .test_format_sla import OVERALL, TestFormat, load_test_format
-from .uncertainty_sla import referral, session_intervals
+from .uncertainty_sla import referral, session_difficulty, session_intervals
 
 
 logger = logging.get_logger(__name__)
@@ -302,8 +302,8 @@ class SLAScoringPipeline(Pipeline):
                                               session_id)
         app_probs = model_outputs.get("app_probs")
         app_probs = None if app_probs is None else app_probs.reshape(-1).tolist()
-        intervals = self.intervals(raw, reported, app_probs, checks["parts"], decimals)
-        refer, reasons = referral(intervals or {}, checks["audio_flags"], self.model.config.uncertainty)
+        intervals, difficulty = self.intervals(raw, reported, app_probs, checks["parts"], decimals)
+        refer, reasons = referral(difficulty, checks["audio_flags"], self.model.config.uncertainty)
         result = {
             "session_id": session_id,
             "test_format": self.test_format.name,
@@ -319,20 +319,23 @@ class SLAScoringPipeline(Pipeline):
         return result
 
     def intervals(self, raw: list[float], reported: list[str], app_probs: list[float] | None, parts: list[str],
-                  decimals: int | None) -> dict[str, list[float]] | None:
-        """`{target: [low, high]}` of the reported scores, from the config's calibration (None without one)."""
+                  decimals: int | None) -> tuple[dict[str, list[float]] | None, float | None]:
+        """`{target: [low, high]}` of the reported scores and the session's difficulty, from the config's calibration
+        (None and None without one)."""
         calibration = self.model.config.uncertainty
         if calibration is None:
-            return None
+            return None, None
         clipped = {name: self.test_format.target_scale(name).clip(value)
                    for name, value in zip(self.test_format.score_names, raw) if name in reported}
         most = sum(part.max_responses for part in self.test_format.parts)
         missing = max(0.0, 1.0 - sum(part in self.test_format.part_ids for part in parts) / most)
         scales = {name: (self.test_format.target_scale(name).min, self.test_format.target_scale(name).max)
                   for name in clipped}
-        bounds = session_intervals(clipped, app_probs, self.model.config.band_values, missing, calibration, scales)
+        bands = self.model.config.band_values
+        bounds = session_intervals(clipped, app_probs, bands, missing, calibration, scales)
+        difficulty = session_difficulty(clipped, app_probs, bands, missing, calibration)
         return {name: [value if decimals is None else round(value, decimals) for value in bound]
-                for name, bound in bounds.items()}
+                for name, bound in bounds.items()}, difficulty
 
     def get_iterator(
         self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params, postprocess_params

@@ -5,9 +5,11 @@ A target's interval is `score ± quantile × sigma`, clipped to the target's sca
 of the calibration split's normalised residuals at the stated coverage (crepes' `ConformalRegressor`, read off at
 unit sigma and saved), and `sigma` the session's difficulty: 1 for split conformal, or a small linear model of
 difficulty features (`normalized`), fitted on held-out absolute errors; or quantiles per band of the predicted
-score (`mondrian`). A session is referred to an examiner when its
-intervals are wider, relative to each target's typical width, than those of the calibration split's least certain
-share (10 % by default), or when a response cannot be assessed.
+score (`mondrian`). A session is referred to an examiner when it is
+harder than the calibration split's least certain share (10 % by default), or when a response cannot be assessed.
+Its difficulty is the mean over its targets of the difficulty model's sigma against the typical (median) calibration
+session's: what a normalised interval's width is relative to its typical width. It is the same model whatever the
+intervals' method, since split conformal intervals have one width for every session and could rank none.
 
 This file is remote code: it imports nothing of the package and no library beyond the standard one.
 """
@@ -66,25 +68,27 @@ def interval(score: float, features: dict[str, float], target: dict, scale_min: 
     return max(scale_min, score - half), min(scale_max, score + half)
 
 
-def relative_width(intervals: dict[str, tuple[float, float]], calibration: dict) -> float | None:
-    """How wide a session's intervals are against each target's typical (median calibration) width: the mean over
-    its targets of width / typical width; None without intervals."""
-    ratios = [(high - low) / calibration["targets"][name]["typical_width"] for name, (low, high) in intervals.items()]
+def session_difficulty(scores: dict[str, float], app_probs: list[float] | None, band_values: list[float],
+                       missing_answers: float, calibration: dict) -> float | None:
+    """How hard a session is to score: the mean over its reported targets (`{target: score}`) of the difficulty
+    model's sigma against the typical calibration session's; None without a reported score."""
+    ratios = []
+    for name, score in scores.items():
+        target = calibration["targets"][name]
+        features = difficulty_features(score, target["center"], app_probs, band_values, missing_answers)
+        ratios.append(sigma(features, target["difficulty"]) / target["typical_difficulty"])
     return sum(ratios) / len(ratios) if ratios else None
 
 
-def referral(intervals: dict[str, tuple[float, float]], audio_flags: list[dict], calibration: dict | None
-             ) -> tuple[bool, list[str]]:
-    """Whether to refer a session to an examiner, and why: a response that cannot be assessed, or intervals wider,
-    relative to their typical width, than the calibration's threshold (set so that its chosen share is referred)."""
+def referral(difficulty: float | None, audio_flags: list[dict], calibration: dict | None) -> tuple[bool, list[str]]:
+    """Whether to refer a session to an examiner, and why: a response that cannot be assessed, or a difficulty above
+    the calibration's threshold (set so that its chosen share of the calibration sessions is referred)."""
     reasons = [f"response {flag['response_id']} ({flag['part']}) cannot be assessed: {flag['reason']}"
                for flag in audio_flags]
-    if calibration is not None:
-        width = relative_width(intervals, calibration)
+    if calibration is not None and difficulty is not None and difficulty > calibration["referral"]["threshold"]:
         threshold = calibration["referral"]["threshold"]
-        if width is not None and width > threshold:
-            reasons.append(f"uncertain: intervals {width:.2f} x their typical width, above {threshold:.2f} (the "
-                           f"least certain {calibration['referral']['share']:.0%} of the calibration sessions)")
+        reasons.append(f"uncertain: {difficulty:.2f} x as hard to score as the typical session, above {threshold:.2f} "
+                       f"(the least certain {calibration['referral']['share']:.0%} of the calibration sessions)")
     return bool(reasons), reasons
 
 
@@ -101,4 +105,4 @@ def session_intervals(scores: dict[str, float], app_probs: list[float] | None, b
 
 
 __all__ = ["FEATURES", "app_entropy", "app_spread", "difficulty_features", "interval", "quantile", "referral",
-           "relative_width", "session_intervals", "sigma"]
+           "session_difficulty", "session_intervals", "sigma"]

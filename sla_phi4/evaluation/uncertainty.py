@@ -19,7 +19,7 @@ import numpy as np
 from crepes import ConformalRegressor
 from sklearn.linear_model import LinearRegression
 
-from modeling_sla.uncertainty_sla import FEATURES, difficulty_features, relative_width, session_intervals
+from modeling_sla.uncertainty_sla import FEATURES, difficulty_features, session_difficulty, session_intervals
 
 
 METHODS = ("split", "normalized", "mondrian")
@@ -89,7 +89,7 @@ def unit_quantiles(regressor: ConformalRegressor, coverage: float, bins: list[in
 
 def fit_target(predictions: np.ndarray, residuals: np.ndarray, features: np.ndarray, method: str, coverage: float,
                rng: np.random.Generator) -> dict:
-    """One target's calibration by `method` (a dict `uncertainty_sla.interval` reads, without `typical_width`)."""
+    """One target's calibration by `method` (what `uncertainty_sla.interval` reads)."""
     if method == "split":
         return {"quantile": unit_quantiles(ConformalRegressor().fit(residuals=residuals), coverage)[0], "sigma": None}
     if method == "normalized":
@@ -125,16 +125,15 @@ def fit_intervals(evidence: Evidence, test_format, band_values: list[float], met
         center = float(predictions.mean())
         features = target_features(evidence.subset(np.flatnonzero(present)), column, center, band_values)
         residuals = np.abs(evidence.references[present, column] - predictions)
-        targets[name] = {**fit_target(predictions, residuals, features, method, coverage, rng), "center": center,
-                         "sessions": int(present.sum())}
+        target = fit_target(predictions, residuals, features, method, coverage, rng)
+        # The referral's difficulty model: the normalised intervals' own, else one fitted on the whole split.
+        difficulty = target["sigma"] or fit_sigma(features, residuals)
+        targets[name] = {**target, "center": center, "sessions": int(present.sum()), "difficulty": difficulty,
+                         "typical_difficulty": float(np.median(sigmas(features, difficulty)))}
     calibration = {"method": method, "coverage": coverage, "sessions": len(evidence.session_ids),
                    "library": f"crepes {crepes.__version__}", "targets": targets}
-    lows, highs = apply_intervals(calibration, evidence, test_format, band_values)
-    for column, name in enumerate(test_format.score_names):
-        widths = highs[:, column] - lows[:, column]
-        targets[name]["typical_width"] = float(np.nanmedian(widths))
-    widths = relative_widths(calibration, lows, highs, test_format.score_names)
-    finite = widths[np.isfinite(widths)]
+    hardness = difficulties(calibration, evidence, test_format, band_values)
+    finite = hardness[np.isfinite(hardness)]
     threshold = float(np.quantile(finite, 1 - refer_share)) if refer_share > 0 else float("inf")
     calibration["referral"] = {"share": refer_share, "threshold": threshold}
     return calibration
@@ -182,14 +181,17 @@ def apply_intervals(calibration: dict, evidence: Evidence, test_format, band_val
     return lows, highs
 
 
-def relative_widths(calibration: dict, lows: np.ndarray, highs: np.ndarray, names: list[str]) -> np.ndarray:
-    """Per session, its intervals' width against each target's typical width (the referral's measure)."""
-    out = np.full(len(lows), np.nan)
-    for row in range(len(lows)):
-        intervals = {name: (lows[row, column], highs[row, column]) for column, name in enumerate(names)
-                     if np.isfinite(lows[row, column])}
-        width = relative_width(intervals, calibration)
-        out[row] = np.nan if width is None else width
+def difficulties(calibration: dict, evidence: Evidence, test_format, band_values: list[float]) -> np.ndarray:
+    """Per session, how hard it is to score (the referral's measure, `uncertainty_sla.session_difficulty`); NaN for a
+    session without a reported score."""
+    names = test_format.score_names
+    out = np.full(len(evidence.session_ids), np.nan)
+    for row in range(len(evidence.session_ids)):
+        scores = {name: float(evidence.predictions[row, column]) for column, name in enumerate(names)
+                  if np.isfinite(evidence.predictions[row, column])}
+        probs = None if evidence.app_probs is None else evidence.app_probs[row].tolist()
+        value = session_difficulty(scores, probs, band_values, float(evidence.missing_answers[row]), calibration)
+        out[row] = np.nan if value is None else value
     return out
 
 
@@ -253,4 +255,4 @@ def referral_gain(curve: dict, share: float) -> float:
 
 
 __all__ = ["Evidence", "METHODS", "apply_intervals", "coverage_table", "fit_intervals", "missing_answers",
-           "referral_gain", "rejection_curve", "relative_widths", "select_method"]
+           "difficulties", "referral_gain", "rejection_curve", "select_method"]

@@ -9,24 +9,22 @@ from sla_phi4.evaluation.uncertainty import (
     Evidence,
     apply_intervals,
     coverage_table,
+    difficulties,
     referral_gain,
     rejection_curve,
-    relative_widths,
 )
 
 
 REFERRALS_FILE = "{split}-referrals.tsv"
 
 
-def session_referrals(calibration: dict, evidence: Evidence, warnings: list[list[dict]], lows: np.ndarray,
-                      highs: np.ndarray, names: list[str]) -> list[tuple[bool, list[str]]]:
+def session_referrals(calibration: dict, warnings: list[list[dict]], hardness: np.ndarray
+                      ) -> list[tuple[bool, list[str]]]:
     """Each session's referral and its reasons, by the pipeline's own rule (`uncertainty_sla.referral`)."""
     out = []
     for row, session_warnings in enumerate(warnings):
-        intervals = {name: (lows[row, column], highs[row, column]) for column, name in enumerate(names)
-                     if np.isfinite(lows[row, column])}
         flags = [warning for warning in session_warnings if warning["response_id"] is not None]
-        out.append(referral(intervals, flags, calibration))
+        out.append(referral(None if np.isnan(hardness[row]) else float(hardness[row]), flags, calibration))
     return out
 
 
@@ -44,7 +42,8 @@ def uncertainty_report(calibration: dict, evidence: Evidence, warnings: list[lis
     marks), and the plot; writes the referrals file."""
     names = test_format.score_names
     lows, highs = apply_intervals(calibration, evidence, test_format, band_values)
-    referrals = session_referrals(calibration, evidence, warnings, lows, highs, names)
+    hardness = difficulties(calibration, evidence, test_format, band_values)
+    referrals = session_referrals(calibration, warnings, hardness)
     write_referrals(os.path.join(output_dir, REFERRALS_FILE.format(split=split)), evidence, referrals)
     referred = np.array([refer for refer, _ in referrals])
     uncertain = np.array([any(reason.startswith("uncertain") for reason in reasons) for _, reasons in referrals])
@@ -63,9 +62,8 @@ def uncertainty_report(calibration: dict, evidence: Evidence, warnings: list[lis
     column = names.index(judged)
     present = np.isfinite(evidence.references[:, column]) & np.isfinite(evidence.predictions[:, column])
     if present.sum() >= 10:
-        widths = relative_widths(calibration, lows, highs, names)[present]
         errors = (evidence.predictions - evidence.references)[present, column]
-        curve = rejection_curve(widths, errors)
+        curve = rejection_curve(hardness[present], errors)
         section["rejection"] = {"target": judged, **curve,
                                 "rmse_reduction_at_referral_share": referral_gain(curve,
                                                                                   calibration["referral"]["share"])}

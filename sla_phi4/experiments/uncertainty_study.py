@@ -24,10 +24,10 @@ from sla_phi4.evaluation.uncertainty import (
     METHODS,
     apply_intervals,
     coverage_table,
+    difficulties,
     fit_intervals,
     referral_gain,
     rejection_curve,
-    relative_widths,
     select_method,
 )
 from sla_phi4.experiments.demo import DemoSettings, run
@@ -61,8 +61,8 @@ def judge(calibration: dict, evidence, test_format, band_values: list[float], co
     result = {"targets": coverage_table(lows, highs, evidence.references, names, coverage)}
     column = names.index("overall") if "overall" in names else 0
     present = np.isfinite(evidence.references[:, column]) & np.isfinite(evidence.predictions[:, column])
-    widths = relative_widths(calibration, lows, highs, names)[present]
-    curve = rejection_curve(widths, (evidence.predictions - evidence.references)[present, column])
+    hardness = difficulties(calibration, evidence, test_format, band_values)[present]
+    curve = rejection_curve(hardness, (evidence.predictions - evidence.references)[present, column])
     result["rejection"] = {**curve, "rmse_reduction_at_refer": referral_gain(curve, refer)}
     result["mean_width"] = float(np.nanmean(highs - lows))
     return result

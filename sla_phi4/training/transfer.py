@@ -10,9 +10,10 @@ from processing_sla import SLAProcessor
 
 
 def transfer_config(source: SLAConfig, test_format) -> SLAConfig:
-    """The source's config with another test format: new targets, the same backbone, LoRA and APP (bands kept)."""
+    """The source's config with another test format: new targets, the same backbone, LoRA and APP (bands kept); no
+    interval calibration (the source's is for its own targets)."""
     values = source.to_dict()
-    for key in ("score_names", "auto_map", "architectures", "custom_pipelines", "transformers_version"):
+    for key in ("score_names", "uncertainty", "auto_map", "architectures", "custom_pipelines", "transformers_version"):
         values.pop(key, None)
     values["test_format"] = load_test_format(test_format).to_dict()
     return SLAConfig.from_dict(values)

@@ -12,8 +12,8 @@ from sla_phi4.evaluation.uncertainty import (
     apply_intervals,
     coverage_table,
     fit_intervals,
+    difficulties,
     rejection_curve,
-    relative_widths,
     select_method,
     unit_quantiles,
 )
@@ -100,19 +100,18 @@ def test_planted_miscalibration_is_reported(calibration_split, test_split):
 
 
 def test_referral_refers_the_chosen_share_and_the_least_certain(calibration_split, test_split):
-    calibration = fit_intervals(calibration_split, SANDI, BANDS, "normalized", coverage=0.9, refer_share=0.1)
-    lows, highs = apply_intervals(calibration, test_split, SANDI, BANDS)
-    widths = relative_widths(calibration, lows, highs, SANDI.score_names)
-    referred = widths > calibration["referral"]["threshold"]
+    calibration = fit_intervals(calibration_split, SANDI, BANDS, "split", coverage=0.9, refer_share=0.1)
+    hardness = difficulties(calibration, test_split, SANDI, BANDS)
+    referred = hardness > calibration["referral"]["threshold"]
     assert 0.06 <= referred.mean() <= 0.14  # the calibration's 10 %, on other sessions
     errors = np.abs(test_split.predictions[:, -1] - test_split.references[:, -1])
     assert errors[referred].mean() > 1.3 * errors[~referred].mean()
-    intervals = {"overall": (3.0, 3.0 + 3 * calibration["targets"]["overall"]["typical_width"])}
-    refer, reasons = referral(intervals, [], calibration)
-    assert refer and reasons[0].startswith("uncertain: intervals 3.00 x their typical width")
+    refer, reasons = referral(3.0, [], calibration)
+    assert refer and reasons[0].startswith("uncertain: 3.00 x as hard to score as the typical session")
+    assert referral(0.5, [], calibration) == (False, [])
     flag = {"response_id": "r1", "part": "P3", "reason": "silent"}
-    assert referral({}, [flag], None) == (True, ["response r1 (P3) cannot be assessed: silent"])
-    assert referral({}, [], None) == (False, [])
+    assert referral(None, [flag], None) == (True, ["response r1 (P3) cannot be assessed: silent"])
+    assert referral(None, [], None) == (False, [])
 
 
 def test_rejection_curves_and_prr():
