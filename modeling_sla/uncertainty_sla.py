@@ -18,13 +18,18 @@ import math
 
 
 # Difficulty features of a session and target, from the model's own outputs and the session's shape.
-FEATURES = ("app_spread", "app_entropy", "distance", "missing_answers")
+FEATURES = ("app_spread", "app_entropy", "app_disagreement", "distance", "missing_answers")
 
 
 def app_spread(app_probs: list[float], band_values: list[float]) -> float:
     """The standard deviation of the APP's band distribution, in marks: how unsure the prior is of the level."""
-    mean = sum(p * band for p, band in zip(app_probs, band_values))
+    mean = app_expected(app_probs, band_values)
     return math.sqrt(max(0.0, sum(p * (band - mean) ** 2 for p, band in zip(app_probs, band_values))))
+
+
+def app_expected(app_probs: list[float], band_values: list[float]) -> float:
+    """The APP's expected mark: its band distribution's mean."""
+    return sum(p * band for p, band in zip(app_probs, band_values))
 
 
 def app_entropy(app_probs: list[float]) -> float:
@@ -33,13 +38,18 @@ def app_entropy(app_probs: list[float]) -> float:
 
 
 def difficulty_features(score: float, center: float, app_probs: list[float] | None, band_values: list[float],
-                        missing_answers: float) -> dict[str, float]:
-    """The features of one target of one session: the APP's spread and entropy (0 without the APP), the score's
-    distance from the calibration split's mean prediction (extremes are scored worse), and the share of the
-    format's answers the session lacks."""
+                        missing_answers: float, app_on_scale: bool = True) -> dict[str, float]:
+    """The features of one target of one session: the APP's spread and entropy, and how far the score is from the
+    APP's expected mark (two estimates that disagree; all 0 without the APP), the score's distance from the
+    calibration split's mean prediction (extremes are scored worse), and the share of the format's answers the
+    session lacks. `app_on_scale`: whether the APP's bands are on the score's scale (not so for an overall on a scale
+    of its own, nor for a model started from another test's, whose APP keeps that test's bands); else the
+    disagreement is 0."""
+    comparable = app_probs is not None and app_on_scale
     return {
         "app_spread": 0.0 if app_probs is None else app_spread(app_probs, band_values),
         "app_entropy": 0.0 if app_probs is None else app_entropy(app_probs),
+        "app_disagreement": abs(score - app_expected(app_probs, band_values)) if comparable else 0.0,
         "distance": abs(score - center),
         "missing_answers": missing_answers,
     }
@@ -75,7 +85,8 @@ def session_difficulty(scores: dict[str, float], app_probs: list[float] | None, 
     ratios = []
     for name, score in scores.items():
         target = calibration["targets"][name]
-        features = difficulty_features(score, target["center"], app_probs, band_values, missing_answers)
+        features = difficulty_features(score, target["center"], app_probs, band_values, missing_answers,
+                                       target["app_on_scale"])
         ratios.append(sigma(features, target["difficulty"]) / target["typical_difficulty"])
     return sum(ratios) / len(ratios) if ratios else None
 
@@ -99,7 +110,8 @@ def session_intervals(scores: dict[str, float], app_probs: list[float] | None, b
     out = {}
     for name, score in scores.items():
         target = calibration["targets"][name]
-        features = difficulty_features(score, target["center"], app_probs, band_values, missing_answers)
+        features = difficulty_features(score, target["center"], app_probs, band_values, missing_answers,
+                                       target["app_on_scale"])
         out[name] = interval(score, features, target, *scales[name])
     return out
 

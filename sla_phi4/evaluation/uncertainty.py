@@ -53,13 +53,20 @@ def missing_answers(rows: list[dict], test_format) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------ fitting
-def target_features(evidence: Evidence, column: int, center: float, band_values: list[float]) -> np.ndarray:
+def app_on_scale(test_format, name: str, band_values: list[float]) -> bool:
+    """Whether the APP's bands are the scale of target `name` (its expected mark can be compared with the score)."""
+    bands = test_format.target_scale(name).bands
+    return len(bands) == len(band_values) and bool(np.allclose(bands, band_values))
+
+
+def target_features(evidence: Evidence, column: int, center: float, band_values: list[float],
+                    on_scale: bool = True) -> np.ndarray:
     """`(sessions, len(FEATURES))` difficulty features of one target (the remote code's own function)."""
     rows = []
     for index in range(len(evidence.session_ids)):
         probs = None if evidence.app_probs is None else evidence.app_probs[index].tolist()
         values = difficulty_features(float(evidence.predictions[index, column]), center, probs, band_values,
-                                     float(evidence.missing_answers[index]))
+                                     float(evidence.missing_answers[index]), on_scale)
         rows.append([values[name] for name in FEATURES])
     return np.array(rows, dtype=float).reshape(len(rows), len(FEATURES))
 
@@ -123,12 +130,14 @@ def fit_intervals(evidence: Evidence, test_format, band_values: list[float], met
                              f"split has {int(present.sum())}.")
         predictions = evidence.predictions[present, column]
         center = float(predictions.mean())
-        features = target_features(evidence.subset(np.flatnonzero(present)), column, center, band_values)
+        on_scale = app_on_scale(test_format, name, band_values)
+        features = target_features(evidence.subset(np.flatnonzero(present)), column, center, band_values, on_scale)
         residuals = np.abs(evidence.references[present, column] - predictions)
         target = fit_target(predictions, residuals, features, method, coverage, rng)
         # The referral's difficulty model: the normalised intervals' own, else one fitted on the whole split.
         difficulty = target["sigma"] or fit_sigma(features, residuals)
-        targets[name] = {**target, "center": center, "sessions": int(present.sum()), "difficulty": difficulty,
+        targets[name] = {**target, "center": center, "app_on_scale": on_scale, "sessions": int(present.sum()),
+                         "difficulty": difficulty,
                          "typical_difficulty": float(np.median(sigmas(features, difficulty)))}
     calibration = {"method": method, "coverage": coverage, "sessions": len(evidence.session_ids),
                    "library": f"crepes {crepes.__version__}", "targets": targets}
