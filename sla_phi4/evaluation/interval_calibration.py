@@ -4,13 +4,16 @@
         [--method auto|split|normalized|mondrian] [--cache_dir runs/cache]
 
 The calibration goes into the checkpoint's `config.json` (`uncertainty`), so the model gives the same intervals
-wherever it is loaded, through the pipeline too; `calibration_report.json` beside it keeps what `auto` measured.
+wherever it is loaded, through the pipeline too. The checkpoint is saved again whole, with this package's remote code
+(the code that reads the calibration travels with it); `calibration_report.json` beside it keeps what `auto`
+measured.
 """
 
 import json
 import os
 
-from modeling_sla import SLAConfig, SLAForSessionScoring
+from modeling_sla import SLAForSessionScoring
+from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from processing_sla import SLAProcessor
 from sla_phi4.evaluation.scoring import gather_evidence, load_split
 from sla_phi4.evaluation.uncertainty import METHODS, fit_intervals, select_method
@@ -35,9 +38,8 @@ def calibrate_intervals(checkpoint: str, corpus_root: str, split: str = "dev", *
         method, measured = select_method(evidence, test_format, model.config.band_values, coverage, seed)
     calibration = fit_intervals(evidence, test_format, model.config.band_values, method, coverage, refer_share, seed)
     calibration["calibrated_on"] = split
-    config = SLAConfig.from_pretrained(checkpoint)
-    config.uncertainty = calibration
-    config.save_pretrained(checkpoint)
+    model.config.uncertainty = calibration
+    save_pretrained_with_pipeline(model, processor, checkpoint)
     report = {"split": split, "sessions": len(rows), "chosen": method, "cross_fitted": measured,
               "calibration": calibration}
     with open(os.path.join(checkpoint, REPORT_FILE), "w", encoding="utf-8") as handle:
