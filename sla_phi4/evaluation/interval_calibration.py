@@ -15,7 +15,7 @@ import os
 from modeling_sla import SLAForSessionScoring
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from processing_sla import SLAProcessor
-from sla_phi4.evaluation.scoring import gather_evidence, load_split
+from sla_phi4.evaluation.predictions import gather_evidence, load_split
 from sla_phi4.evaluation.uncertainty import METHODS, fit_intervals, select_method
 
 

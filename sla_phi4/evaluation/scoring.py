@@ -24,8 +24,6 @@ error` stops at the first). Those are left out of the prediction files, and the 
 
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -33,172 +31,16 @@ from accelerate import PartialState
 from tqdm.auto import tqdm
 
 from modeling_sla import SLAForSessionScoring
-from modeling_sla.pipeline_sla import UNSCORABLE_POLICIES, reported_targets
+from modeling_sla.pipeline_sla import UNSCORABLE_POLICIES
 from processing_sla import SLAProcessor
-from sla_phi4.data.sessions import scorable_rows, session_seconds
+from sla_phi4.data.sessions import scorable_rows
 from sla_phi4.evaluation.baselines import RidgeBaseline, session_features
-from sla_phi4.evaluation.metrics import official_metrics, within_keys
 from sla_phi4.evaluation.fairness import fairness_section
-from sla_phi4.evaluation.shards import (
-    ShardRecords,
-    ShardWriter,
-    balanced_shards,
-    check_manifest,
-    checkpoint_fingerprint,
-    read_shards,
-    record,
-    shard_path,
-)
-from sla_phi4.evaluation.uncertainty import Evidence, missing_answers
+from sla_phi4.evaluation.metrics import official_metrics, within_keys
+from sla_phi4.evaluation.predictions import default_batch_size, evidence_from_records, marks, predict
+from sla_phi4.evaluation.shards import score_into_shards
 from sla_phi4.evaluation.uncertainty_report import judged_target, uncertainty_report
 from sla_phi4.training.session_cache import SessionCache
-
-
-def default_batch_size() -> int:
-    """8 on CUDA; 1 on CPU, where padded batches ran at 0.77x the speed of single sessions (sdpa's masked math
-    path; `sla benchmark` measures it)."""
-    return 8 if torch.cuda.is_available() else 1
-
-
-@dataclass
-class ScoredSession:
-    """One session as scored: its row's index, its scores (NaN for a target it gets no score for), warnings, and
-    the APP's band probabilities (None without the APP)."""
-
-    index: int
-    session_id: str
-    scores: np.ndarray
-    warnings: list[dict]
-    app_probs: np.ndarray | None
-
-
-def score_sessions(model, processor, rows: list[dict], batch_size: int | None = None, on_unscorable: str = "warn",
-                   cache: SessionCache | None = None, description: str = "Scoring sessions"
-                   ) -> Iterator[list[ScoredSession]]:
-    """Scores `rows` in batches of similar length (less padding), yielding each batch's sessions as they are scored.
-    A target a session gets no score for (the pipeline's rules, `reported_targets`) is NaN. With `cache` (speech
-    and APP parts), the frozen encoders' outputs come from it."""
-    batch_size = batch_size or default_batch_size()
-    order = np.argsort([session_seconds(row) for row in rows], kind="stable")
-    names = list(model.config.score_names)
-    test_format = model.config.get_test_format()
-    model.eval()
-    with torch.no_grad(), tqdm(total=len(rows), desc=description, unit="session") as progress:
-        for start in range(0, len(rows), batch_size):
-            indices = order[start : start + batch_size].tolist()
-            batch = model_inputs(processor, [rows[index] for index in indices], cache)
-            checked = []
-            for index, flags in zip(indices, batch.pop("audio_flags")):
-                parts = [response["part"] for response in rows[index]["responses"]]
-                checked.append(reported_targets(test_format, parts, flags, on_unscorable, rows[index]["session_id"]))
-            outputs = model(**batch)
-            raw = outputs.scores.float().cpu().numpy()
-            probs = None if outputs.app_probs is None else outputs.app_probs.float().cpu().numpy()
-            yield [ScoredSession(index, rows[index]["session_id"],
-                                 np.array([value if name in reported else np.nan for name, value in zip(names, values)]),
-                                 warnings, None if probs is None else probs[position])
-                   for position, (index, values, (reported, warnings)) in enumerate(zip(indices, raw, checked))]
-            progress.update(len(indices))
-
-
-def predict(model, processor, rows: list[dict], batch_size: int | None = None,
-            on_unscorable: str = "warn", cache: SessionCache | None = None, app_probs: list | None = None
-            ) -> tuple[np.ndarray, list[list[dict]]]:
-    """`(len(rows), num_scores)` scores (NaN for the targets a session gets no score for) and each session's
-    warnings, in the order of `rows` (see `score_sessions`). A list given as `app_probs` receives each session's APP
-    band probabilities (the model needs its APP)."""
-    scores = np.full((len(rows), model.config.num_scores), np.nan)
-    warnings: list[list[dict]] = [[] for _ in rows]
-    probs: dict[int, np.ndarray] = {}
-    for batch in score_sessions(model, processor, rows, batch_size, on_unscorable, cache):
-        for session in batch:
-            scores[session.index], warnings[session.index] = session.scores, session.warnings
-            probs[session.index] = session.app_probs
-    if app_probs is not None:
-        app_probs.extend(probs[index] for index in range(len(rows)))
-    return scores, warnings
-
-
-def load_split(model, processor, corpus_root: str, split: str, on_missing: str = "error",
-               cache_dir: str | None = None) -> tuple[list[dict], SessionCache | None]:
-    """A split's rows in the model's format, and (with `cache_dir`) a session cache that holds their encodings."""
-    rows = scorable_rows(corpus_root, split, on_missing, model.config.get_test_format())
-    if cache_dir is None:
-        return rows, None
-    cache = SessionCache(model, processor, folder=cache_dir)
-    cache.add(rows, "Encoding sessions (frozen encoders)")
-    return rows, cache
-
-
-def score_into_shards(model, processor, rows: list[dict], checkpoint: str, corpus_root: str, split: str,
-                      output_dir: str, state, batch_size: int | None, on_unscorable: str, cache_dir: str | None
-                      ) -> ShardRecords:
-    """Scores the sessions of `rows` that no shard holds yet, this process's length-balanced share of them into its
-    own shard file; waits for every process, and returns (on the main process) every shard's records."""
-    folder = os.path.join(output_dir, "shards")
-    manifest = {"checkpoint": checkpoint_fingerprint(checkpoint), "corpus_root": os.path.abspath(corpus_root),
-                "split": split, "sessions": len(rows), "on_unscorable": on_unscorable}
-    if state.is_main_process:
-        check_manifest(folder, manifest)
-        done = read_shards(folder, split)  # repairs an incomplete last line before anyone reads it
-    state.wait_for_everyone()
-    if not state.is_main_process:
-        done = read_shards(folder, split)
-    todo = [index for index, row in enumerate(rows) if row["session_id"] not in done.records]
-    seconds = {index: session_seconds(rows[index]) for index in todo}
-    mine = [rows[index] for index in balanced_shards(todo, seconds, state.num_processes)[state.process_index]]
-    if state.is_main_process and done.records:
-        print(f"{split}: {len(done.records)} sessions already scored in {folder}; scoring the other {len(todo)}.",
-              flush=True)
-    cache = None
-    if cache_dir is not None and mine:
-        cache = SessionCache(model, processor, folder=cache_dir)
-        cache.add(mine, "Encoding sessions (frozen encoders)")
-    with ShardWriter(shard_path(folder, split, state.process_index)) as writer:
-        description = f"Scoring sessions (process {state.process_index + 1} of {state.num_processes})"
-        for batch in score_sessions(model, processor, mine, batch_size, on_unscorable, cache, description):
-            writer.append([record(session) for session in batch])
-    state.wait_for_everyone()
-    return read_shards(folder, split) if state.is_main_process else ShardRecords()
-
-
-def evidence_from_records(rows: list[dict], records: dict[str, dict], test_format
-                          ) -> tuple[Evidence, list[list[dict]]]:
-    """The evidence and warnings of `rows` from their shard records (every session must have one)."""
-    missing = [row["session_id"] for row in rows if row["session_id"] not in records]
-    if missing:
-        raise ValueError(f"{len(missing)} sessions have no prediction in the shards, e.g. {missing[:3]}.")
-    entries = [records[row["session_id"]] for row in rows]
-    predictions = np.array([[np.nan if value is None else value for value in entry["scores"]] for entry in entries],
-                           dtype=float).reshape(len(rows), len(test_format.score_names))
-    warnings = [entry["warnings"] for entry in entries]
-    probs = [entry["app_probs"] for entry in entries]
-    flagged = np.array([any(warning["response_id"] is not None for warning in session) for session in warnings])
-    evidence = Evidence([row["session_id"] for row in rows], predictions, marks(rows, test_format.score_names),
-                        None if not probs or probs[0] is None else np.array(probs),
-                        missing_answers(rows, test_format), flagged)
-    return evidence, warnings
-
-
-def gather_evidence(model, processor, rows: list[dict], batch_size: int | None = None, on_unscorable: str = "warn",
-                    cache: SessionCache | None = None) -> tuple[Evidence, list[list[dict]]]:
-    """What the model says about `rows` (scores as reported, APP probabilities, the share of answers missing,
-    whether a response cannot be assessed) beside their marks; and each session's warnings."""
-    test_format = model.config.get_test_format()
-    probs = [] if model.app is not None else None
-    predictions, warnings = predict(model, processor, rows, batch_size, on_unscorable, cache, app_probs=probs)
-    flagged = np.array([any(warning["response_id"] is not None for warning in session) for session in warnings])
-    evidence = Evidence([row["session_id"] for row in rows], predictions, marks(rows, test_format.score_names),
-                        None if probs is None else np.stack(probs), missing_answers(rows, test_format), flagged)
-    return evidence, warnings
-
-
-def model_inputs(processor, rows: list[dict], cache: SessionCache | None) -> dict:
-    """A batch of model inputs with each session's `audio_flags`: through the processor, or from `cache`."""
-    if cache is None:
-        return dict(processor(rows))
-    flags = [processor.assess_session(row, processor.load_session_audio(row, index)) for index, row in enumerate(rows)]
-    return {**cache.batch(rows), "audio_flags": flags}
 
 
 def unscored_summary(predictions: np.ndarray, references: np.ndarray, warnings: list[list[dict]],
@@ -215,10 +57,6 @@ def unscored_summary(predictions: np.ndarray, references: np.ndarray, warnings: 
                                 for column, name in enumerate(names)},
         "warnings": {"sessions": sum(bool(session) for session in warnings), "by_reason": by_reason},
     }
-
-
-def marks(rows: list[dict], names: list[str]) -> np.ndarray:
-    return np.array([[np.nan if row.get(name) is None else row[name] for name in names] for row in rows], dtype=float)
 
 
 def metric_table(predictions: np.ndarray, references: np.ndarray, names: list[str], test_format) -> dict:

@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sla_phi4.data.sessions import session_seconds
+from sla_phi4.evaluation.predictions import score_sessions
+from sla_phi4.training.session_cache import SessionCache
+
 
 MANIFEST = "manifest.json"
 
@@ -147,5 +151,37 @@ def balanced_shards(indices: list[int], seconds: Mapping[int, float], processes:
     return [sorted(shard) for shard in shards]
 
 
+def score_into_shards(model, processor, rows: list[dict], checkpoint: str, corpus_root: str, split: str,
+                      output_dir: str, state, batch_size: int | None, on_unscorable: str, cache_dir: str | None
+                      ) -> ShardRecords:
+    """Scores the sessions of `rows` that no shard holds yet, this process's length-balanced share of them into its
+    own shard file; waits for every process, and returns (on the main process) every shard's records."""
+    folder = os.path.join(output_dir, "shards")
+    manifest = {"checkpoint": checkpoint_fingerprint(checkpoint), "corpus_root": os.path.abspath(corpus_root),
+                "split": split, "sessions": len(rows), "on_unscorable": on_unscorable}
+    if state.is_main_process:
+        check_manifest(folder, manifest)
+        done = read_shards(folder, split)  # repairs an incomplete last line before anyone reads it
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        done = read_shards(folder, split)
+    todo = [index for index, row in enumerate(rows) if row["session_id"] not in done.records]
+    seconds = {index: session_seconds(rows[index]) for index in todo}
+    mine = [rows[index] for index in balanced_shards(todo, seconds, state.num_processes)[state.process_index]]
+    if state.is_main_process and done.records:
+        print(f"{split}: {len(done.records)} sessions already scored in {folder}; scoring the other {len(todo)}.",
+              flush=True)
+    cache = None
+    if cache_dir is not None and mine:
+        cache = SessionCache(model, processor, folder=cache_dir)
+        cache.add(mine, "Encoding sessions (frozen encoders)")
+    with ShardWriter(shard_path(folder, split, state.process_index)) as writer:
+        description = f"Scoring sessions (process {state.process_index + 1} of {state.num_processes})"
+        for batch in score_sessions(model, processor, mine, batch_size, on_unscorable, cache, description):
+            writer.append([record(session) for session in batch])
+    state.wait_for_everyone()
+    return read_shards(folder, split) if state.is_main_process else ShardRecords()
+
+
 __all__ = ["ShardRecords", "ShardWriter", "balanced_shards", "check_manifest", "checkpoint_fingerprint",
-           "read_shards", "record", "shard_path"]
+           "read_shards", "record", "score_into_shards", "shard_path"]

@@ -122,7 +122,8 @@ def format_uncertainty(report: dict) -> str:
                  for name, values in section.get("targets", {}).items())]
     if section.get("miscalibrated_targets"):
         lines.append(f"WARNING: the {section['coverage_target']:.0%} target lies outside the coverage's 95% interval "
-                     f"for {', '.join(section['miscalibrated_targets'])}: recalibrate (sla calibrate) on data like this.")
+                     f"for {', '.join(section['miscalibrated_targets'])}: recalibrate (sla calibrate) on data like "
+                     f"this.")
     referrals = section["referrals"]
     lines.append(f"Referred to an examiner: {referrals['sessions']} sessions ({referrals['share']:.1%}; "
                  f"{referrals['uncertain']} uncertain, {referrals['cannot_be_assessed']} with a response that cannot "

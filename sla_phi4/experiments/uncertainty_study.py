@@ -19,7 +19,7 @@ import numpy as np
 from modeling_sla import SLAForSessionScoring
 from processing_sla import SLAProcessor
 from sla_phi4.evaluation.fairness import fairness_section
-from sla_phi4.evaluation.scoring import gather_evidence, load_split
+from sla_phi4.evaluation.predictions import gather_evidence, load_split
 from sla_phi4.evaluation.uncertainty import (
     METHODS,
     apply_intervals,

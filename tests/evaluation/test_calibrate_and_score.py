@@ -14,7 +14,7 @@ from processing_sla import SLAProcessor
 from sla_phi4.cli.calibrate import main as calibrate_main
 from sla_phi4.cli.score import main as score_main
 from sla_phi4.data.kit import load_kit
-from sla_phi4.evaluation.scoring import gather_evidence
+from sla_phi4.evaluation.predictions import gather_evidence
 from sla_phi4.evaluation.uncertainty import apply_intervals
 from sla_phi4.hub.model_card import write_model_card
 from sla_phi4.testing import run_isolated
