@@ -24,7 +24,7 @@ COMMANDS = {
     "push": ("push", "publish a checkpoint (and the metric Space) to the Hub, or --dry-run"),
     "benchmark": ("benchmark", "CPU benchmark of the tiny model and real sizes on paper"),
     "gpu-check": ("gpu_check", "the check at real size on a GPU (or --quick on CPU)"),
-    "ablation": ("ablation", "the APP ablation: seeds x APP on/off on the main job's corpus"),
+    "ablation": ("ablation", "the ablation studies (app, lora-rank, truncation, overall-mode) on the main job corpus"),
     "measure-assessability": ("measure_assessability", "voice-activity figures behind the assessability thresholds"),
     "measure-loading-memory": ("measure_loading_memory", "host memory of from_backbone on a scaled-up stand-in"),
 }
