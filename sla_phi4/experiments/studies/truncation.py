@@ -27,6 +27,7 @@ from sla_phi4.training.session_cache import SessionCache
 
 
 WHOLE = "trained on whole sessions"
+RANDOM_OVERALL = ("overall (sessions with all parts)", "overall, raw (all sessions)")
 PARTS = TARGETS[:-1]
 
 
@@ -56,18 +57,29 @@ def score_baselines(run: dict, found, flags: dict, study: StudySettings) -> dict
     return {name: score_conditions(found, list(TARGETS), flags, predict) for name, predict in predictors.items()}
 
 
-def aggregate(scored: dict[str, list[dict]]) -> dict:
-    """Per model, condition, kind (`reported`, `raw`) and target: the spread over seeds."""
+def spread_of(values: list) -> dict | None:
+    return None if any(value is None for value in values) else spread(values)
+
+
+def difference(value, whole):
+    return None if value is None or whole is None else value - whole
+
+
+def aggregate(scored: dict[str, list[dict]], whole: str) -> dict:
+    """Per model, condition, kind and target: the spread over seeds of the RMSE (`reported`, `raw`), of the raw
+    output's RMSE on the targets lost (`lost_raw`), and of the change from the whole sessions (`change_reported`,
+    `change_raw`: each seed's own difference)."""
     stats = {}
     for label, runs in scored.items():
         stats[label] = {}
         for condition in runs[0]:
-            stats[label][condition] = {
-                kind: {t: spread([r[condition][kind][t] for r in runs]) if runs[0][condition][kind][t] is not None
-                       else None for t in TARGETS} for kind in ("reported", "raw")}
-            stats[label][condition]["lost_raw"] = {
-                t: spread([r[condition]["lost"][t]["raw_rmse"] for r in runs])
-                if runs[0][condition]["lost"][t]["raw_rmse"] is not None else None for t in TARGETS}
+            stats[label][condition] = {kind: {t: spread_of([r[condition][kind][t] for r in runs]) for t in TARGETS}
+                                       for kind in ("reported", "raw")}
+            stats[label][condition]["lost_raw"] = {t: spread_of([r[condition]["lost"][t]["raw_rmse"] for r in runs])
+                                                   for t in TARGETS}
+            for kind in ("reported", "raw"):
+                stats[label][condition][f"change_{kind}"] = {t: spread_of(
+                    [difference(r[condition][kind][t], r[whole][kind][t]) for r in runs]) for t in TARGETS}
     return stats
 
 
@@ -77,22 +89,40 @@ def value(stat, digits: int = 3) -> str:
     return mean_sd(stat, digits) if isinstance(stat, dict) else f"{stat:.{digits}f}"
 
 
-def systems(stats: dict, reference: dict) -> dict:
+def systems(stats: dict, reference: dict, whole: str) -> dict:
     """Models (spread over seeds) and baselines (one value) by label, in the same shape."""
     shaped = dict(stats)
     for name, scored in reference.items():
-        shaped[BASELINE_LABELS[name]] = {condition: {"reported": metrics["reported"], "raw": metrics["raw"],
-                                                     "lost_raw": {t: metrics["lost"][t]["raw_rmse"] for t in TARGETS}}
-                                         for condition, metrics in scored.items()}
+        shaped[BASELINE_LABELS[name]] = {condition: {
+            "reported": metrics["reported"], "raw": metrics["raw"],
+            "lost_raw": {t: metrics["lost"][t]["raw_rmse"] for t in TARGETS},
+            **{f"change_{kind}": {t: difference(metrics[kind][t], scored[whole][kind][t]) for t in TARGETS}
+               for kind in ("reported", "raw")}} for condition, metrics in scored.items()}
     return shaped
 
 
 def random_table(shaped: dict, names: list[str]) -> str:
-    header = ["system", "responses dropped", *PARTS, "overall (sessions with all parts)", "overall, raw (all sessions)"]
+    header = ["system", "responses dropped", *PARTS, *RANDOM_OVERALL]
     rows = [[label, str(count), *(value(shaped[label][name]["reported"][t]) for t in TARGETS),
              value(shaped[label][name]["raw"]["overall"])]
             for label in shaped for count, name in enumerate(names)]
     return table(header, rows)
+
+
+def change_table(shaped: dict, names: list[str]) -> str:
+    header = ["system", "responses dropped", *PARTS, *RANDOM_OVERALL]
+    rows = [[label, str(count), *(signed(shaped[label][name]["change_reported"][t]) for t in TARGETS),
+             signed(shaped[label][name]["change_raw"]["overall"])]
+            for label in shaped for count, name in enumerate(names) if count]
+    return table(header, rows)
+
+
+def signed(stat, digits: int = 3) -> str:
+    if stat is None:
+        return "-"
+    if isinstance(stat, dict):
+        return f"{stat['mean']:+.{digits}f} ± {stat['sd']:.{digits}f}"
+    return f"{stat:+.{digits}f}"
 
 
 def part_table(shaped: dict) -> str:
@@ -127,6 +157,8 @@ def markdown(shaped: dict, scored: dict, checks: list[dict], names: list[str], s
         "Eval RMSE with responses dropped at random (each target over the sessions where it is still reported; "
         "the last column is the model's overall output on every session, which the pipeline withholds when a part "
         "is lost):", random_table(shaped, names),
+        "Change in eval RMSE from the whole sessions (for the models, each seed's own change, then mean ± sd):",
+        change_table(shaped, names),
         "Eval RMSE with each part removed in turn (the removed part is reported as none; in brackets the raw "
         "output's RMSE for it):", part_table(shaped),
         "What the parts a session lost get:", lost_table(scored),
@@ -181,8 +213,8 @@ def run(study: StudySettings) -> dict:
               for label, runs in results.items()}
     reference = score_baselines(first, found, flags, study)
     checks = pipeline_check(os.path.join(first["folder"], "model"), found)
-    stats = aggregate(scored)
-    shaped = systems(stats, reference)
+    stats = aggregate(scored, found[0].name)
+    shaped = systems(stats, reference, found[0].name)
     names = [condition.name for condition in found if condition.part is None]
     footer = runs_line(sum(results.values(), []), study.seeds, split_sizes(first)) + (
         f" Random drops: {study.draws} draws per number dropped, the same sessions for every model and baseline; the "
