@@ -28,6 +28,7 @@ from sla_phi4.training.session_cache import SessionCache
 
 WHOLE = "trained on whole sessions"
 RANDOM_OVERALL = ("overall (sessions with all parts)", "overall, raw (all sessions)")
+SAVE_EVERY = 240  # truncated sessions encoded between two writes of the cache
 PARTS = TARGETS[:-1]
 
 
@@ -42,7 +43,9 @@ def score_run(run: dict, found, flags: dict, sessions: list[dict], cache_dir: st
     model = SLAForSessionScoring.from_pretrained(folder)
     processor = SLAProcessor.from_pretrained(folder)
     cache = SessionCache(model, processor, folder=cache_dir)
-    cache.add(sessions, "Encoding truncated eval sessions")
+    for start in range(0, len(sessions), SAVE_EVERY):  # kept on disk as it goes: a crash loses one chunk at most
+        end = min(start + SAVE_EVERY, len(sessions))
+        cache.add(sessions[start:end], f"Encoding truncated eval sessions {start + 1}-{end} of {len(sessions)}")
     return score_conditions(found, list(TARGETS), flags,
                             lambda rows, description: raw_scores(model, cache, rows, f"Scoring {description}"))
 
