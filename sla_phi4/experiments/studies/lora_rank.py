@@ -7,14 +7,18 @@ Each rank with alpha = 2 x rank, on the main job's corpus and settings: per-targ
 last epoch's training loss, trainable parameters and seconds per training step.
 """
 
+import os
+
 from sla_phi4.experiments.studies.report import (
     BASELINE_LABELS, TARGETS, baselines, figure, mean_sd, per_target, runs_line, split_sizes, table, training_figure,
     write_study,
 )
 from sla_phi4.experiments.studies.runs import StudySettings, Variant, run_variants
+from sla_phi4.experiments.studies.step_benchmark import step_seconds
 
 
 RANKS = (4, 8, 16, 32)
+ROUNDS = 10  # rounds of training steps taken in turns by the ranks' models
 SPLITS = ("eval", "dev")
 
 
@@ -48,22 +52,26 @@ def split_table(stats: dict, split: str, reference: dict) -> str:
 
 
 def training_table(stats: dict, swept: tuple[int, ...]) -> str:
-    header = ["LoRA rank (alpha)", "trainable parameters", "seconds per step", "train loss (last epoch)",
-              "dev overall RMSE", "eval overall RMSE"]
+    header = ["LoRA rank (alpha)", "trainable parameters", "seconds per step, in turns", "seconds per step, own run",
+              "train loss (last epoch)", "dev overall RMSE", "eval overall RMSE"]
     rows = []
     for rank, label in zip(swept, stats):
         figures = stats[label]["training"]
         rows.append([f"{rank} ({2 * rank})", f"{figures['trainable_parameters']['mean']:,.0f}",
-                     mean_sd(figures["seconds_per_step"]), mean_sd(figures["train_loss"]),
+                     f"{figures['seconds_per_step_in_turns']['median']:.2f}", mean_sd(figures["seconds_per_step"], 2),
+                     mean_sd(figures["train_loss"]),
                      mean_sd(stats[label]["dev"]["overall"]["rmse"]), mean_sd(stats[label]["eval"]["overall"]["rmse"])])
     return table(header, rows)
 
 
-def markdown(stats: dict, references: dict, swept: tuple[int, ...], footer: str) -> str:
+def markdown(stats: dict, references: dict, swept: tuple[int, ...], rounds: int, footer: str) -> str:
     return "\n\n".join([
         "Eval split, RMSE / PCC per target:", split_table(stats, "eval", references["eval"]),
         "Dev split, RMSE / PCC per target:", split_table(stats, "dev", references["dev"]),
-        "Training:", training_table(stats, swept), footer,
+        "Training:", training_table(stats, swept), footer + (
+            " Seconds per step, in turns: the seed-0 model of each rank, one training step each in turn on the same "
+            f"8 train sessions, median of {rounds} rounds (every rank under the same load); own run: the median step "
+            "of each training run, mean ± sd over seeds (runs hours apart, under whatever load the machine had)."),
     ])
 
 
@@ -87,9 +95,13 @@ def plot(stats: dict, swept: tuple[int, ...]):
 
 
 def run(study: StudySettings) -> dict:
-    swept = ranks(study)
+    swept, rounds = ranks(study), 2 if study.quick else ROUNDS
     results = run_variants(study, variants(study))
     stats = aggregate(results)
+    in_turns = step_seconds({label: os.path.join(runs[0]["folder"], "model") for label, runs in results.items()},
+                            study.corpus_dir, study.cache_dir, rounds=rounds)
+    for label, timing in in_turns.items():
+        stats[label]["training"]["seconds_per_step_in_turns"] = timing
     first = next(iter(results.values()))[0]
     references = {split: baselines(first, split) for split in SPLITS}
     footer = runs_line(sum(results.values(), []), study.seeds, split_sizes(first))
@@ -97,7 +109,7 @@ def run(study: StudySettings) -> dict:
               "table": stats, "baselines": references,
               "runs": {label: [{key: run[key] for key in ("eval", "dev", "training", "folder")} for run in runs]
                        for label, runs in results.items()}}
-    return write_study(study, report, markdown(stats, references, swept, footer), plot(stats, swept))
+    return write_study(study, report, markdown(stats, references, swept, rounds, footer), plot(stats, swept))
 
 
 __all__ = ["RANKS", "aggregate", "ranks", "run", "variants"]
