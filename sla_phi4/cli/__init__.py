@@ -27,7 +27,7 @@ COMMANDS = {
     "benchmark": ("benchmark", "CPU benchmark of the tiny model and real sizes on paper"),
     "benchmark-scoring": ("benchmark_scoring", "sharded scoring: 1 vs 2 processes, kill and resume, memory at 10x"),
     "gpu-check": ("gpu_check", "the check at real size on a GPU (or --quick on CPU)"),
-    "ablation": ("ablation", "the APP ablation: seeds x APP on/off on the main job's corpus"),
+    "ablation": ("ablation", "the ablation studies (app, lora-rank, truncation, overall-mode) on the main job corpus"),
     "uncertainty-study": ("uncertainty_study", "intervals, referral and fairness measured on large dev and eval splits"),
     "transfer": ("transfer", "the transfer study: a new test format's model from S&I's or from scratch, by sessions"),
     "measure-assessability": ("measure_assessability", "voice-activity figures behind the assessability thresholds"),

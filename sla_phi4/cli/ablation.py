@@ -4,14 +4,23 @@ import argparse
 
 from sla_phi4.experiments import ablation
 from sla_phi4.experiments.ablation import run_ablation
+from sla_phi4.experiments.studies import STUDIES, StudySettings
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=ablation.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdir", default="runs/ablation")
+    parser.add_argument("--study", choices=list(STUDIES), default="app")
+    parser.add_argument("--workdir", default="runs/ablation",
+                        help="the shared corpus and cache, the runs, and each study's .json, .md and .png")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--backbone", default="phi4", help="phi4 (the paper's backbone), voxtral or qwen2-audio")
-    parser.add_argument("--quick", action="store_true", help="tiny corpus and model (tests)")
+    parser.add_argument("--backbone", default=None,
+                        help="phi4, voxtral or qwen2-audio (default: phi4 for app, the main job's voxtral otherwise)")
+    parser.add_argument("--drop_responses", type=float, default=StudySettings.drop_responses,
+                        help="truncation: the probability of the model trained with --drop_responses")
+    parser.add_argument("--draws", type=int, default=StudySettings.draws,
+                        help="truncation: random draws of each number of responses dropped")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: tiny corpus and model, two epochs (lora-rank: ranks 4 and 8 only)")
     args = parser.parse_args(argv)
-    return run_ablation(args.workdir, args.seeds, backbone=args.backbone, quick=args.quick)
+    return run_ablation(StudySettings(**vars(args)))

@@ -34,9 +34,10 @@ from sla_phi4.evaluation.scoring import format_table, score_corpus
 from sla_phi4.evaluation.uncertainty import MIN_SESSIONS
 from sla_phi4.evaluation.uncertainty_report import format_uncertainty
 from sla_phi4.hub.model_card import write_model_card
-from sla_phi4.testing.stand_ins import BACKBONES
+from sla_phi4.testing.stand_ins import BACKBONES, tiny_size
 from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint
 from sla_phi4.training import DataArguments, ModelArguments, SLATrainingArguments, train
+from sla_phi4.training.run_summary import training_summary
 
 
 @dataclass
@@ -59,6 +60,12 @@ class DemoSettings:
                 "windows: 5.6x fewer on this corpus's short answers, but not exact per answer (README)."})
     use_app: bool = field(default=True, metadata={"help": "Ablation: false builds the model without the APP."})
     app_targets: str = field(default="all", metadata={"help": "Stage app learns from 'all' marks or 'overall'."})
+    lora_rank: int | None = field(default=None, metadata={
+        "help": "LoRA rank (alpha is twice it); default: the size's (sla_phi4/testing/stand_ins/tiny_sizes.json)."})
+    overall_mode: str = field(default="head", metadata={
+        "help": "'head' (overall is its own output) or 'part_mean' (the mean of the part outputs)."})
+    drop_responses: float = field(default=0.0, metadata={
+        "help": "Stage sla: each epoch, each training session loses each response with this probability."})
     sessions: int = field(default=400, metadata={"help": "Synthetic learners (70/15/15 train/dev/eval)."})
     split_shares: list[float] | None = field(default=None, metadata={
         "help": "The train, dev and eval shares of the sessions (default 0.70 0.15 0.15)."})
@@ -81,6 +88,7 @@ class DemoSettings:
         if self.quick:
             self.sessions, self.duration_scale, self.size, self.epochs_app, self.epochs_sla = 12, 0.05, "tiny", 2, 2
             self.app_encoder = "random" if self.app_encoder == "whisper-base" else self.app_encoder
+        self.lora_rank = self.lora_rank or tiny_size(self.size)["lora_rank"]
         self.corpus_dir = self.corpus_dir or os.path.join(self.workdir, "corpus")
         self.cache_dir = self.cache_dir or os.path.join(self.workdir, "cache")
 
@@ -123,6 +131,7 @@ def training_arguments(settings: DemoSettings, stage: str, output_dir: str, epoc
         save_strategy="no" if settings.quick else "epoch",
         load_best_model_at_end=not settings.quick,
         app_targets=settings.app_targets,
+        drop_responses=settings.drop_responses if stage == "sla" else 0.0,
     )
 
 
@@ -151,6 +160,18 @@ def split_shares(settings: DemoSettings) -> dict[str, float] | None:
     return dict(zip(DEFAULT_SPLITS, settings.split_shares))
 
 
+def ensure_corpus(settings: DemoSettings, test_format) -> None:
+    """Makes the synthetic corpus these settings describe in `settings.corpus_dir`, unless it is there already."""
+    corpus = settings.corpus_dir
+    if corpus_matches(corpus, settings):
+        print(f"Reusing the corpus in {corpus} (made with these settings).")
+        return
+    shutil.rmtree(corpus, ignore_errors=True)
+    make_synthetic_corpus(corpus, sessions=settings.sessions, seed=settings.corpus_seed,
+                          duration_scale=settings.duration_scale, cue_strength=settings.cue_strength,
+                          gaps=settings.gaps, test_format=test_format, split_shares=split_shares(settings))
+
+
 def run(settings: DemoSettings) -> dict:
     steps = Steps(8 if settings.model_card else 6)
     workdir, corpus = settings.workdir, settings.corpus_dir
@@ -160,31 +181,27 @@ def run(settings: DemoSettings) -> dict:
     test_format = load_test_format(settings.format)
     steps(f"Synthetic {test_format.name} corpus: {settings.sessions} sessions at duration scale "
           f"{settings.duration_scale}")
-    if corpus_matches(corpus, settings):
-        print(f"Reusing the corpus in {corpus} (made with these settings).")
-    else:
-        shutil.rmtree(corpus, ignore_errors=True)
-        make_synthetic_corpus(corpus, sessions=settings.sessions, seed=settings.corpus_seed,
-                              duration_scale=settings.duration_scale, cue_strength=settings.cue_strength,
-                              gaps=settings.gaps, test_format=test_format, split_shares=split_shares(settings))
+    ensure_corpus(settings, test_format)
 
     steps(f"Building a {settings.size} {settings.backbone} model from local stand-ins; APP: {settings.app_encoder}"
           + ("" if settings.use_app else " (off)"))
     pack_audio = settings.pack_audio and speech_prompt(BACKBONES[settings.backbone][0]).supports_packing
     build_tiny_checkpoint(base, seed=settings.seed, size=settings.size, backbone=settings.backbone,
                           app_encoder=settings.app_encoder, audio_tower=settings.audio_tower,
-                          pack_audio=pack_audio, use_app=settings.use_app, test_format=test_format)
+                          pack_audio=pack_audio, use_app=settings.use_app, lora_rank=settings.lora_rank,
+                          lora_alpha=2 * settings.lora_rank, overall_mode=settings.overall_mode,
+                          test_format=test_format)
 
     data = DataArguments(corpus_root=corpus, cache_dir=settings.cache_dir)
     start = base
     if settings.use_app:
         steps("Training stage app: the APP classifier on pooled Whisper states")
-        train(ModelArguments(checkpoint=base), data,
+        train(ModelArguments(checkpoint=base, overall_mode=settings.overall_mode), data,
               training_arguments(settings, "app", stage_app, settings.epochs_app, 3e-3))
         start = stage_app
 
     steps("Training stage sla: LoRA, head and APP projector with the masked MSE")
-    trainer = train(ModelArguments(checkpoint=start), data,
+    trainer = train(ModelArguments(checkpoint=start, overall_mode=settings.overall_mode), data,
                     training_arguments(settings, "sla", stage_sla, settings.epochs_sla, settings.lr_sla))
 
     steps("Saving the model with its processor and pipeline")
@@ -204,7 +221,8 @@ def run(settings: DemoSettings) -> dict:
                               groups=os.path.join(corpus, "reference-materials", "speakers.tsv"),
                               group_columns=["l1_voice"])
     summary = {"settings": asdict(settings), "eval": overall_summary(evaluation), "dev": overall_summary(dev),
-               "uncertainty": evaluation.get("uncertainty"), "fairness": evaluation.get("fairness")}
+               "uncertainty": evaluation.get("uncertainty"), "fairness": evaluation.get("fairness"),
+               "training": training_summary(trainer)}
 
     if settings.model_card:
         steps("Writing the model card")

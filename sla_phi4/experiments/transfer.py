@@ -209,6 +209,7 @@ def plot(table: dict, sizes: list[int], path: str, test_format) -> None:
                       fmt=styles[system], capsize=3, label=system)
     axis.set(xscale="log", xticks=sizes, xticklabels=[str(size) for size in sizes], xlabel="training sessions",
              ylabel="eval overall RMSE", title=f"A new test format ({test_format.name}): from S&I or from scratch")
+    axis.minorticks_off()  # a log axis labels its minor ticks over the sizes' labels
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

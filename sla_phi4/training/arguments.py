@@ -67,6 +67,10 @@ class SLATrainingArguments(TrainingArguments):
         default="all", metadata={"help": "Stage app: 'all' (every mark a session has, parts and overall) or "
                                          "'overall' (the overall mark only)."}
     )
+    drop_responses: float = field(
+        default=0.0, metadata={"help": "Stage sla: each epoch, each training session loses each response with this "
+                                       "probability (never all of a marked part's); 0 trains on whole sessions."}
+    )
     output_dir: str = field(default="runs/sla")
     eval_strategy: str = field(default="epoch")
     save_strategy: str = field(default="epoch")
@@ -87,6 +91,10 @@ class SLATrainingArguments(TrainingArguments):
             raise ValueError(f"--stage must be 'app' or 'sla', got {self.stage!r}")
         if self.app_targets not in APP_TARGETS:
             raise ValueError(f"--app_targets must be one of {sorted(APP_TARGETS)}, got {self.app_targets!r}")
+        if self.drop_responses and self.stage != "sla":
+            raise ValueError("--drop_responses applies to stage sla (stage app learns from whole sessions).")
+        if not 0.0 <= self.drop_responses < 1.0:
+            raise ValueError(f"--drop_responses must be in [0, 1), got {self.drop_responses}.")
         if self.metric_for_best_model is None:
             self.metric_for_best_model = "overall_rmse" if self.stage == "sla" else "app_rmse"
         if self.label_names is None:

@@ -33,8 +33,10 @@ from sla_phi4.training.acoustic_prior_stage import (
 from sla_phi4.training.arguments import DataArguments, ModelArguments, SLATrainingArguments
 from sla_phi4.training.collator import SessionCollator
 from sla_phi4.training.distributed import is_main_process
+from sla_phi4.training.response_dropout import response_dropout_data
 from sla_phi4.training.session_cache import SessionCache
 from sla_phi4.training.transfer import transferred_model, transferred_processor
+from sla_phi4.training.step_timer import StepTimer
 
 
 # ----------------------------------------------------------------------------------------------------- the model
@@ -228,6 +230,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
         cache = SessionCache(model, processor, ("speech", "app") if stage == "sla" else ("app",), data_args.cache_dir)
         cache.add(train_rows + eval_rows, "Encoding sessions once (frozen encoders)")
     collator = SessionCollator(processor, cache, stage, training_args.app_targets, model.config.band_values)
+    train_dataset, callbacks = response_dropout_data(train_rows, training_args, cache)
     if stage == "sla":
         fit_head(model, collator, train_rows, training_args.per_device_eval_batch_size)
         trainable = model.set_trainable("sla")
@@ -248,10 +251,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
         model=trainer_model,
         args=training_args,
         data_collator=collator,
-        train_dataset=train_rows,
+        train_dataset=train_dataset,
         eval_dataset=eval_rows or None,
         processing_class=processor,
         compute_metrics=metrics,
+        callbacks=[StepTimer(), *callbacks],
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if trainer.is_world_process_zero():

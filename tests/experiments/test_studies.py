@@ -1,0 +1,72 @@
+"""Every ablation study end to end in its quick form (one seed, tiny corpus and model), in one workdir: each writes its
+JSON, table and plot, and the studies share the runs that are the same model."""
+
+import json
+
+import pytest
+
+from sla_phi4.cli.ablation import main
+from sla_phi4.experiments.studies.report import TARGETS
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("ablation")
+
+
+def study(workdir, name: str, *flags: str) -> dict:
+    report = main(["--study", name, "--quick", "--seeds", "0", "--workdir", str(workdir), *flags])
+    for extension in ("json", "md", "png"):
+        assert (workdir / f"{name}.{extension}").stat().st_size > 0
+    assert json.loads((workdir / f"{name}.json").read_text())["study"] == name
+    return report
+
+
+@pytest.mark.slow
+def test_lora_rank_study(workdir):
+    report = study(workdir, "lora-rank")
+    assert report["ranks"] == [4, 8] and report["backbone"] == "voxtral"
+    parameters = [report["table"][f"rank {rank}"]["training"]["trainable_parameters"]["mean"] for rank in (4, 8)]
+    assert parameters[0] < parameters[1]  # LoRA's share doubles with the rank
+    for label in ("rank 4", "rank 8"):
+        training = report["table"][label]["training"]
+        assert training["seconds_per_step"]["mean"] > 0 and training["train_loss"]["mean"] > 0
+        assert set(report["table"][label]["dev"]) == set(TARGETS)
+    markdown = (workdir / "lora-rank.md").read_text()
+    assert "| 8 (16) |" in markdown and "Dev split" in markdown
+    assert {run["folder"].rsplit("/", 1)[-1] for run in report["runs"]["rank 4"]} == {"voxtral-default-quick-seed0"}
+
+
+@pytest.mark.slow
+def test_overall_mode_study_reuses_the_default_run(workdir, capsys):
+    report = study(workdir, "overall-mode")
+    assert "Reusing head, seed 0" in capsys.readouterr().out  # the lora-rank study's default run
+    post_hoc = report["table"]["mean of the head model's part outputs"]["eval"]["overall"]["rmse"]["mean"]
+    assert post_hoc > 0
+    assert report["runs"]["part_mean"][0]["folder"].endswith("voxtral-overall_mode-part_mean-quick-seed0")
+
+
+@pytest.mark.slow
+def test_truncation_study(workdir):
+    report = study(workdir, "truncation", "--draws", "2")
+    whole_run = report["runs"]["trained on whole sessions"][0]
+    evaluation = report["training"]["trained on whole sessions"][0]
+    for target in TARGETS:  # scoring from the cache gives what `sla score` gave the same sessions
+        assert whole_run["whole sessions"]["reported"][target] == pytest.approx(
+            evaluation["per_target"][target]["rmse"], abs=1e-4)
+    assert set(whole_run) == {"whole sessions", "1 dropped", "2 dropped", "without P1", "without P3", "without P4",
+                              "without P5"}
+    for condition in ("without P1", "without P3", "without P4", "without P5"):
+        part = condition.split()[-1]
+        lost = whole_run[condition]["lost"]
+        assert lost[part]["sessions"] == lost[part]["warned"] == lost["overall"]["warned"] > 0
+    assert report["pipeline_check"] and all(check["ok"] for check in report["pipeline_check"])
+    assert set(report["baselines"]) == {"train_mean", "whisper_ridge"}
+    assert "trained with --drop_responses 0.15" in report["runs"]
+
+
+@pytest.mark.slow
+def test_app_study_on_the_phi4_stand_in(workdir):
+    report = study(workdir, "app")
+    assert report["backbone"] == "phi4" and set(report["table"]) == {"APP on", "APP off"}
+    assert "| overall |" in (workdir / "app.md").read_text()
