@@ -1,13 +1,15 @@
 """The uncertainty study: intervals, referral and fairness measured on enough sessions.
 
     sla uncertainty-study [--workdir runs/uncertainty] [--sessions 1500] [--split_shares 0.2 0.4 0.4]
+    sla uncertainty-study --model runs/demo/model --corpus_seed 1 --sessions 1000 --split_shares 0.01 0.495 0.495
 
 Coverage on 60 eval sessions is noise (about ±4 points at 90 %), so this trains the main job's model (its settings,
 backbone and corpus generator) on a corpus whose dev and eval splits are large (by default 1,500 sessions: 300 train,
 600 dev, 600 eval), calibrates every interval method on dev and judges each on eval: coverage and mean width per
 target (95 % bootstrap intervals over sessions), the rejection curve and PRR, the kept sessions' RMSE when 10 % are
 referred; and the fairness of overall by L1 (the corpus's `speakers.tsv`). Writes `uncertainty.json`,
-`uncertainty.md` and `uncertainty.png` into the workdir.
+`uncertainty.md` and `uncertainty.png` into the workdir. With `--model`, a model already trained (the main job's) is
+judged instead, on a corpus of another seed: new learners from the same generator, nearly all of them held out.
 """
 
 import json
@@ -17,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from modeling_sla import SLAForSessionScoring
+from modeling_sla.test_format_sla import load_test_format
 from processing_sla import SLAProcessor
 from sla_phi4.evaluation.fairness import fairness_section
 from sla_phi4.evaluation.predictions import gather_evidence, load_split
@@ -30,7 +33,7 @@ from sla_phi4.evaluation.uncertainty import (
     rejection_curve,
     select_method,
 )
-from sla_phi4.experiments.demo import DemoSettings, run
+from sla_phi4.experiments.demo import DemoSettings, ensure_corpus, run
 
 
 @dataclass
@@ -45,11 +48,16 @@ class UncertaintySettings:
     refer: float = field(default=0.1, metadata={"help": "The share of sessions referred for the headline figure."})
     backbone: str = field(default="voxtral")
     seed: int = field(default=0)
+    corpus_seed: int = field(default=0, metadata={"help": "Seed of the synthetic corpus."})
+    model: str | None = field(default=None, metadata={
+        "help": "A trained model to judge (e.g. the main job's runs/demo/model) instead of training one on this "
+                "corpus; give the corpus another --corpus_seed than the model's, so that its sessions are new."})
     quick: bool = field(default=False, metadata={"help": "A smoke run (tests): the quick main job's sizes."})
 
     def demo_settings(self) -> DemoSettings:
         settings = DemoSettings(workdir=self.workdir, backbone=self.backbone, seed=self.seed, quick=self.quick,
-                                split_shares=list(self.split_shares), model_card=False)
+                                split_shares=list(self.split_shares), model_card=False,
+                                corpus_seed=self.corpus_seed)
         settings.sessions = self.sessions
         return settings
 
@@ -70,8 +78,10 @@ def judge(calibration: dict, evidence, test_format, band_values: list[float], co
 
 def run_uncertainty_study(settings: UncertaintySettings) -> dict:
     demo = settings.demo_settings()
-    model_dir = os.path.join(settings.workdir, "model")
-    if not os.path.isfile(os.path.join(model_dir, "config.json")):
+    model_dir = settings.model or os.path.join(settings.workdir, "model")
+    if settings.model:
+        ensure_corpus(demo, load_test_format(demo.format))
+    elif not os.path.isfile(os.path.join(model_dir, "config.json")):
         run(demo)
     model = SLAForSessionScoring.from_pretrained(model_dir)
     processor = SLAProcessor.from_pretrained(model_dir)
@@ -93,7 +103,7 @@ def run_uncertainty_study(settings: UncertaintySettings) -> dict:
     fairness = fairness_section(evidence["eval"].session_ids, evidence["eval"].predictions[:, column],
                                 evidence["eval"].references[:, column], test_format, "overall",
                                 os.path.join(demo.corpus_dir, "reference-materials", "speakers.tsv"), ["l1_voice"])
-    summary = {"settings": asdict(settings), "dev_sessions": len(evidence["dev"].session_ids),
+    summary = {"settings": asdict(settings), "model": model_dir, "dev_sessions": len(evidence["dev"].session_ids),
                "eval_sessions": len(evidence["eval"].session_ids), "chosen_by_cross_fitting": chosen,
                "cross_fitted_on_dev": cross_fitted, "methods": methods, "fairness": fairness}
     markdown = format_markdown(summary)
