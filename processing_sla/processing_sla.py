@@ -147,8 +147,12 @@ class SLAProcessor(ProcessorMixin):
             path = cached_file(pretrained_model_name_or_path, FORMAT_FILE, _raise_exceptions_for_missing_entries=False,
                                **hub)
             if path is None:
-                raise OSError(f"{pretrained_model_name_or_path} has no {FORMAT_FILE}: an SLA processor needs its test "
-                              f"format (a checkpoint saved by sla-phi4 carries it beside config.json).")
+                raise OSError(
+                    f"{pretrained_model_name_or_path} has no {FORMAT_FILE}: an SLA processor needs its test format (a "
+                    f"checkpoint saved by sla-phi4 carries it beside config.json). A checkpoint saved before test "
+                    f"formats existed is a Speak & Improve one: add its format with `python -c \"from modeling_sla "
+                    f"import load_test_format; load_test_format('sandi2025').save('{pretrained_model_name_or_path}')\"`."
+                )
             with open(path, encoding="utf-8") as handle:
                 processor_dict["test_format"] = json.load(handle)
         return processor_dict, instantiation_kwargs

@@ -3,6 +3,7 @@ malformed format refused with an error that names the field."""
 
 import copy
 import json
+import shutil
 
 import jsonschema
 import numpy as np
@@ -129,6 +130,19 @@ def test_a_malformed_format_file_is_refused_naming_the_file_and_line(tmp_path):
         load_test_format("gre-like")
     (tmp_path / "test_format.json").write_text(json.dumps(mutated(lambda v: None)))
     assert load_test_format(tmp_path).name == "ielts-like"  # a folder holding test_format.json
+
+
+def test_a_checkpoint_without_its_format_is_refused_saying_how_to_add_it(tiny_checkpoint, tmp_path):
+    from processing_sla import SLAProcessor
+
+    folder = tmp_path / "saved-before-formats"
+    shutil.copytree(tiny_checkpoint, folder)
+    (folder / "test_format.json").unlink()
+    with pytest.raises(OSError, match=r"saved-before-formats has no test_format\.json.*load_test_format\('sandi2025'\)"
+                                      r"\.save\("):
+        SLAProcessor.from_pretrained(folder)
+    load_test_format("sandi2025").save(folder)  # what the message says to run
+    assert SLAProcessor.from_pretrained(folder).test_format["name"] == "sandi2025"
 
 
 def test_a_weighted_and_an_own_mark_format():
