@@ -84,6 +84,30 @@ def write_ids(rows: list[dict], path: str) -> str:
     return path
 
 
+def read_ids(path: str, rows: list[dict]) -> list[dict]:
+    """The rows of the session IDs listed in `path`, in its order."""
+    by_id = {row["session_id"]: row for row in rows}
+    selected = []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if line.strip() not in by_id:
+                raise ValueError(f"{path}, line {line_number}: session {line.strip()!r} is not in the train split.")
+            selected.append(by_id[line.strip()])
+    return selected
+
+
+def training_sessions(pool: list[dict], rows: list[dict], size: int, seed: int, ids_path: str,
+                      finished: bool) -> list[dict]:
+    """The training sessions of one size and seed: those recorded in `ids_path` once a run of them has finished
+    (a study resumed with a larger size, hence a larger pool, keeps what its finished runs trained on), else a
+    fresh draw from the pool, recorded there."""
+    if finished and os.path.isfile(ids_path):
+        return read_ids(ids_path, rows)
+    drawn = draw_sessions(pool, size, seed)
+    write_ids(drawn, ids_path)
+    return drawn
+
+
 def train_arm(arm: str, settings: TransferSettings, base: str, ids_file: str, folder: str, seed: int) -> str:
     """Trains one arm on the sessions of `ids_file`; returns the folder of its model."""
     demo = DemoSettings(**{**asdict(settings.demo), "seed": seed, "workdir": folder})
@@ -132,7 +156,8 @@ def run_transfer(settings: TransferSettings) -> dict:
                               backbone=source_settings["backbone"], app_encoder=source_settings["app_encoder"],
                               audio_tower=source_settings["audio_tower"], pack_audio=source_settings["pack_audio"],
                               test_format=test_format)
-    pool = session_pool(scorable_rows(corpus, "train", "error", test_format), max(settings.sizes))
+    train_rows = scorable_rows(corpus, "train", "error", test_format)
+    pool = session_pool(train_rows, max(settings.sizes))
     eval_rows = scorable_rows(corpus, "eval", "error", test_format)
     references = marks(eval_rows, test_format.score_names)
     results_path = os.path.join(settings.workdir, "runs.json")
@@ -141,8 +166,9 @@ def run_transfer(settings: TransferSettings) -> dict:
     app_cache = None
     for size in settings.sizes:
         for seed in settings.seeds:
-            rows = draw_sessions(pool, size, seed)
-            ids_file = write_ids(rows, os.path.join(settings.workdir, "ids", f"n{size}-seed{seed}.txt"))
+            ids_file = os.path.join(settings.workdir, "ids", f"n{size}-seed{seed}.txt")
+            finished = any((arm, size, seed) in done for arm in (*ARMS, "baselines"))
+            rows = training_sessions(pool, train_rows, size, seed, ids_file, finished)
             for arm in ARMS:
                 if (arm, size, seed) in done:
                     continue

@@ -7,7 +7,7 @@ import pytest
 
 from sla_phi4.cli.demo import main as demo_main
 from sla_phi4.cli.transfer import main as transfer_main
-from sla_phi4.experiments.transfer import draw_sessions, session_pool
+from sla_phi4.experiments.transfer import draw_sessions, session_pool, training_sessions
 
 
 def test_the_pool_and_the_draws_are_seeded_and_nested_in_the_pool():
@@ -19,6 +19,20 @@ def test_the_pool_and_the_draws_are_seeded_and_nested_in_the_pool():
     assert {row["session_id"] for row in draw_sessions(pool, 10, 5)} == {row["session_id"] for row in pool}
     with pytest.raises(ValueError, match="the study needs 40"):
         session_pool(rows, 40)
+
+
+def test_a_resumed_study_keeps_the_sessions_its_finished_runs_trained_on(tmp_path):
+    rows = [{"session_id": f"S{index}"} for index in range(30)]
+    ids = tmp_path / "n4-seed0.txt"
+    first = training_sessions(session_pool(rows, 10), rows, 4, 0, str(ids), finished=False)
+    assert ids.read_text().split() == [row["session_id"] for row in first]
+    larger_pool = session_pool(rows, 20)  # a larger size added later changes the pool, hence the draws
+    assert draw_sessions(larger_pool, 4, 0) != first
+    assert training_sessions(larger_pool, rows, 4, 0, str(ids), finished=True) == first
+    assert training_sessions(larger_pool, rows, 4, 0, str(ids), finished=False) == draw_sessions(larger_pool, 4, 0)
+    ids.write_text("S1\nS99\n")
+    with pytest.raises(ValueError, match=r"n4-seed0.txt, line 2: session 'S99' is not in the train split"):
+        training_sessions(larger_pool, rows, 4, 0, str(ids), finished=True)
 
 
 @pytest.mark.slow
