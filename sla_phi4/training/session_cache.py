@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 import torch
+from filelock import FileLock
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -122,13 +123,19 @@ class SessionCache:
         return load_file(path) if path is not None and os.path.isfile(path) else {}
 
     def _save(self, part: str) -> None:
+        """Writes `part` to disk, merged with what other processes sharing the folder wrote since this one loaded it
+        (under a file lock, so that concurrent runs never drop each other's sessions)."""
         path = self._path(part)
         if path is None or int(os.environ.get("RANK", "0")) != 0:
             return
         os.makedirs(self.folder, exist_ok=True)
-        temporary = f"{path}.tmp-{os.getpid()}"
-        save_file(self.stored[part], temporary)
-        os.replace(temporary, path)
+        with FileLock(f"{path}.lock"):
+            if os.path.isfile(path):
+                for name, tensor in load_file(path).items():
+                    self.stored[part].setdefault(name, tensor)
+            temporary = f"{path}.tmp-{os.getpid()}"
+            save_file(self.stored[part], temporary)
+            os.replace(temporary, path)
 
     # --------------------------------------------------------------------------------------------------- filling
     def _key(self, row: dict) -> str:

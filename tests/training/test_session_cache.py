@@ -35,6 +35,17 @@ def test_a_second_cache_reads_from_disk_what_the_first_computed(tiny_model, tiny
     torch.testing.assert_close(second[rows[0]]["app_pooled"], direct, rtol=0, atol=1e-6)
 
 
+def test_processes_sharing_a_cache_folder_keep_each_others_sessions(tiny_model, tiny_processor, tmp_path):
+    rows = [file_session(tmp_path, "a", 1), file_session(tmp_path, "b", 2)]
+    first = SessionCache(tiny_model, tiny_processor, parts=("app",), folder=tmp_path / "cache")
+    second = SessionCache(tiny_model, tiny_processor, parts=("app",), folder=tmp_path / "cache")  # both load empty
+    first.add(rows[:1], "test")
+    second.add(rows[1:], "test")  # saved after the first: it must not drop the first's session
+    merged = SessionCache(tiny_model, tiny_processor, parts=("app",), folder=tmp_path / "cache")
+    for row, cache in zip(rows, (first, second)):
+        torch.testing.assert_close(merged[row]["app_pooled"], cache[row]["app_pooled"], rtol=0, atol=0)
+
+
 def test_changed_audio_or_encoder_is_never_served_from_the_cache(tiny_model, tiny_processor, tmp_path):
     row = file_session(tmp_path, "a", 1)
     cache = SessionCache(tiny_model, tiny_processor, parts=("app",), folder=tmp_path / "cache")
