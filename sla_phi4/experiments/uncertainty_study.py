@@ -8,7 +8,8 @@ backbone and corpus generator) on a corpus whose dev and eval splits are large (
 600 dev, 600 eval), calibrates every interval method on dev and judges each on eval: coverage and mean width per
 target (95 % bootstrap intervals over sessions), the rejection curve and PRR, the kept sessions' RMSE when 10 % are
 referred; and the fairness of overall by L1 (the corpus's `speakers.tsv`). Writes `uncertainty.json`,
-`uncertainty.md` and `uncertainty.png` into the workdir. With `--model`, a model already trained (the main job's) is
+`uncertainty.md` and `uncertainty.png` into the workdir. Then `--resplits` random calibration splits of the pooled dev
+and eval sessions, of the same sizes, give each figure's spread over calibration splits (`uncertainty-resplits.png`). With `--model`, a model already trained (the main job's) is
 judged instead, on a corpus of another seed: new learners from the same generator, nearly all of them held out.
 """
 
@@ -34,6 +35,9 @@ from sla_phi4.evaluation.uncertainty import (
     select_method,
 )
 from sla_phi4.experiments.demo import DemoSettings, ensure_corpus, run
+from sla_phi4.experiments.uncertainty_resplits import format_markdown as resplits_markdown
+from sla_phi4.experiments.uncertainty_resplits import plot as plot_resplits
+from sla_phi4.experiments.uncertainty_resplits import resplit_study
 
 
 @dataclass
@@ -52,6 +56,9 @@ class UncertaintySettings:
     model: str | None = field(default=None, metadata={
         "help": "A trained model to judge (e.g. the main job's runs/demo/model) instead of training one on this "
                 "corpus; give the corpus another --corpus_seed than the model's, so that its sessions are new."})
+    resplits: int = field(default=200, metadata={
+        "help": "Random calibration splits of the pooled dev and eval sessions (the study's sizes), for the spread "
+                "of each figure over calibration splits (0: none)."})
     quick: bool = field(default=False, metadata={"help": "A smoke run (tests): the quick main job's sizes."})
 
     def demo_settings(self) -> DemoSettings:
@@ -107,6 +114,12 @@ def run_uncertainty_study(settings: UncertaintySettings) -> dict:
                "eval_sessions": len(evidence["eval"].session_ids), "chosen_by_cross_fitting": chosen,
                "cross_fitted_on_dev": cross_fitted, "methods": methods, "fairness": fairness}
     markdown = format_markdown(summary)
+    if settings.resplits:
+        summary["resplits"] = resplit_study(evidence["dev"], evidence["eval"], test_format, bands, settings.coverage,
+                                            settings.refer, settings.resplits, settings.seed)
+        markdown += "\n\n" + resplits_markdown(summary["resplits"])
+        plot_resplits(summary["resplits"], settings.coverage, os.path.join(settings.workdir,
+                                                                           "uncertainty-resplits.png"))
     print("\n" + markdown)
     plot(summary, os.path.join(settings.workdir, "uncertainty.png"))
     with open(os.path.join(settings.workdir, "uncertainty.json"), "w", encoding="utf-8") as handle:

@@ -8,7 +8,6 @@ from crepes import ConformalRegressor
 from modeling_sla import load_test_format
 from modeling_sla.uncertainty_sla import interval, referral
 from sla_phi4.evaluation.uncertainty import (
-    Evidence,
     apply_intervals,
     coverage_table,
     difficulties,
@@ -17,25 +16,11 @@ from sla_phi4.evaluation.uncertainty import (
     select_method,
     unit_quantiles,
 )
+from sla_phi4.testing.planted_evidence import planted_evidence
 
 
 SANDI = load_test_format("sandi2025")
 BANDS = SANDI.scale.bands
-
-
-def planted_evidence(sessions: int, seed: int, noise_scale: float = 1.0) -> Evidence:
-    """Marks whose noise grows with the APP's spread: a confident prior (one band) or an unsure one (three bands)."""
-    rng = np.random.default_rng(seed)
-    unsure = rng.random(sessions) < 0.5
-    app_probs = np.zeros((sessions, len(BANDS)))
-    app_probs[~unsure, 4] = 1.0
-    app_probs[unsure, 2:7] = 0.2
-    truth = rng.uniform(2.5, 5.0, sessions)
-    noise_sd = np.where(unsure, 0.5, 0.1) * noise_scale
-    predictions = np.column_stack([truth + rng.normal(0, noise_sd) for _ in SANDI.score_names])
-    references = np.column_stack([truth for _ in SANDI.score_names])
-    return Evidence([f"S{index}" for index in range(sessions)], predictions, references, app_probs,
-                    np.zeros(sessions), np.zeros(sessions, dtype=bool))
 
 
 @pytest.fixture(scope="module")
