@@ -120,8 +120,8 @@ def plot(study: dict, coverage: float, path: str) -> None:
         errors = [means - [stat["p05"] for stat in stats], [stat["p95"] for stat in stats] - means]
         axis.errorbar(positions, means, yerr=errors, fmt="o", capsize=3, label=method)
     axis.set(xticks=range(len(names)), xticklabels=names, ylabel="coverage of the judged sessions",
-             title=f"Coverage over {study['splits']} random calibration splits (mean, 5-95 %)")
-    axis.legend(fontsize=7)
+             ylim=(0.8, 0.98), title=f"Coverage over {study['splits']} random calibration splits (mean, 5-95 %)")
+    axis.legend(fontsize=7, loc="upper center", ncol=4)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
