@@ -17,7 +17,7 @@ def test_quick_uncertainty_study_judges_a_given_model_on_new_sessions(tmp_path):
     config_before = (demo / "model" / "config.json").read_bytes()
     workdir = tmp_path / "uncertainty"
     summary = study_main(["--workdir", str(workdir), "--quick", "true", "--model", str(demo / "model"),
-                          "--corpus_seed", "1", "--sessions", "44", "--split_shares", "0.1", "0.45", "0.45"])
+                          "--corpus_seed", "1", "--sessions", "44", "--split_shares", "0.1", "0.45", "0.45", "--resplits", "20"])
 
     # the given model judged on the new corpus's held-out splits; nothing trained, the checkpoint unchanged
     assert summary["model"] == str(demo / "model")
@@ -42,3 +42,13 @@ def test_quick_uncertainty_study_judges_a_given_model_on_new_sessions(tmp_path):
     assert written["methods"].keys() == summary["methods"].keys()
     assert (workdir / "uncertainty.md").read_text().count("|") > 20
     assert (workdir / "uncertainty.png").stat().st_size > 0
+
+    # the spread over random calibration splits of the pooled held-out sessions, at the study's sizes
+    resplits = written["resplits"]
+    assert (resplits["splits"], resplits["calibration_sessions"], resplits["judged_sessions"]) == (20, 20, 20)
+    for method in METHODS:
+        coverage = resplits["methods"][method]["coverage"]
+        assert set(coverage) == {"P1", "P3", "P4", "P5", "overall"}
+        assert all(row["p05"] <= row["mean"] <= row["p95"] for row in coverage.values())
+    assert "Over 20 random splits of the 40 held-out sessions" in (workdir / "uncertainty.md").read_text()
+    assert (workdir / "uncertainty-resplits.png").stat().st_size > 0
