@@ -63,6 +63,9 @@ def test_truncation_study(workdir):
     assert report["pipeline_check"] and all(check["ok"] for check in report["pipeline_check"])
     assert set(report["baselines"]) == {"train_mean", "whisper_ridge"}
     assert "trained with --drop_responses 0.15" in report["runs"]
+    assert whole_run["1 dropped"]["draw_sd"]["raw"]["overall"] is not None  # two draws: their spread is reported
+    assert "Spread over the 2 draws (the standard deviation of one draw's raw overall RMSE" in (
+        workdir / "truncation.md").read_text()
 
 
 @pytest.mark.slow

@@ -79,6 +79,10 @@ def test_draw_metrics_count_lost_targets_and_score_only_what_is_reported():
     averaged = mean_over_draws([metrics, unwarned])
     assert averaged["lost"]["P3"] == {"sessions": 2, "warned": 1, "raw_rmse": None}
     assert averaged["raw"]["P1"] == pytest.approx(0.5)
+    assert averaged["draw_sd"]["reported"]["P1"] == pytest.approx(0.0)  # the same RMSE in both draws
+    shifted = {**unwarned, "raw": {**unwarned["raw"], "P1": unwarned["raw"]["P1"] + 0.2}}
+    assert mean_over_draws([metrics, shifted])["draw_sd"]["raw"]["P1"] == pytest.approx(0.2 / np.sqrt(2))
+    assert mean_over_draws([metrics])["draw_sd"]["raw"]["P1"] is None
 
 
 def test_the_pipeline_reports_no_score_and_a_warning_for_every_part_a_session_lost(tiny_model, tiny_processor,

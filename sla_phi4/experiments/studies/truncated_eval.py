@@ -113,10 +113,15 @@ def draw_metrics(predictions: np.ndarray, references: np.ndarray, mask: np.ndarr
 
 
 def mean_over_draws(per_draw: list[dict]) -> dict:
-    """Each RMSE averaged over the draws (None where a draw has none); counts summed."""
+    """Each RMSE averaged over the draws (None where a draw has none); counts summed; and `draw_sd`, the standard
+    deviation over the draws of each RMSE, reported and raw (None with fewer than two), how much one draw moves it."""
     def average(values):
         values = [value for value in values if value is not None]
         return float(np.mean(values)) if values else None
+
+    def spread(values):
+        values = [value for value in values if value is not None]
+        return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
     first = per_draw[0]
     return {
@@ -126,6 +131,8 @@ def mean_over_draws(per_draw: list[dict]) -> dict:
                         "warned": sum(d["lost"][name]["warned"] for d in per_draw),
                         "raw_rmse": average([d["lost"][name]["raw_rmse"] for d in per_draw])}
                  for name in first["lost"]},
+        "draw_sd": {kind: {name: spread([d[kind][name] for d in per_draw]) for name in first[kind]}
+                    for kind in ("reported", "raw")},
     }
 
 

@@ -13,6 +13,8 @@ checks one session of each condition through the saved model's pipeline.
 
 import os
 
+import numpy as np
+
 from modeling_sla import SLAForSessionScoring
 from processing_sla import SLAProcessor
 from sla_phi4.data.sessions import scorable_rows
@@ -154,12 +156,28 @@ def lost_table(scored: dict[str, list[dict]]) -> str:
     return table(header, rows)
 
 
-def markdown(shaped: dict, scored: dict, checks: list[dict], names: list[str], seeds: list[int], footer: str) -> str:
+def draw_spread(scored: dict[str, list[dict]], names: list[str], draws: int) -> str:
+    """How much one random draw moves each model's raw overall RMSE (sd over draws, mean over seeds)."""
+    cells = []
+    for label, runs in scored.items():
+        for name in names[1:]:
+            values = [run[name]["draw_sd"]["raw"]["overall"] for run in runs
+                      if run[name].get("draw_sd", {}).get("raw", {}).get("overall") is not None]
+            if values:
+                cells.append(f"{label}, {name}: {np.mean(values):.3f}")
+    if not cells:
+        return f"{draws} draw per number dropped: no spread over draws to report."
+    return (f"Spread over the {draws} draws (the standard deviation of one draw's raw overall RMSE, mean over seeds): "
+            + "; ".join(cells) + f". The mean over {draws} draws moves by that divided by √{draws}.")
+
+
+def markdown(shaped: dict, scored: dict, checks: list[dict], names: list[str], seeds: list[int], footer: str,
+             draws: int) -> str:
     ok = sum(check["ok"] for check in checks)
     return "\n\n".join([
         "Eval RMSE with responses dropped at random (each target over the sessions where it is still reported; "
         "the last column is the model's overall output on every session, which the pipeline withholds when a part "
-        "is lost):", random_table(shaped, names),
+        "is lost):", random_table(shaped, names), draw_spread(scored, names, draws),
         "Change in eval RMSE from the whole sessions (for the models, each seed's own change, then mean ± sd):",
         change_table(shaped, names),
         "Eval RMSE with each part removed in turn (the removed part is reported as none; in brackets the raw "
@@ -227,7 +245,7 @@ def run(study: StudySettings) -> dict:
               "pipeline_check": checks, "runs": scored,
               "folders": {label: [run["folder"] for run in runs] for label, runs in results.items()},
               "training": {label: [run["eval"] for run in runs] for label, runs in results.items()}}
-    return write_study(study, report, markdown(shaped, scored, checks, names, study.seeds, footer), plot(shaped, names))
+    return write_study(study, report, markdown(shaped, scored, checks, names, study.seeds, footer, study.draws), plot(shaped, names))
 
 
 __all__ = ["aggregate", "run", "variants"]
