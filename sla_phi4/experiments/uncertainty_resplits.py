@@ -1,9 +1,9 @@
 """Repeated calibration splits: how much of a coverage measured once is the luck of one calibration split.
 
 A conformal interval covers `coverage` of new sessions on average over calibration splits; the coverage of any one
-split varies around it (at 280 calibration sessions and 90 %, by about ±2 points). Pooling the held-out sessions
-(dev and eval) and drawing many random calibration and judgement splits of the study's own sizes gives, per method
-and target, the mean coverage and the 5-95 % range over splits, beside the mean width, the PRR and the kept
+split varies around it (at 280 calibration sessions and 90 %, by about ±4 points over 5-95 % of splits). Pooling
+the held-out sessions (dev and eval) and drawing many random calibration and judgement splits of the study's own
+sizes gives, per method and target, the mean coverage and the 5-95 % range over splits, beside the mean width, the PRR and the kept
 sessions' RMSE gain at the referred share.
 """
 
@@ -83,8 +83,9 @@ def format_markdown(study: dict) -> str:
     methods = study["methods"]
     names = list(next(iter(methods.values()))["coverage"])
     total = study["calibration_sessions"] + study["judged_sessions"]
-    caption = (f"Over {study['splits']} random splits of the {total} held-out sessions ({study['calibration_sessions']} "
-               f"to calibrate, {study['judged_sessions']} to judge): mean (5-95 % of splits).")
+    caption = (f"Over {study['splits']} random splits of the {total} held-out sessions "
+               f"({study['calibration_sessions']} to calibrate, {study['judged_sessions']} to judge): "
+               f"mean (5-95 % of splits).")
     header = ("| method | " + " | ".join(f"{name} coverage" for name in names)
               + " | mean width | PRR | overall RMSE reduction, referred share | splits with every target in 87-93 % |")
     lines = [caption, "", header, "|---" * (len(names) + 5) + "|"]

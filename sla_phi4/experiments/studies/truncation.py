@@ -162,7 +162,7 @@ def draw_spread(scored: dict[str, list[dict]], names: list[str], draws: int) -> 
     for label, runs in scored.items():
         for name in names[1:]:
             values = [run[name]["draw_sd"]["raw"]["overall"] for run in runs
-                      if run[name].get("draw_sd", {}).get("raw", {}).get("overall") is not None]
+                      if run[name]["draw_sd"]["raw"]["overall"] is not None]
             if values:
                 cells.append(f"{label}, {name}: {np.mean(values):.3f}")
     if not cells:
@@ -245,7 +245,8 @@ def run(study: StudySettings) -> dict:
               "pipeline_check": checks, "runs": scored,
               "folders": {label: [run["folder"] for run in runs] for label, runs in results.items()},
               "training": {label: [run["eval"] for run in runs] for label, runs in results.items()}}
-    return write_study(study, report, markdown(shaped, scored, checks, names, study.seeds, footer, study.draws), plot(shaped, names))
+    text = markdown(shaped, scored, checks, names, study.seeds, footer, study.draws)
+    return write_study(study, report, text, plot(shaped, names))
 
 
 __all__ = ["aggregate", "run", "variants"]
