@@ -3,8 +3,8 @@
 A conformal interval covers `coverage` of new sessions on average over calibration splits; the coverage of any one
 split varies around it (at 280 calibration sessions and 90 %, by about ±4 points over 5-95 % of splits). Pooling
 the held-out sessions (dev and eval) and drawing many random calibration and judgement splits of the study's own
-sizes gives, per method and target, the mean coverage and the 5-95 % range over splits, beside the mean width, the PRR and the kept
-sessions' RMSE gain at the referred share.
+sizes gives, per method and target, the mean coverage and the 5-95 % range over splits, beside the mean width, the
+PRR and the kept sessions' RMSE gain at the referred share.
 """
 
 import numpy as np
