@@ -8,7 +8,8 @@ object loaded through `AutoProcessor`).
 
     scorer = pipeline("spoken-language-assessment", model="ORG/NAME", trust_remote_code=True)
     scorer({"session_id": "S1", "responses": [{"part": "P1", "audio": "S1-P10003.flac", "question": "..."}]})
-    scorer("path/to/folder")            # files named <submissionID>-<questionID>.flac|.wav
+    scorer("path/to/folder")            # a list: files named <submissionID>-<questionID>.flac|.wav|.mp3|.ogg,
+                                        # or one sub-folder per learner with files named by part (P1_01.mp3)
     scorer([session_a, session_b], batch_size=2)
     scorer(session, on_unscorable="skip")  # no score for a part with a response that cannot be assessed
 """
@@ -24,6 +25,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 from transformers.utils import logging
 
+from .session_folders_sla import AUDIO_EXTENSIONS, parse_response_file, read_session_folder
 from .test_format_sla import OVERALL, TestFormat, load_test_format
 from .uncertainty_sla import referral, session_difficulty, session_intervals
 
@@ -31,7 +33,6 @@ from .uncertainty_sla import referral, session_difficulty, session_intervals
 logger = logging.get_logger(__name__)
 
 TASK = "spoken-language-assessment"
-AUDIO_EXTENSIONS = (".flac", ".wav")
 UNSCORABLE_POLICIES = ("warn", "skip", "error")
 OVERALL_RULE_WORDS = {"mean": "the mean of", "weighted": "the weighted mean of", "own_mark": "marked on all of"}
 
@@ -112,70 +113,28 @@ def reported_targets(
 
 
 # ------------------------------------------------------------------------------------------------ folder input
-def parse_response_file(filename: str, test_format: TestFormat) -> tuple[str, str, str | None]:
-    """`SI114J-00011-P10003.flac` -> `("SI114J-00011", "P10003", "P1")`: submission ID, question ID and part (the
-    format's part whose question prefix starts the question ID; None for a part the test does not score, such as
-    S&I's P2)."""
-    stem = os.path.splitext(os.path.basename(filename))[0]
-    submission, separator, question = stem.rpartition("-")
-    part = test_format.part_of_question(question)
-    if not separator or not submission or (part is None and not test_format.is_unscored_question(question)):
-        prefixes = ", ".join(part.question_prefix for part in test_format.parts)
-        raise ValueError(
-            f"Cannot read the response ID of {filename!r}: expected <submissionID>-<questionID>.flac|.wav with a "
-            f"question ID starting with a part of the {test_format.name} format ({prefixes}), e.g. "
-            f"SPEAKER-00011-{test_format.parts[0].question_prefix}0003.flac."
-        )
-    return submission, question, part
-
-
 def sessions_from_folder(folder: str | os.PathLike, test_format: TestFormat) -> list[dict]:
-    """Sessions from a folder of response audio named by response ID, one per submission ID (sorted).
+    """Sessions from a folder of recordings (files named by response ID, or one sub-folder per learner with files
+    named by part; see `session_folders_sla`), one per session ID, sorted; what is not read is counted and reported
+    in one warning."""
+    found = read_session_folder(folder, test_format)
+    if found.skipped:
+        logger.warning(f"{os.fspath(folder)}: skipped {found.skipped_summary()}")
+    return found.sessions
 
-    What is not read is counted and reported in one warning: entries other than .flac/.wav files (other files,
-    sub-folders) and responses of parts that are not scored (S&I's P2, read-aloud). Responses are ordered by the
-    format's parts, then question ID; questions are unknown (None).
-    """
-    folder = os.fspath(folder)
-    if not os.path.isdir(folder):
-        raise ValueError(
-            f"Not a folder: {folder}. A path must be a folder of response audio named <submissionID>-<questionID>"
-            f".flac|.wav; pass single responses inside a session dict."
-        )
-    sessions: dict[str, list[dict]] = {}
-    skipped: dict[str, list[str]] = {}
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if os.path.isdir(path):
-            skipped.setdefault("folder(s)", []).append(name + "/")
+
+def refuse_duplicate_sessions(sessions: list) -> None:
+    """Raises when two sessions of one call share a session ID (each would be scored, and one result mistaken for
+    the other), naming both positions."""
+    first: dict[str, int] = {}
+    for position, session in enumerate(sessions):
+        session_id = session.get("session_id") if isinstance(session, dict) else None
+        if session_id is None:
             continue
-        if not (os.path.isfile(path) and name.lower().endswith(AUDIO_EXTENSIONS)):
-            skipped.setdefault(f"file(s) that are not {' or '.join(AUDIO_EXTENSIONS)}", []).append(name)
-            continue
-        submission, question, part = parse_response_file(name, test_format)
-        if part is None:
-            skipped.setdefault("response(s) of parts that are not scored", []).append(name)
-            continue
-        sessions.setdefault(submission, []).append(
-            {"response_id": f"{submission}-{question}", "part": part, "audio": path, "question": None}
-        )
-    if skipped:
-        logger.warning(f"{folder}: skipped " + "; ".join(
-            f"{len(names)} {kind} ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})"
-            for kind, names in skipped.items()))
-    if not sessions:
-        raise ValueError(
-            f"No response audio in {folder}: expected files named <submissionID>-<questionID>.flac or .wav, e.g. "
-            f"SPEAKER-00011-{test_format.parts[0].question_prefix}0003.flac."
-        )
-    order = test_format.part_ids
-    return [
-        {
-            "session_id": submission,
-            "responses": sorted(responses, key=lambda r: (order.index(r["part"]), r["response_id"].rpartition("-")[2])),
-        }
-        for submission, responses in sorted(sessions.items())
-    ]
+        if session_id in first:
+            raise ValueError(f"Sessions {first[session_id]} and {position} of this call both have the session_id "
+                             f"{session_id!r}: give each session its own ID.")
+        first[session_id] = position
 
 
 def _collate_sessions(items: list[dict]) -> dict:
@@ -190,9 +149,11 @@ class SLAScoringPipeline(Pipeline):
     on their scales, with their levels (S&I: P1, P3, P4, P5 and overall on 2.0-5.5, with CEFR levels).
 
     Inputs: a session dict `{"session_id", "responses": [{"part", "audio", "question"?, "response_id"?}]}` (audio: a
-    file path, a 16 kHz array or `{"array", "sampling_rate"}`), a list of them, or a folder of audio files named by
-    response ID (`<submissionID>-<questionID>.flac|.wav`). A session gives a dict, a list gives a list, a folder gives
-    a dict when it holds one submission and a list (one result per submission ID, sorted) otherwise.
+    file path (WAV, FLAC, MP3 or OGG, any rate and channels), a 16 kHz array or `{"array", "sampling_rate"}`), a list
+    of them, or a folder: audio files named by response ID (`<submissionID>-<questionID>.flac`), or one sub-folder per
+    learner holding files named by part (`P1_01.mp3`, `P3.ogg`; see `session_folders_sla`). A session gives a dict; a
+    list or a folder gives a list (a folder's sorted by session ID). Two sessions of one call with the same
+    `session_id` are an error naming both.
 
     Output per session: `{"session_id", "test_format", "scores": {"P1": 3.62, ..., "overall": 3.71}, "levels":
     {"P1": "B1+", ...}, "warnings": [...]}` (and `"cefr"`, the same as `"levels"`, where the format's levels are
@@ -202,8 +163,9 @@ class SLAScoringPipeline(Pipeline):
 
     What is not scored is `None` (score and level), and `warnings` (empty when all is well) says why, as
     `{"response_id", "part", "reason", "detail"}`:
-    - a response that cannot be assessed: `silent`, `no_speech`, `too_little_speech`, `mostly_noise`, `clipped`
-      (the processor's checks);
+    - a response that cannot be assessed: `silent`, `no_speech`, `too_little_speech`, `mostly_noise`, `clipped`,
+      `truncated` (its file holds less than its header declares), `too_long` (far longer than its part's expected
+      answer) (the processor's checks);
     - a part without a response (`no_response`), with fewer than the format's `min_responses`
       (`too_few_responses`), or skipped under `on_unscorable="skip"` (`unscorable_audio`);
     - overall, for a session without every part scored (`partial_session`; S&I's overall is the mean of all four).
@@ -246,9 +208,8 @@ class SLAScoringPipeline(Pipeline):
         return {}, forward, postprocess
 
     def __call__(self, inputs, **kwargs):
-        if isinstance(inputs, (str, os.PathLike)):
-            results = super().__call__(sessions_from_folder(inputs, self.test_format), **kwargs)
-            return results[0] if len(results) == 1 else results
+        if isinstance(inputs, (str, os.PathLike)):  # a folder: always a list, one result per session
+            inputs = [inputs]
         if isinstance(inputs, tuple):
             inputs = list(inputs)
         if isinstance(inputs, list):
@@ -256,6 +217,7 @@ class SLAScoringPipeline(Pipeline):
             for item in inputs:
                 sessions.extend(sessions_from_folder(item, self.test_format) if isinstance(item, (str, os.PathLike))
                                 else [item])
+            refuse_duplicate_sessions(sessions)
             return super().__call__(sessions, **kwargs) if sessions else []
         return super().__call__(inputs, **kwargs)
 
@@ -393,6 +355,7 @@ __all__ = [
     "UnscorableSessionError",
     "format_scores",
     "parse_response_file",
+    "refuse_duplicate_sessions",
     "register_sla_pipeline",
     "reported_targets",
     "save_pretrained_with_pipeline",

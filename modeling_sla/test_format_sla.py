@@ -203,6 +203,7 @@ class Part:
     max_responses: int  # more answers than this and the session is refused
     question_prefix: str  # kit layout: question IDs of this part start with it
     min_speech_seconds: float | None = None  # assessability: the least speech an answer needs (None: the processor's)
+    expected_seconds: float | None = None  # how long one answer is meant to last (a far longer one is `too_long`)
 
     @classmethod
     def read(cls, fields: _Fields) -> "Part":
@@ -212,9 +213,11 @@ class Part:
                                                   f"{part_id!r}")
         part = cls(part_id, fields.text("title"), fields.text("description"), fields.count("min_responses"),
                    fields.count("max_responses"), fields.text("question_prefix", required=False, default=part_id),
-                   fields.number("min_speech_seconds", required=False))
-        if part.min_speech_seconds is not None and part.min_speech_seconds <= 0:
-            raise fields.error(fields.join("min_speech_seconds"), f"must be positive, got {part.min_speech_seconds:g}")
+                   fields.number("min_speech_seconds", required=False),
+                   fields.number("expected_seconds", required=False))
+        for key in ("min_speech_seconds", "expected_seconds"):
+            if getattr(part, key) is not None and getattr(part, key) <= 0:
+                raise fields.error(fields.join(key), f"must be positive, got {getattr(part, key):g}")
         if part.min_responses < 1:
             raise fields.error(fields.join("min_responses"), f"must be at least 1, got {part.min_responses}")
         if part.max_responses < part.min_responses:
@@ -228,8 +231,9 @@ class Part:
         out = {"id": self.id, "title": self.title, "description": self.description,
                "min_responses": self.min_responses, "max_responses": self.max_responses,
                "question_prefix": self.question_prefix}
-        if self.min_speech_seconds is not None:
-            out["min_speech_seconds"] = self.min_speech_seconds
+        for key in ("min_speech_seconds", "expected_seconds"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
 
@@ -360,7 +364,7 @@ class TestFormat:
         for index, entry in enumerate(fields.items("parts")):
             parts.append(Part.read(fields.element("parts", index, entry, (
                 "id", "title", "description", "min_responses", "max_responses", "question_prefix",
-                "min_speech_seconds"))))
+                "min_speech_seconds", "expected_seconds"))))
         _check_parts(fields, parts)
         scale = Scale.read(fields.child("scale", fields.get("scale", (dict,)), ("min", "max", "step")))
         tags = fields.items("tags", required=False)

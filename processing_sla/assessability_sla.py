@@ -1,4 +1,5 @@
-"""What cannot be assessed: responses that are silent, hold no or far too little speech, are mostly noise, or clipped.
+"""What cannot be assessed: responses that are silent, hold no or far too little speech, are mostly noise, clipped,
+truncated (a file holding less audio than its header declares) or far longer than their part's expected answer.
 
 Speech is found with Silero VAD (the `silero-vad` package, whose model ships inside its wheel). The thresholds are
 data (`assessability_thresholds.json` beside this file); a processor saves the ones it uses in its
@@ -20,7 +21,7 @@ THRESHOLDS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "asse
 SAMPLING_RATE = 16_000
 VAD_FRAME = 512  # samples per Silero VAD frame at 16 kHz (32 ms)
 # Reasons, most decisive first: a silent response is not also reported as holding no speech.
-REASONS = ("silent", "no_speech", "too_little_speech", "mostly_noise", "clipped")
+REASONS = ("silent", "no_speech", "too_little_speech", "mostly_noise", "clipped", "truncated", "too_long")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class AssessabilityThresholds:
         min_speech_fraction: speech covering less than this fraction of the response is `mostly_noise`.
         clip_level: a sample whose magnitude reaches this is at full scale.
         max_clipped_fraction: more samples at full scale than this fraction is `clipped`.
+        truncation_tolerance_seconds: a file holding this much less audio than its header declares is `truncated`.
+        too_long_factor: an answer longer than this many times its part's `expected_seconds` (test format) is
+            `too_long`.
     """
 
     version: int
@@ -52,6 +56,8 @@ class AssessabilityThresholds:
     min_speech_fraction: float
     clip_level: float
     max_clipped_fraction: float
+    truncation_tolerance_seconds: float = 0.05  # defaults for thresholds saved before these checks existed
+    too_long_factor: float = 3.0
 
     @classmethod
     def from_dict(cls, values: dict) -> "AssessabilityThresholds":
@@ -148,13 +154,33 @@ def unassessable_reasons(measures: ResponseMeasures, part: str, thresholds: Asse
     return reasons
 
 
+def length_reasons(seconds: float, declared: float | None, expected: float | None,
+                   thresholds: AssessabilityThresholds) -> list[tuple]:
+    """`(reason, detail)` for a response shorter than its file's header declares (`truncated`) or far longer than
+    its part's expected answer (`too_long`); `declared` and `expected` are None where unknown."""
+    reasons = []
+    if declared is not None and declared - seconds > thresholds.truncation_tolerance_seconds:
+        reasons.append(("truncated", f"the file's header declares {declared:.2f} s, it holds {seconds:.2f} s"))
+    if expected is not None and seconds > thresholds.too_long_factor * expected:
+        reasons.append(("too_long", f"{seconds:.1f} s; this part's answers are about {expected:g} s (more than "
+                                    f"{thresholds.too_long_factor:g} times that is flagged)"))
+    return reasons
+
+
 def assess_responses(clips: list[np.ndarray], parts: list[str], names: list[str],
-                     thresholds: AssessabilityThresholds) -> list[dict]:
+                     thresholds: AssessabilityThresholds, declared_seconds: list[float | None] | None = None,
+                     expected_seconds: list[float | None] | None = None) -> list[dict]:
     """Flags `{"response_id", "part", "reason", "detail"}` for the responses that cannot be assessed (16 kHz clips
-    with their parts and names), in response order; empty when all can be."""
+    with their parts and names, and where known their files' declared and their parts' expected durations), in
+    response order; empty when all can be."""
+    declared_seconds = declared_seconds or [None] * len(clips)
+    expected_seconds = expected_seconds or [None] * len(clips)
     flags = []
-    for clip_measures, part, name in zip(measure_responses(clips, thresholds), parts, names, strict=True):
-        for reason, detail in unassessable_reasons(clip_measures, part, thresholds):
+    for clip_measures, part, name, declared, expected in zip(measure_responses(clips, thresholds), parts, names,
+                                                             declared_seconds, expected_seconds, strict=True):
+        reasons = unassessable_reasons(clip_measures, part, thresholds)
+        reasons += length_reasons(clip_measures.seconds, declared, expected, thresholds)
+        for reason, detail in reasons:
             flags.append({"response_id": name, "part": part, "reason": reason, "detail": detail})
     return flags
 
@@ -164,6 +190,7 @@ __all__ = [
     "REASONS",
     "ResponseMeasures",
     "assess_responses",
+    "length_reasons",
     "measure_responses",
     "speech_detector",
     "speech_seconds",

@@ -16,8 +16,21 @@ MIN_SAMPLES = 400  # one 25 ms analysis window of the Phi-4 feature extractor
 MAX_FLOAT_PEAK = 2.0
 
 
+# Why audio cannot be used (`AudioInputError.reason`): no file at the path, a file no decoder reads, audio of no or
+# too few samples, NaN or infinite samples, or anything else malformed (dtype, shape, rate, a float peak far past 1).
+LOAD_FAILURES = ("missing", "unreadable", "empty", "non_finite", "invalid")
+
+
 class AudioInputError(ValueError):
-    """Raised for audio that cannot be used; the message names the session and response."""
+    """Raised for audio that cannot be used; the message names the session and response, `reason` says why (one
+    of `LOAD_FAILURES`)."""
+
+    def __init__(self, message: str, reason: str = "invalid"):
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self):  # keeps `reason` through pickling (worker processes)
+        return type(self), (str(self), self.reason)
 
 
 def load_audio(audio, where: str, sampling_rate: int = TARGET_SAMPLING_RATE) -> np.ndarray:
@@ -42,7 +55,7 @@ def load_audio(audio, where: str, sampling_rate: int = TARGET_SAMPLING_RATE) -> 
         else:
             raise AudioInputError(f"{where}: an audio dict needs 'array' and 'sampling_rate' (or 'path').")
     elif audio is None:
-        raise AudioInputError(f"{where}: no audio.")
+        raise AudioInputError(f"{where}: no audio.", "empty")
     else:
         array = _as_array(audio, where)
     return _to_mono_float(array, source_rate, sampling_rate, where)
@@ -50,11 +63,11 @@ def load_audio(audio, where: str, sampling_rate: int = TARGET_SAMPLING_RATE) -> 
 
 def _read_file(path: str, where: str) -> tuple[np.ndarray, int]:
     if not os.path.isfile(path):
-        raise AudioInputError(f"{where}: audio file not found: {path}")
+        raise AudioInputError(f"{where}: audio file not found: {path}", "missing")
     try:
         return soundfile.read(path, dtype="float32", always_2d=False)
     except Exception as error:  # soundfile raises LibsndfileError, RuntimeError or TypeError by format
-        raise AudioInputError(f"{where}: cannot read audio file {path}: {error}") from error
+        raise AudioInputError(f"{where}: cannot read audio file {path}: {error}", "unreadable") from error
 
 
 def _as_array(audio, where: str) -> np.ndarray:
@@ -86,7 +99,7 @@ def _to_float(array: np.ndarray, where: str) -> np.ndarray:
         )
     array = array.astype(np.float32, copy=False)
     if not np.isfinite(array).all():
-        raise AudioInputError(f"{where}: audio contains NaN or infinite samples.")
+        raise AudioInputError(f"{where}: audio contains NaN or infinite samples.", "non_finite")
     peak = float(np.abs(array).max()) if array.size else 0.0
     if peak > MAX_FLOAT_PEAK:
         raise AudioInputError(
@@ -113,11 +126,11 @@ def _to_mono_float(array: np.ndarray, source_rate: int, target_rate: int, where:
     if array.shape[0] < MIN_SAMPLES:
         raise AudioInputError(
             f"{where}: audio is empty or too short ({array.shape[0]} samples at {target_rate} Hz; "
-            f"at least {MIN_SAMPLES} needed)."
+            f"at least {MIN_SAMPLES} needed).", "empty"
         )
     if not np.isfinite(array).all():
-        raise AudioInputError(f"{where}: audio contains NaN or infinite samples.")
+        raise AudioInputError(f"{where}: audio contains NaN or infinite samples.", "non_finite")
     return array
 
 
-__all__ = ["AudioInputError", "MAX_FLOAT_PEAK", "load_audio", "TARGET_SAMPLING_RATE"]
+__all__ = ["AudioInputError", "LOAD_FAILURES", "MAX_FLOAT_PEAK", "load_audio", "TARGET_SAMPLING_RATE"]

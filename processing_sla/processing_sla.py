@@ -13,6 +13,7 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils import cached_file
 
 from .assessability_sla import AssessabilityThresholds, assess_responses
+from .audio_header_sla import declared_seconds
 from .audio_io_sla import TARGET_SAMPLING_RATE, AudioInputError, load_audio
 from .session_template_sla import TEMPLATE_VERSION, compile_template
 from .speech_prompt_sla import AudioUnit, fence_user_text
@@ -331,7 +332,17 @@ class SLAProcessor(ProcessorMixin):
         responses = self.ordered_responses(session, index)
         names = [self._response_name(session_id, response, position) for position, response in enumerate(responses)]
         thresholds = AssessabilityThresholds.from_dict(self.assessability_thresholds)
-        return assess_responses(audio, [response["part"] for response in responses], names, thresholds)
+        expected = {part["id"]: part.get("expected_seconds") for part in self.test_format["parts"]}
+        return assess_responses(audio, [response["part"] for response in responses], names, thresholds,
+                                [self._declared_seconds(response) for response in responses],
+                                [expected[response["part"]] for response in responses])
+
+    @staticmethod
+    def _declared_seconds(response: dict) -> float | None:
+        """The duration a response's file declares in its header (None for audio given as an array)."""
+        audio = response.get("audio")
+        path = audio.get("path") if isinstance(audio, dict) and audio.get("array") is None else audio
+        return declared_seconds(path) if isinstance(path, (str, os.PathLike)) else None
 
     def app_inputs(self, sessions) -> BatchFeature:
         """Only the APP's Whisper inputs of sessions (what stage app needs): no text, no Phi-4 features."""

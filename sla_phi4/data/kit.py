@@ -262,6 +262,19 @@ def corpus_test_format(root: str | os.PathLike, test_format=None) -> TestFormat:
     return wanted
 
 
+def _refuse_case_mismatches(unlisted: set[str], listed: set[str], mark_files: dict[str, str],
+                            marks: dict[str, dict[str, float]]) -> None:
+    """Raises for a marked submission without audio whose ID matches a listed one when case is ignored."""
+    by_folded = {session.casefold(): session for session in listed}
+    for session in sorted(unlisted):
+        audio_id = by_folded.get(session.casefold())
+        if audio_id is None:
+            continue
+        target = next(target for target in mark_files if session in marks[target])
+        raise ValueError(f"{mark_files[target]}: submission ID {session!r} has no audio, but the lists have "
+                         f"{audio_id!r}: IDs are case-sensitive; write the same ID in both.")
+
+
 def load_kit(root: str | os.PathLike, split: str, test_format=None, *, on_missing: str = "error") -> datasets.Dataset:
     """Load one split (``"dev"``, ``"train"``, ``"eval"``...) of a kit-layout corpus, one row per submission.
 
@@ -273,10 +286,14 @@ def load_kit(root: str | os.PathLike, split: str, test_format=None, *, on_missin
     test_format: see :func:`corpus_test_format` (default: the corpus's own, else ``sandi2025``).
     on_missing: what to do with listed audio files that do not exist. ``"error"`` raises one
     FileNotFoundError with their count and the first few paths; ``"skip"`` drops those responses (and
-    sessions left with none) and warns with the counts.
+    sessions left with none) and warns with the counts; ``"keep"`` keeps them (the caller checks each file and
+    says which are missing, as ``sla score`` does).
+
+    A submission ID of a mark file that has no listed audio but matches a listed session when case is ignored is an
+    error naming the file: IDs are case-sensitive, and its mark would silently match nothing.
     """
-    if on_missing not in ("error", "skip"):
-        raise ValueError(f"on_missing must be 'error' or 'skip', got {on_missing!r}")
+    if on_missing not in ("error", "skip", "keep"):
+        raise ValueError(f"on_missing must be 'error', 'skip' or 'keep', got {on_missing!r}")
     if not isinstance(split, str) or not split or os.sep in split or "/" in split:
         raise ValueError(f"invalid split name {split!r}")
     root = os.path.abspath(os.fspath(root))
@@ -327,7 +344,7 @@ def load_kit(root: str | os.PathLike, split: str, test_format=None, *, on_missin
 
     # Audio existence.
     missing = [file_id for file_id, entry in files.items() if not os.path.exists(entry[3])]
-    if missing:
+    if missing and on_missing != "keep":
         if on_missing == "error":
             shown = [files[file_id][3] for file_id in missing[:_MAX_LISTED_MISSING]]
             raise FileNotFoundError(
@@ -355,6 +372,7 @@ def load_kit(root: str | os.PathLike, split: str, test_format=None, *, on_missin
     for target in targets:
         sessions.update(marks[target])
     unlisted = sessions - set(by_session)
+    _refuse_case_mismatches(unlisted, set(by_session), {target: kit_file("marks", target) for target in targets}, marks)
     if unlisted:
         warnings.warn(
             f"load_kit({split!r}): {len(unlisted)} submission(s) have marks but no listed audio "

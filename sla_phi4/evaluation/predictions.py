@@ -9,6 +9,8 @@ import torch
 from tqdm.auto import tqdm
 
 from modeling_sla.pipeline_sla import reported_targets
+from processing_sla.audio_io_sla import AudioInputError
+from processing_sla.processing_sla import SessionInputError
 from sla_phi4.data.sessions import scorable_rows, session_seconds
 from sla_phi4.evaluation.uncertainty import Evidence, missing_answers
 from sla_phi4.training.session_cache import SessionCache
@@ -22,31 +24,71 @@ def default_batch_size() -> int:
 
 @dataclass
 class ScoredSession:
-    """One session as scored: its row's index, its scores (NaN for a target it gets no score for), warnings, and
-    the APP's band probabilities (None without the APP)."""
+    """One session as scored: its row's index, its scores (NaN for a target it gets no score for), warnings, the
+    APP's band probabilities (None without the APP), and whether it was refused (its audio could not be loaded:
+    no scores, and a warning saying why)."""
 
     index: int
     session_id: str
     scores: np.ndarray
     warnings: list[dict]
     app_probs: np.ndarray | None
+    refused: bool = False
+
+
+def refusal_warning(row: dict, error: Exception) -> dict:
+    """The warning of a session whose audio cannot be loaded: the response the error names, and why."""
+    reason = getattr(error, "reason", "invalid_session")
+    named = [response for response in row["responses"] if f"response {response.get('response_id')}:" in str(error)]
+    response = named[0] if named else {"response_id": None, "part": None, "audio": None}
+    return {"response_id": response.get("response_id"), "part": response.get("part"), "reason": reason,
+            "detail": str(error), "file": response["audio"] if isinstance(response.get("audio"), str) else None}
+
+
+def loadable_inputs(processor, rows: list[dict], indices: list[int], cache: SessionCache | None,
+                    on_unreadable: str) -> tuple[dict | None, list[int], dict[int, dict]]:
+    """The model inputs of the sessions of `indices` that can be loaded, those indices, and a refusal warning per
+    session that cannot (`on_unreadable="refuse"`; `"error"` raises the loader's error)."""
+    try:
+        return model_inputs(processor, [rows[index] for index in indices], cache), indices, {}
+    except (AudioInputError, SessionInputError):
+        if on_unreadable == "error":
+            raise
+    refused = {}
+    for index in indices:  # find the sessions that cannot be loaded, one at a time
+        try:
+            model_inputs(processor, [rows[index]], cache)
+        except (AudioInputError, SessionInputError) as error:
+            refused[index] = refusal_warning(rows[index], error)
+    kept = [index for index in indices if index not in refused]
+    return (model_inputs(processor, [rows[index] for index in kept], cache) if kept else None), kept, refused
 
 
 def score_sessions(model, processor, rows: list[dict], batch_size: int | None = None, on_unscorable: str = "warn",
-                   cache: SessionCache | None = None, description: str = "Scoring sessions"
+                   cache: SessionCache | None = None, description: str = "Scoring sessions",
+                   on_unreadable: str = "error", seconds: list[float] | None = None
                    ) -> Iterator[list[ScoredSession]]:
     """Scores `rows` in batches of similar length (less padding), yielding each batch's sessions as they are scored.
     A target a session gets no score for (the pipeline's rules, `reported_targets`) is NaN. With `cache` (speech
-    and APP parts), the frozen encoders' outputs come from it."""
+    and APP parts), the frozen encoders' outputs come from it. A session whose audio cannot be loaded stops the
+    run (`on_unreadable="error"`) or is refused: yielded with no scores and a warning naming the response and why
+    (`"refuse"`). `seconds`: each row's audio seconds, when known (else read from the files' headers)."""
     batch_size = batch_size or default_batch_size()
-    order = np.argsort([session_seconds(row) for row in rows], kind="stable")
+    lengths = seconds if seconds is not None else [session_seconds(row) for row in rows]
+    order = np.argsort(lengths, kind="stable")
     names = list(model.config.score_names)
     test_format = model.config.get_test_format()
     model.eval()
     with torch.no_grad(), tqdm(total=len(rows), desc=description, unit="session") as progress:
         for start in range(0, len(rows), batch_size):
-            indices = order[start : start + batch_size].tolist()
-            batch = model_inputs(processor, [rows[index] for index in indices], cache)
+            batch, indices, refused = loadable_inputs(processor, rows, order[start : start + batch_size].tolist(),
+                                                      cache, on_unreadable)
+            scored = [ScoredSession(index, rows[index]["session_id"], np.full(len(names), np.nan), [warning], None,
+                                    refused=True) for index, warning in refused.items()]
+            if batch is None:
+                yield scored
+                progress.update(len(scored))
+                continue
             checked = []
             for index, flags in zip(indices, batch.pop("audio_flags")):
                 parts = [response["part"] for response in rows[index]["responses"]]
@@ -54,10 +96,10 @@ def score_sessions(model, processor, rows: list[dict], batch_size: int | None = 
             outputs = model(**batch)
             raw = outputs.scores.float().cpu().numpy()
             probs = None if outputs.app_probs is None else outputs.app_probs.float().cpu().numpy()
-            yield [ScoredSession(index, rows[index]["session_id"], reported_scores(names, values, reported), warnings,
-                                 None if probs is None else probs[position])
-                   for position, (index, values, (reported, warnings)) in enumerate(zip(indices, raw, checked))]
-            progress.update(len(indices))
+            yield scored + [ScoredSession(index, rows[index]["session_id"], reported_scores(names, values, reported),
+                                          warnings, None if probs is None else probs[position])
+                            for position, (index, values, (reported, warnings)) in enumerate(zip(indices, raw, checked))]
+            progress.update(len(indices) + len(scored))
 
 
 def reported_scores(names: list[str], values, reported: list[str]) -> np.ndarray:
@@ -104,12 +146,20 @@ def evidence_from_records(rows: list[dict], records: dict[str, dict], test_forma
     predictions = np.array([[np.nan if value is None else value for value in entry["scores"]] for entry in entries],
                            dtype=float).reshape(len(rows), len(test_format.score_names))
     warnings = [entry["warnings"] for entry in entries]
-    probs = [entry["app_probs"] for entry in entries]
     flagged = np.array([any(warning["response_id"] is not None for warning in session) for session in warnings])
     evidence = Evidence([row["session_id"] for row in rows], predictions, marks(rows, test_format.score_names),
-                        None if not probs or probs[0] is None else np.array(probs),
-                        missing_answers(rows, test_format), flagged)
+                        app_probabilities(entries), missing_answers(rows, test_format), flagged)
     return evidence, warnings
+
+
+def app_probabilities(entries: list[dict]) -> np.ndarray | None:
+    """The records' APP probabilities as one array (NaN rows for refused sessions); None without the APP."""
+    known = [entry["app_probs"] for entry in entries if entry.get("app_probs") is not None]
+    if not known:
+        return None
+    width = len(known[0])
+    return np.array([[np.nan] * width if entry.get("app_probs") is None else entry["app_probs"]
+                     for entry in entries], dtype=float)
 
 
 def gather_evidence(model, processor, rows: list[dict], batch_size: int | None = None, on_unscorable: str = "warn",

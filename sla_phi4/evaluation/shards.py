@@ -1,13 +1,19 @@
 """Sharded, resumable corpus scoring: each process appends its sessions' predictions to its own shard file as it
 goes, and the main process merges every shard into the report and the kit-format files.
 
-    <output_dir>/shards/manifest.json            what the shards score (checkpoint, split, policy): a rerun must match
-    <output_dir>/shards/{split}.rank{R}.jsonl    one JSON line per session scored, appended a batch at a time
+    <output_dir>/shards/manifest.json            what the shards score: the checkpoint's SHA-256 (weights, config,
+                                                 processor), the test format, split and policies (a rerun must
+                                                 match, or pass --overwrite), and per session each response's path,
+                                                 size, mtime and SHA-256 with the session's digest
+    <output_dir>/shards/{split}.rank{R}.jsonl    one JSON line per session scored (with the digest of the inputs it
+                                                 was scored from), appended a batch at a time
 
 A batch's lines are written in one call, flushed and synced, so a killed process leaves at most one incomplete last
-line; reading repairs that (truncates it) and counts it. A rerun with the same command skips every session that
-already has a line in any shard (written by any number of processes), and scores the rest. Sessions are shared
-between processes in length-balanced shards (longest first, each to the process with the least audio so far).
+line; reading repairs that (truncates it) and counts it. A rerun skips every session that already has a line made
+from its current inputs (its digest) in any shard, written by any number of processes, and scores the rest: the
+sessions never scored and those whose audio, question or response IDs changed (their old lines are left in place,
+counted as stale and never read again). Sessions are shared between processes in length-balanced shards (longest
+first, each to the process with the least audio so far).
 """
 
 import hashlib
@@ -18,12 +24,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sla_phi4.data.sessions import session_seconds
+from sla_phi4.evaluation.intake import Intake, file_sha256
 from sla_phi4.evaluation.predictions import score_sessions
 from sla_phi4.training.session_cache import SessionCache
 
 
 MANIFEST = "manifest.json"
+# Manifest keys a rerun does not have to match: where things were (paths), and each session's inputs (compared per
+# session, through the digests of the shard lines).
+UNCHECKED_KEYS = ("about", "inputs")
+CHECKPOINT_FILES = ("config.json", "processor_config.json", "test_format.json")
 
 
 @dataclass
@@ -31,43 +41,46 @@ class ShardRecords:
     """Every session's record found in the shards, and what reading them found."""
 
     records: dict[str, dict] = field(default_factory=dict)
-    duplicates: int = 0  # sessions with more than one line (scored twice)
+    duplicates: int = 0  # sessions with more than one line from the same inputs (scored twice)
     repaired: int = 0  # incomplete last lines removed (a process killed mid-write)
+    stale: int = 0  # lines made from other inputs than the sessions' current ones (the audio changed since)
 
 
 def checkpoint_fingerprint(checkpoint: str) -> str:
-    """A digest of a checkpoint folder: its config and each weights file's size, head and tail (cheap at any size)."""
+    """The SHA-256 of a checkpoint folder: its config, processor config, test format and every weights file (each
+    `*.safetensors` and its index), read in full."""
     hasher = hashlib.sha256()
-    with open(os.path.join(checkpoint, "config.json"), "rb") as handle:
-        hasher.update(handle.read())
-    for name in sorted(os.listdir(checkpoint)):
-        if not name.endswith(".safetensors"):
-            continue
-        path = os.path.join(checkpoint, name)
-        size = os.path.getsize(path)
-        with open(path, "rb") as handle:
-            head = handle.read(1 << 20)
-            handle.seek(max(0, size - (1 << 20)))
-            tail = handle.read()
-        hasher.update(f"{name}:{size}".encode() + head + tail)
-    return hasher.hexdigest()[:16]
+    names = [name for name in sorted(os.listdir(checkpoint))
+             if name in CHECKPOINT_FILES or name.endswith((".safetensors", ".safetensors.index.json"))]
+    for name in names:
+        hasher.update(f"{name}:{file_sha256(os.path.join(checkpoint, name))}\n".encode())
+    return hasher.hexdigest()
 
 
-def check_manifest(folder: str, manifest: dict) -> None:
-    """Writes the manifest of a new shard folder, or refuses one whose shards score something else."""
+class StaleShardsError(ValueError):
+    """Raised for an output folder whose shards were scored by another checkpoint, format or policy."""
+
+
+def check_manifest(folder: str, manifest: dict, overwrite: bool = False) -> None:
+    """Writes the manifest of the shard folder, after refusing one whose shards score something else (another
+    checkpoint, test format, split or policy; `overwrite` deletes its shards instead)."""
     path = os.path.join(folder, MANIFEST)
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as handle:
             found = json.load(handle)
-        if found != manifest:
-            changed = sorted(key for key in set(found) | set(manifest) if found.get(key) != manifest.get(key))
-            raise ValueError(f"{folder} holds predictions of another run ({', '.join(changed)} differ): score into "
-                             f"another --output_dir, or delete that folder to start again.")
-        return
+        changed = sorted(key for key in set(found) | set(manifest)
+                         if key not in UNCHECKED_KEYS and found.get(key) != manifest.get(key))
+        if changed and not overwrite:
+            raise StaleShardsError(f"{folder} holds predictions of another run ({', '.join(changed)} differ): score "
+                                   f"into another --output_dir, or pass --overwrite to delete them and start again.")
+        if changed:
+            for name in os.listdir(folder):
+                if name == MANIFEST or (".rank" in name and name.endswith(".jsonl")):
+                    os.remove(os.path.join(folder, name))
     os.makedirs(folder, exist_ok=True)
     temporary = f"{path}.tmp-{os.getpid()}"
     with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2)
+        json.dump(manifest, handle, indent=2, allow_nan=False)
     os.replace(temporary, path)
 
 
@@ -75,9 +88,10 @@ def shard_path(folder: str, split: str, rank: int) -> str:
     return os.path.join(folder, f"{split}.rank{rank}.jsonl")
 
 
-def record(session) -> dict:
-    """A scored session (`scoring.ScoredSession`) as a JSON-ready line: NaN scores as null."""
-    return {"session_id": session.session_id,
+def record(session, inputs: str | None = None) -> dict:
+    """A scored session (`predictions.ScoredSession`) as a JSON-ready line: NaN scores as null; `inputs` is the
+    digest of what it was scored from."""
+    return {"session_id": session.session_id, "inputs": inputs, "refused": session.refused,
             "scores": [None if not np.isfinite(value) else float(value) for value in session.scores],
             "warnings": session.warnings,
             "app_probs": None if session.app_probs is None else [float(value) for value in session.app_probs]}
@@ -90,7 +104,7 @@ class ShardWriter:
         self.handle = open(path, "a", encoding="utf-8")
 
     def append(self, records: list[dict]) -> None:
-        self.handle.write("".join(json.dumps(entry) + "\n" for entry in records))
+        self.handle.write("".join(json.dumps(entry, allow_nan=False) + "\n" for entry in records))
         self.handle.flush()
         os.fsync(self.handle.fileno())
 
@@ -115,8 +129,9 @@ def repair(path: str) -> int:
     return 1
 
 
-def read_shards(folder: str, split: str) -> ShardRecords:
-    """Every record of the split's shards (the first of a session's lines kept, the others counted)."""
+def read_shards(folder: str, split: str, digests: Mapping[str, str] | None = None) -> ShardRecords:
+    """Every record of the split's shards (the first of a session's lines kept, the others counted). With
+    `digests` (each session's current inputs), a line made from other inputs is stale: counted, not kept."""
     found = ShardRecords()
     if not os.path.isdir(folder):
         return found
@@ -132,6 +147,9 @@ def read_shards(folder: str, split: str) -> ShardRecords:
                     entry = json.loads(line)
                 except json.JSONDecodeError as error:
                     raise ValueError(f"{path}, line {number}: not a JSON record ({error.msg}).") from None
+                if digests is not None and entry.get("inputs") != digests.get(entry["session_id"]):
+                    found.stale += 1
+                    continue
                 if entry["session_id"] in found.records:
                     found.duplicates += 1
                     continue
@@ -151,37 +169,43 @@ def balanced_shards(indices: list[int], seconds: Mapping[int, float], processes:
     return [sorted(shard) for shard in shards]
 
 
-def score_into_shards(model, processor, rows: list[dict], checkpoint: str, corpus_root: str, split: str,
-                      output_dir: str, state, batch_size: int | None, on_unscorable: str, cache_dir: str | None
-                      ) -> ShardRecords:
-    """Scores the sessions of `rows` that no shard holds yet, this process's length-balanced share of them into its
-    own shard file; waits for every process, and returns (on the main process) every shard's records."""
+def score_into_shards(model, processor, intake: Intake, manifest: dict, split: str, output_dir: str, state,
+                      batch_size: int | None, on_unscorable: str, cache_dir: str | None, overwrite: bool = False,
+                      on_unreadable: str = "refuse") -> tuple[ShardRecords, int]:
+    """Scores the sessions of `intake.rows` that no shard holds from their current inputs, this process's
+    length-balanced share of them into its own shard file; waits for every process, and returns (on the main
+    process) every shard's current records, and how many sessions this run scored."""
     folder = os.path.join(output_dir, "shards")
-    manifest = {"checkpoint": checkpoint_fingerprint(checkpoint), "corpus_root": os.path.abspath(corpus_root),
-                "split": split, "sessions": len(rows), "on_unscorable": on_unscorable}
+    digests = {session_id: inputs["digest"] for session_id, inputs in intake.inputs.items()}
     if state.is_main_process:
-        check_manifest(folder, manifest)
-        done = read_shards(folder, split)  # repairs an incomplete last line before anyone reads it
+        check_manifest(folder, manifest, overwrite)
+        done = read_shards(folder, split, digests)  # repairs an incomplete last line before anyone reads it
     state.wait_for_everyone()
     if not state.is_main_process:
-        done = read_shards(folder, split)
+        done = read_shards(folder, split, digests)
+    rows = intake.rows
     todo = [index for index, row in enumerate(rows) if row["session_id"] not in done.records]
-    seconds = {index: session_seconds(rows[index]) for index in todo}
+    seconds = {index: intake.seconds[rows[index]["session_id"]] for index in todo}
     mine = [rows[index] for index in balanced_shards(todo, seconds, state.num_processes)[state.process_index]]
-    if state.is_main_process and done.records:
-        print(f"{split}: {len(done.records)} sessions already scored in {folder}; scoring the other {len(todo)}.",
-              flush=True)
+    if state.is_main_process and (done.records or done.stale):
+        print(f"{split}: {len(done.records)} sessions already scored from the same inputs in {folder} (kept); "
+              f"scoring {len(todo)} ({done.stale} earlier lines made from other inputs are stale).", flush=True)
     cache = None
     if cache_dir is not None and mine:
         cache = SessionCache(model, processor, folder=cache_dir)
         cache.add(mine, "Encoding sessions (frozen encoders)")
     with ShardWriter(shard_path(folder, split, state.process_index)) as writer:
         description = f"Scoring sessions (process {state.process_index + 1} of {state.num_processes})"
-        for batch in score_sessions(model, processor, mine, batch_size, on_unscorable, cache, description):
-            writer.append([record(session) for session in batch])
+        for batch in score_sessions(model, processor, mine, batch_size, on_unscorable, cache, description,
+                                    on_unreadable, [intake.seconds[row["session_id"]] for row in mine]):
+            writer.append([record(session, digests[session.session_id]) for session in batch])
     state.wait_for_everyone()
-    return read_shards(folder, split) if state.is_main_process else ShardRecords()
+    if not state.is_main_process:
+        return ShardRecords(), len(todo)
+    found = read_shards(folder, split, digests)
+    found.stale = done.stale
+    return found, len(todo)
 
 
-__all__ = ["ShardRecords", "ShardWriter", "balanced_shards", "check_manifest", "checkpoint_fingerprint",
+__all__ = ["ShardRecords", "ShardWriter", "StaleShardsError", "balanced_shards", "check_manifest", "checkpoint_fingerprint",
            "read_shards", "record", "score_into_shards", "shard_path"]

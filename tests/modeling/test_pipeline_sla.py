@@ -234,7 +234,8 @@ def test_pipeline_loads_and_scores_without_the_package(pipeline_folder, shifted_
     # P2 and non-audio files skipped
     expected_one = expect({"session_id": "SI114J-00011", "responses": [
         {"part": "P1", "audio": p1}, {"part": "P3", "audio": p3}]})
-    assert_result(report["folder_one"], "SI114J-00011", expected_one, names, ["P1", "P3"])
+    assert len(report["folder_one"]) == 1  # a folder always gives a list, even of one session
+    assert_result(report["folder_one"][0], "SI114J-00011", expected_one, names, ["P1", "P3"])
     # a folder of two submissions gives one result per submission, sorted by submission ID
     assert [r["session_id"] for r in report["folder_two"]] == ["S1-00001", "S2-00001"]
     expected_s1 = expect({"session_id": "S1-00001", "responses": [{"part": "P5", "audio": q2}]})
@@ -320,10 +321,12 @@ def test_a_folder_reports_what_it_does_not_read(tmp_path, monkeypatch):
     (tmp_path / "extra").mkdir()
     messages = []
     monkeypatch.setattr(pipeline_sla.logger, "warning", messages.append)
-    assert [s["session_id"] for s in sessions_from_folder(tmp_path, SANDI)] == ["S1"]
-    assert messages == [f"{tmp_path}: skipped 3 file(s) that are not .flac or .wav (.DS_Store, S1-P30001.mp3, "
-                        f"notes.txt); 1 response(s) of parts that are not scored (S1-P20001.flac); 1 folder(s) "
-                        f"(extra/)"]
+    sessions = sessions_from_folder(tmp_path, SANDI)
+    assert [s["session_id"] for s in sessions] == ["S1"]
+    assert [r["part"] for r in sessions[0]["responses"]] == ["P1", "P3"]  # the .mp3 is read
+    assert messages == [f"{tmp_path}: skipped 2 file(s) that are not .flac, .wav, .mp3, .ogg (.DS_Store, "
+                        f"notes.txt); 1 response(s) of parts that are not scored (S1-P20001.flac); 1 learner folder(s) "
+                        f"without audio (extra/)"]
 
 
 def test_duplicate_responses_are_refused_by_the_pipeline(scorer, spoken):
