@@ -1,49 +1,97 @@
-"""`sla score`: the command line of :mod:`sla_phi4.evaluation.scoring`."""
+"""`sla score`: scores a cohort with a checkpoint, a kit split (marked or not) or one's own recordings (a manifest,
+or one folder per learner): prediction files, `scores.csv`, a strict-JSON report, plots, referrals.
+
+    sla score --checkpoint runs/sla --corpus_root corpus --split eval --output_dir reports/eval
+    sla score --checkpoint runs/sla --manifest recordings.csv --output_dir reports/cohort
+    sla score --checkpoint runs/sla --audio_dir uploads/ --output_dir reports/cohort
+
+docs/scoring-your-recordings.md describes the layouts, every output file, each refusal and reruns.
+"""
 
 import argparse
-import os
-
-from modeling_sla.pipeline_sla import UNSCORABLE_POLICIES
-from sla_phi4.evaluation import scoring
-from sla_phi4.evaluation.fairness import format_fairness
-from sla_phi4.evaluation.scoring import format_table, score_corpus
-from sla_phi4.evaluation.uncertainty_report import format_uncertainty
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=scoring.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--corpus_root", required=True)
-    parser.add_argument("--split", default="dev")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--calibrate_on", default=None, help="fit a linear calibration on this split, apply it")
+COHORT_NAME = "cohort"  # the output files' label for recordings (a kit split's name for a kit)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each flag's default, and the description as written."""
+
+
+class CohortSourceError(ValueError):
+    """The command line names no cohort, or more than one, or flags that need a kit corpus without one."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="the checkpoint folder to score with")
+    source = parser.add_argument_group("the cohort (exactly one)")
+    source.add_argument("--corpus_root", default=None, help="a kit-layout corpus (scores its --split)")
+    source.add_argument("--manifest", default=None,
+                        help="a CSV or JSON Lines file: session_id, part, audio (relative to its folder, or "
+                             "absolute), optional question; one row per response, in the order spoken")
+    source.add_argument("--audio_dir", default=None,
+                        help="a folder of one sub-folder per learner, files named by part (P1_01.mp3, P3.ogg)")
+    parser.add_argument("--split", default=None,
+                        help="the kit split to score; names the output files (default: dev for --corpus_root, "
+                             f"{COHORT_NAME} for --manifest and --audio_dir)")
+    parser.add_argument("--output_dir", required=True, help="where the files go (a rerun keeps what is unchanged)")
+    parser.add_argument("--calibrate_on", default=None, help="kit only: fit a linear calibration on this split, apply it")
     parser.add_argument("--calibration_predictions", default=None,
-                        help="folder of the calibration split's prediction files (skips rescoring it)")
-    parser.add_argument("--train_split", default="train", help="split for the baselines ('' to skip them)")
+                        help="kit only: folder of the calibration split's prediction files (skips rescoring it)")
+    parser.add_argument("--train_split", default="train", help="kit only: split for the baselines ('' to skip them)")
     parser.add_argument("--batch_size", type=int, default=None,
-                        help="sessions per forward pass (default 8 on CUDA, 1 on CPU: see default_batch_size)")
-    parser.add_argument("--dataset_name", default=None)
-    parser.add_argument("--on_missing", default="error", choices=("error", "skip"))
-    parser.add_argument("--cache_dir", default=None,
-                        help="a session cache (train.py --cache_dir): frozen-encoder outputs reused, and extended")
-    parser.add_argument("--on_unscorable", default="warn", choices=UNSCORABLE_POLICIES,
+                        help="sessions per forward pass (None: 8 on CUDA, 1 on CPU; see default_batch_size)")
+    parser.add_argument("--dataset_name", default=None, help="the dataset's name in the report (None: the folder's)")
+    parser.add_argument("--on_missing", default="refuse", choices=("refuse", "skip", "error"),
+                        help="a listed audio file that does not exist: refuse its session (counted as missing), "
+                             "score the session without it (skip), or stop before scoring (error)")
+    parser.add_argument("--on_unscorable", default="warn", choices=("warn", "skip", "error"),
                         help="responses that cannot be assessed: score and flag (warn), leave their part and overall "
                              "unscored (skip), or stop (error)")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop with an error at the first session that would be refused or flagged")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace predictions in --output_dir made by another checkpoint, format or policy "
+                             "(refused without it)")
+    parser.add_argument("--cache_dir", default=None,
+                        help="a session cache (train.py --cache_dir): frozen-encoder outputs reused, and extended")
     parser.add_argument("--groups", default=None,
                         help="a TSV of groups (submission ID, then group columns, e.g. L1, gender; a synthetic "
                              "corpus's reference-materials/speakers.tsv): adds their fairness section")
     parser.add_argument("--group_columns", nargs="+", default=None,
-                        help="the group columns to report (default: every column with 2 to 20 distinct values)")
-    parser.add_argument("--fairness_target", default=None, help="the target judged for fairness (default overall)")
-    args = parser.parse_args(argv)
-    os.makedirs(args.output_dir, exist_ok=True)
-    report = score_corpus(args.checkpoint, args.corpus_root, args.split, args.output_dir,
-                          calibrate_on=args.calibrate_on, calibration_predictions=args.calibration_predictions,
-                          train_split=args.train_split or None,
-                          batch_size=args.batch_size, dataset_name=args.dataset_name, on_missing=args.on_missing,
-                          on_unscorable=args.on_unscorable, cache_dir=args.cache_dir, groups=args.groups,
-                          group_columns=args.group_columns, fairness_target=args.fairness_target)
+                        help="the group columns to report (None: every column with 2 to 20 distinct values)")
+    parser.add_argument("--fairness_target", default=None, help="the target judged for fairness (None: overall)")
+    return parser
+
+
+def check_source(args: argparse.Namespace) -> None:
+    given = [flag for flag in ("corpus_root", "manifest", "audio_dir") if getattr(args, flag)]
+    if len(given) != 1:
+        raise CohortSourceError(f"give exactly one of --corpus_root, --manifest and --audio_dir (got "
+                                f"{', '.join('--' + flag for flag in given) or 'none'})")
+    if not args.corpus_root and (args.calibrate_on or args.calibration_predictions):
+        raise CohortSourceError("--calibrate_on and --calibration_predictions need a kit corpus (--corpus_root)")
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    check_source(args)
+    from sla_phi4.evaluation.fairness import format_fairness
+    from sla_phi4.evaluation.scoring import format_table, score_corpus, score_recordings
+    from sla_phi4.evaluation.uncertainty_report import format_uncertainty
+
+    options = dict(batch_size=args.batch_size, dataset_name=args.dataset_name, on_missing=args.on_missing,
+                   on_unscorable=args.on_unscorable, strict=args.strict, overwrite=args.overwrite,
+                   cache_dir=args.cache_dir, groups=args.groups, group_columns=args.group_columns,
+                   fairness_target=args.fairness_target)
+    if args.corpus_root:
+        report = score_corpus(args.checkpoint, args.corpus_root, args.split or "dev", args.output_dir,
+                              calibrate_on=args.calibrate_on, calibration_predictions=args.calibration_predictions,
+                              train_split=args.train_split or None, **options)
+    else:
+        report = score_recordings(args.checkpoint, args.output_dir, manifest=args.manifest, audio_dir=args.audio_dir,
+                                  name=args.split or COHORT_NAME, **options)
     if report is None:  # another process than the main one: the main one merges and reports
         return
     print(format_table(report))

@@ -1,20 +1,31 @@
 #!/usr/bin/env python
-"""Scores a split of a kit-layout corpus with a checkpoint and reports the official S&I metrics.
+"""Scores a cohort with a checkpoint: a split of a kit-layout corpus (marked or not), a manifest of one's own
+recordings, or a folder of learner folders; reports the official S&I metrics where there are marks.
 
     sla score --checkpoint runs/sla --corpus_root corpus --split eval \
         --output_dir reports/eval [--calibrate_on dev] [--train_split train]
+    sla score --checkpoint runs/sla --manifest recordings.csv --output_dir reports/cohort
+    sla score --checkpoint runs/sla --audio_dir uploads/ --output_dir reports/cohort
 
-The corpus is read in the checkpoint's test format (a corpus whose own `test_format.json` names another format is
+The cohort is read in the checkpoint's test format (a corpus whose own `test_format.json` names another format is
 refused). Writes `predictions/{split}-sla-{target}.tsv` (`submissionID<TAB>score`, the kit's format and the
-format's names), a JSON report with every target's metrics (agreement within one and two bands of its scale) beside
-three baselines (the training mean, and ridge regressions on timing features and on the APP's pooled Whisper states,
-fitted on the training split), and PNG plots (predicted against reference; error by band).
+format's names; raw model outputs, neither clipped nor rounded), `{split}-scores.csv` (one row per session: scores
+as the pipeline reports them, bands, levels, intervals, referral, warnings), a strict-JSON report (every session
+counted: scored, refused and flagged by reason, missing; every target with its counts, and its metrics or why it has
+none; with a train split, three baselines: the training mean, and ridge regressions on timing features and on the
+APP's pooled Whisper states), and PNG plots (scores by band; with marks, predicted against reference and error by
+band).
+
+Nothing stops the run for one bad file: a session with a response that is missing, unreadable, empty or not finite
+is refused (no scores, its response, file and reason in the report and `scores.csv`), a truncated or far too long
+response is flagged; `--strict` stops at the first instead.
 
 Scoring is sharded and resumable. It runs unchanged under `torchrun --nproc_per_node N -m sla_phi4 score ...` or
 `accelerate launch -m sla_phi4 score ...` (CPU processes with gloo, GPUs, several machines): sessions are shared
 between processes in length-balanced shards, each process appends its predictions to its own shard file
-(`shards/`, flushed per batch), and the main process merges them into the files below. A run that is killed and
-started again with the same command scores only the sessions without a prediction (see `shards.py`).
+(`shards/`, flushed per batch), and the main process merges them into the files below. A run that is killed, or run
+again after some recordings changed, scores only the sessions without a prediction made from their current files
+(see `shards.py`); another checkpoint is refused unless `--overwrite`.
 
 A session gets no score for a part it has no (or too few) responses of, nor overall unless every part is scored;
 with `--on_unscorable skip`, none for a part with a response that cannot be assessed either (`--on_unscorable
@@ -22,8 +33,8 @@ error` stops at the first). Those are left out of the prediction files, and the 
 `missing_predictions`) with every warning by reason (`warnings`).
 """
 
-import json
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -33,13 +44,19 @@ from tqdm.auto import tqdm
 from modeling_sla import SLAForSessionScoring
 from modeling_sla.pipeline_sla import UNSCORABLE_POLICIES
 from processing_sla import SLAProcessor
+from sla_phi4 import strict_json
+from sla_phi4.data.cohort import Cohort, folder_cohort, kit_cohort, manifest_cohort
 from sla_phi4.data.sessions import scorable_rows
 from sla_phi4.evaluation.baselines import RidgeBaseline, session_features
+from sla_phi4.evaluation.cohort_report import cohort_records, format_sessions, session_counts, target_table
 from sla_phi4.evaluation.fairness import fairness_section
+from sla_phi4.evaluation.intake import Intake, take_in
 from sla_phi4.evaluation.metrics import official_metrics, within_keys
 from sla_phi4.evaluation.predictions import default_batch_size, evidence_from_records, marks, predict
-from sla_phi4.evaluation.shards import score_into_shards
-from sla_phi4.evaluation.uncertainty_report import judged_target, uncertainty_report
+from sla_phi4.evaluation.scores_table import SCORES_FILE, write_scores_table
+from sla_phi4.evaluation.shards import checkpoint_fingerprint, score_into_shards
+from sla_phi4.evaluation.uncertainty import apply_intervals, difficulties
+from sla_phi4.evaluation.uncertainty_report import judged_target, session_referrals, uncertainty_report
 from sla_phi4.training.session_cache import SessionCache
 
 
@@ -125,20 +142,26 @@ def read_predictions(folder: str, split: str, rows: list[dict], names: list[str]
 
 def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, names: list[str], split: str,
                 test_format) -> list:
+    """The plots of a report: the distribution of each target's scores by band (always); predicted against
+    reference, and the error of the judged target by reference band, where there are marks to compare with."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
+    paths = [plot_distribution(plt, folder, predictions, names, split, test_format)]
+    paired = np.isfinite(references) & np.isfinite(predictions)
+    if not paired.any():
+        return paths
     figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
     for column, (name, axis) in enumerate(zip(names, axes[0])):
-        present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
+        present = paired[:, column]
         scale = test_format.target_scale(name)
         margin = 0.2 * (scale.max - scale.min) / 3.5  # 0.2 on the S&I scale
         axis.scatter(references[present, column], predictions[present, column], s=12, alpha=0.7)
         axis.plot([scale.min, scale.max], [scale.min, scale.max], color="grey", linewidth=1)
-        axis.set(title=name, xlabel="reference", ylabel="predicted" if column == 0 else None,
+        axis.set(title=name if present.any() else f"{name} (no marks)", xlabel="reference",
+                 ylabel="predicted" if column == 0 else None,
                  xlim=(scale.min - margin, scale.max + margin), ylim=(scale.min - margin, scale.max + margin))
     figure.suptitle(f"Predicted against reference ({split})")
     figure.tight_layout()
@@ -147,7 +170,9 @@ def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, na
     plt.close(figure)
 
     column = names.index("overall") if "overall" in names else 0
-    present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
+    present = paired[:, column]
+    if not present.any():
+        return paths
     scale = test_format.target_scale(names[column])
     bands = np.round((references[present, column] - scale.min) / scale.step) * scale.step + scale.min
     errors = predictions[present, column] - references[present, column]
@@ -162,6 +187,23 @@ def plot_report(folder: str, predictions: np.ndarray, references: np.ndarray, na
     figure.savefig(paths[-1], dpi=110)
     plt.close(figure)
     return paths
+
+
+def plot_distribution(plt, folder: str, predictions: np.ndarray, names: list[str], split: str, test_format) -> str:
+    """Sessions by the nearest band of each target's score (clipped to its scale), one panel per target."""
+    figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), squeeze=False)
+    for column, (name, axis) in enumerate(zip(names, axes[0])):
+        scale = test_format.target_scale(name)
+        scored = predictions[np.isfinite(predictions[:, column]), column]
+        counts = np.bincount([scale.band_index(value) for value in scored], minlength=scale.num_bands)
+        axis.bar(scale.bands, counts, width=0.8 * scale.step)
+        axis.set(title=f"{name} ({len(scored)} scored)", xlabel="band", ylabel="sessions" if column == 0 else None)
+    figure.suptitle(f"Scores by band ({split})")
+    figure.tight_layout()
+    path = os.path.join(folder, f"{split}-score-distribution.png")
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
 
 
 def baselines(train_rows: list[dict], rows: list[dict], names: list[str], references: np.ndarray, test_format,
@@ -190,78 +232,190 @@ def baselines(train_rows: list[dict], rows: list[dict], names: list[str], refere
     return result, alphas
 
 
+@dataclass
+class ScoringOptions:
+    """How `sla score` scores a cohort.
+
+    Args:
+        batch_size: sessions per forward pass (default: `default_batch_size`).
+        on_unscorable: responses that cannot be assessed: score and flag (`warn`), no score for their part and
+            overall (`skip`), or stop (`error`).
+        on_missing: a listed file that does not exist: refuse its session (`refuse`), score the session without it
+            (`skip`), or stop before scoring (`error`).
+        strict: stop (non-zero exit) at the first session that would be refused or flagged.
+        overwrite: an output folder scored by another checkpoint, format or policy is emptied, not refused.
+        cache_dir: a session cache (`train.py --cache_dir`) whose frozen-encoder outputs are reused and extended.
+        groups, group_columns, fairness_target: the fairness section (see `fairness_section`).
+        dataset_name: the dataset's name in the report (default: the source folder's or file's name).
+    """
+
+    batch_size: int | None = None
+    on_unscorable: str = "warn"
+    on_missing: str = "refuse"
+    strict: bool = False
+    overwrite: bool = False
+    cache_dir: str | None = None
+    groups: str | None = None
+    group_columns: list[str] | None = None
+    fairness_target: str | None = None
+    dataset_name: str | None = None
+
+    def check(self) -> None:
+        if self.on_unscorable not in UNSCORABLE_POLICIES:
+            raise ValueError(f"on_unscorable must be one of {UNSCORABLE_POLICIES}, got {self.on_unscorable!r}")
+        if self.on_missing not in MISSING_POLICIES:
+            raise ValueError(f"on_missing must be one of {MISSING_POLICIES}, got {self.on_missing!r}")
+
+    @property
+    def unscorable_policy(self) -> str:
+        """`strict` stops at a response that cannot be assessed too."""
+        return "error" if self.strict else self.on_unscorable
+
+
+MISSING_POLICIES = ("refuse", "skip", "error")
+
+
 def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str, *, calibrate_on: str | None = None,
-                 train_split: str | None = "train", batch_size: int | None = None, dataset_name: str | None = None,
-                 on_missing: str = "error", calibration_predictions: str | None = None,
-                 on_unscorable: str = "warn", cache_dir: str | None = None, groups: str | None = None,
-                 group_columns: list[str] | None = None, fairness_target: str | None = None) -> dict:
-    """Scores `split`; with `calibrate_on`, also fits a calibration on that split, reading its predictions from
-    `calibration_predictions` (a folder of kit-format files written by an earlier call) instead of rescoring it.
-    `on_unscorable` ("warn", "skip" or "error") is the pipeline's policy for responses that cannot be assessed.
-    `cache_dir`: a session cache (`train.py --cache_dir`) whose frozen-encoder outputs are reused and extended.
-    A checkpoint calibrated by `sla calibrate` adds the `uncertainty` section and the referrals file. The `fairness`
-    section is always there by reference band, and by group with `groups` (a TSV: submission ID, then group columns;
-    `group_columns` picks some), on `fairness_target` (overall, else the first part)."""
-    if on_unscorable not in UNSCORABLE_POLICIES:
-        raise ValueError(f"on_unscorable must be one of {UNSCORABLE_POLICIES}, got {on_unscorable!r}")
-    batch_size = batch_size or default_batch_size()
+                 train_split: str | None = "train", calibration_predictions: str | None = None, **options) -> dict:
+    """Scores a kit split (see `score_cohort`); with `calibrate_on`, also fits a linear calibration on that split,
+    reading its predictions from `calibration_predictions` (a folder of kit-format files written by an earlier
+    call) instead of rescoring it; with `train_split`, adds the baselines fitted on it. `options`: the fields of
+    ScoringOptions."""
+    settings = ScoringOptions(**options)
+    settings.check()
+    return score_cohort(checkpoint, lambda test_format: kit_cohort(corpus_root, split, test_format,
+                                                                   settings.on_missing),
+                        output_dir, settings, calibrate_on=calibrate_on, train_split=train_split,
+                        calibration_predictions=calibration_predictions)
+
+
+def score_recordings(checkpoint: str, output_dir: str, *, manifest: str | None = None, audio_dir: str | None = None,
+                     name: str = "cohort", **options) -> dict:
+    """Scores one's own recordings: a manifest (CSV or JSON Lines) or a folder of learner folders (see
+    `sla_phi4.data.cohort`); the output files are named after `name`. `options`: the fields of ScoringOptions."""
+    if (manifest is None) == (audio_dir is None):
+        raise ValueError("Give one of a manifest or an audio folder.")
+    settings = ScoringOptions(**options)
+    settings.check()
+    if manifest is not None:
+        return score_cohort(checkpoint, lambda test_format: manifest_cohort(manifest, test_format, name),
+                            output_dir, settings)
+    return score_cohort(checkpoint, lambda test_format: folder_cohort(audio_dir, test_format, name), output_dir,
+                        settings)
+
+
+def shard_manifest(checkpoint: str, test_format, cohort: Cohort, intake: Intake, settings: ScoringOptions) -> dict:
+    """What the shards are scored from (see `shards.py`): the run's identity, where things are, each session's
+    inputs."""
+    return {"version": 2, "checkpoint_sha256": checkpoint_fingerprint(checkpoint),
+            "test_format": test_format.to_dict(), "split": cohort.name, "on_unscorable": settings.unscorable_policy,
+            "on_missing": settings.on_missing,
+            "about": {"checkpoint": os.path.abspath(checkpoint), "source": cohort.source, "kind": cohort.kind},
+            "inputs": intake.inputs}
+
+
+def score_cohort(checkpoint: str, read_cohort, output_dir: str, settings: ScoringOptions, *,
+                 calibrate_on: str | None = None, train_split: str | None = None,
+                 calibration_predictions: str | None = None) -> dict | None:
+    """Scores the cohort `read_cohort(test_format)` gives into `output_dir`: prediction files, the report, the
+    plots, `{name}-scores.csv`, and for a calibrated checkpoint the referrals file. Sessions that cannot be read are
+    refused and counted, never stop the run (unless `settings.strict`). Returns the report (None on a process other
+    than the main one)."""
+    os.makedirs(output_dir, exist_ok=True)
+    batch_size = settings.batch_size or default_batch_size()
     model = SLAForSessionScoring.from_pretrained(checkpoint)
     processor = SLAProcessor.from_pretrained(checkpoint)
     names = list(model.config.score_names)
     test_format = model.config.get_test_format()
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU processes under torchrun: gloo
-    rows = scorable_rows(corpus_root, split, on_missing, test_format)
-    shards = score_into_shards(model, processor, rows, checkpoint, corpus_root, split, output_dir, state,
-                               batch_size, on_unscorable, cache_dir)
+    cohort = read_cohort(test_format)
+    if cohort.kind != "kit" and (calibrate_on or train_split):
+        raise ValueError("Calibration and baselines need a kit corpus (--corpus_root) with marks.")
+    split = cohort.name
+    intake = take_in(cohort.rows, "skip" if settings.on_missing == "skip" else "refuse", settings.strict)
+    shards, scored_now = score_into_shards(
+        model, processor, intake, shard_manifest(checkpoint, test_format, cohort, intake, settings), split,
+        output_dir, state, batch_size, settings.unscorable_policy, settings.cache_dir, settings.overwrite,
+        "error" if settings.strict else "refuse")
     if not state.is_main_process:
         return None
-    evidence, warnings = evidence_from_records(rows, shards.records, test_format)
+    records = cohort_records(cohort, intake, shards.records, len(names))
+    scored_rows = {row["session_id"]: row for row in intake.rows}
+    rows = [scored_rows.get(row["session_id"], row) for row in cohort.rows]
+    evidence, warnings = evidence_from_records(rows, records, test_format)
     predictions, references = evidence.predictions, evidence.references
+    metrics = metric_table(predictions, references, names, test_format)
     report = {
         "split": split,
-        "dataset": {"name": dataset_name or os.path.basename(os.path.abspath(corpus_root)), "id": corpus_root},
+        "source": {"kind": cohort.kind, "path": cohort.source},
+        "dataset": {"name": settings.dataset_name or os.path.basename(cohort.source.rstrip(os.sep)),
+                    "id": cohort.source},
         "checkpoint": checkpoint,
         "test_format": test_format.name,
         "num_sessions": len(rows),
-        "metrics": metric_table(predictions, references, names, test_format),
-        "on_unscorable": on_unscorable,
+        "sessions": session_counts(cohort, records),
+        "targets": target_table(predictions, references, names, cohort, metrics),
+        "metrics": metrics,
+        "on_unscorable": settings.unscorable_policy,
+        "on_missing": settings.on_missing,
         **unscored_summary(predictions, references, warnings, names),
-        "scoring": {"processes": state.num_processes, "scored_twice": shards.duplicates,
+        "scoring": {"processes": state.num_processes, "scored_now": scored_now,
+                    "kept": len(intake.rows) - scored_now, "stale_lines": shards.stale,
+                    "refused_before_scoring": len(intake.refused), "scored_twice": shards.duplicates,
                     "incomplete_lines_repaired": shards.repaired, "shards": "shards/"},
     }
     if calibrate_on:
-        if calibrate_on == split:
-            raise ValueError("Calibration must be fitted on another split than the one scored.")
-        calibration_rows = scorable_rows(corpus_root, calibrate_on, on_missing, test_format)
-        if calibration_predictions:
-            fitted_on = read_predictions(calibration_predictions, calibrate_on, calibration_rows, names, test_format)
-        else:
-            fitted_on = predict(model, processor, calibration_rows, batch_size, on_unscorable)[0]
-        calibration = fit_calibration(fitted_on, marks(calibration_rows, names), names)
-        predictions_calibrated = apply_calibration(predictions, calibration, names)
-        report["calibration"] = {"fitted_on": calibrate_on, "coefficients": calibration,
-                                 "metrics": metric_table(predictions_calibrated, references, names, test_format)}
-        write_predictions(os.path.join(output_dir, "predictions-calibrated"), split, rows, predictions_calibrated,
-                          names, test_format)
+        add_calibration(report, model, processor, cohort.source, calibrate_on, split, rows, predictions, references,
+                        calibration_predictions, settings, batch_size, test_format, output_dir)
     if train_split:
-        train_rows = scorable_rows(corpus_root, train_split, on_missing, test_format)
-        app_cache = SessionCache(model, processor, ("app",), cache_dir) if model.app is not None else None
+        train_rows = scorable_rows(cohort.source, train_split, "error" if settings.on_missing == "error" else "skip",
+                                   test_format)
+        app_cache = SessionCache(model, processor, ("app",), settings.cache_dir) if model.app is not None else None
         report["baselines"], report["baseline_ridge_alphas"] = baselines(train_rows, rows, names, references,
                                                                          test_format, app_cache)
     write_predictions(os.path.join(output_dir, "predictions"), split, rows, predictions, names, test_format)
     report["plots"] = [os.path.basename(path) for path in plot_report(output_dir, predictions, references, names,
                                                                       split, test_format)]
-    if model.config.uncertainty is not None:
-        report["uncertainty"] = uncertainty_report(model.config.uncertainty, evidence, warnings, test_format,
+    calibration = model.config.uncertainty
+    if calibration is not None:
+        report["uncertainty"] = uncertainty_report(calibration, evidence, warnings, test_format,
                                                    model.config.band_values, output_dir, split)
-    target = fairness_target or judged_target(names)
+    intervals = (apply_intervals(calibration, evidence, test_format, model.config.band_values)
+                 if calibration is not None else None)
+    hardness = (difficulties(calibration, evidence, test_format, model.config.band_values)
+                if calibration is not None else np.full(len(rows), np.nan))
+    report["scores_file"] = SCORES_FILE.format(name=split)
+    write_scores_table(os.path.join(output_dir, report["scores_file"]), evidence.session_ids, predictions,
+                       [records[session_id].get("refused", False) for session_id in evidence.session_ids],
+                       warnings, session_referrals(calibration, warnings, hardness), test_format, intervals)
+    target = settings.fairness_target or judged_target(names)
     if np.isfinite(references[:, names.index(target)]).sum() >= 2:
         column = names.index(target)
         report["fairness"] = fairness_section(evidence.session_ids, predictions[:, column], references[:, column],
-                                              test_format, target, groups, group_columns)
-    with open(os.path.join(output_dir, f"{split}_report.json"), "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
+                                              test_format, target, settings.groups, settings.group_columns)
+    strict_json.write(os.path.join(output_dir, f"{split}_report.json"), report)
     return report
+
+
+def add_calibration(report: dict, model, processor, corpus_root: str, calibrate_on: str, split: str, rows: list[dict],
+                    predictions: np.ndarray, references: np.ndarray, calibration_predictions: str | None,
+                    settings: ScoringOptions, batch_size: int, test_format, output_dir: str) -> None:
+    """Fits a linear calibration on `calibrate_on` and adds its section; writes the calibrated predictions."""
+    names = test_format.score_names
+    if calibrate_on == split:
+        raise ValueError("Calibration must be fitted on another split than the one scored.")
+    calibration_rows = scorable_rows(corpus_root, calibrate_on, "error" if settings.on_missing == "error" else "skip",
+                                     test_format)
+    if calibration_predictions:
+        fitted_on = read_predictions(calibration_predictions, calibrate_on, calibration_rows, names, test_format)
+    else:
+        fitted_on = predict(model, processor, calibration_rows, batch_size, settings.unscorable_policy)[0]
+    calibration = fit_calibration(fitted_on, marks(calibration_rows, names), names)
+    predictions_calibrated = apply_calibration(predictions, calibration, names)
+    report["calibration"] = {"fitted_on": calibrate_on, "coefficients": calibration,
+                             "metrics": metric_table(predictions_calibrated, references, names, test_format)}
+    write_predictions(os.path.join(output_dir, "predictions-calibrated"), split, rows, predictions_calibrated,
+                      names, test_format)
 
 
 BASELINE_COLUMNS = {"train_mean": "mean", "acoustic_ridge": "timing ridge", "whisper_ridge": "Whisper ridge"}
@@ -272,10 +426,12 @@ def format_table(report: dict) -> str:
     baselines = {key: label for key, label in BASELINE_COLUMNS.items() if key in report.get("baselines", {})}
     # The agreement columns of the first target (S&I: <0.5% and <1.0%); a target on a scale of its own (TOEFL's
     # overall) shows its own thresholds in the same columns.
-    within = within_keys(dict(list(report["metrics"].items())[:1]))
+    within = within_keys(dict(list(report["metrics"].items())[:1])) if report["metrics"] else []
     lines = [f"{'target':8} {'RMSE':>6} {'PCC':>6} {'SRC':>6} {'KRC':>6} "
              + " ".join(f"{'<' + key.removeprefix('within_') + '%':>6}" for key in within) + " "
              + " ".join(f"{label + ' RMSE':>18}" for label in baselines.values())]
+    if not report["metrics"]:
+        lines = ["No target has metrics (the reasons follow)."]
     for name, values in report["metrics"].items():
         columns = [report["baselines"][key].get(name, {}).get("rmse", float("nan")) for key in baselines]
         lines.append(f"{name:8} {values['rmse']:6.3f} {values['pcc']:6.3f} {values['src']:6.3f} {values['krc']:6.3f} "
@@ -289,4 +445,13 @@ def format_table(report: dict) -> str:
     if warnings.get("sessions"):
         lines.append(f"Warnings in {warnings['sessions']} sessions: "
                      + ", ".join(f"{reason} {count}" for reason, count in sorted(warnings["by_reason"].items())))
+    sessions = format_sessions(report)
+    if sessions:
+        lines.append(sessions)
+    scoring = report.get("scoring", {})
+    if scoring.get("kept"):
+        lines.append(f"Scored now: {scoring['scored_now']} sessions (new or changed); kept from the last run: "
+                     f"{scoring['kept']} (their files unchanged).")
+    if report.get("scores_file"):
+        lines.append(f"Per session: {report['scores_file']}")
     return "\n".join(lines)
