@@ -407,7 +407,7 @@ class TestFormat:
     def save(self, folder: str | os.PathLike) -> Path:
         """Writes `folder/test_format.json`."""
         path = Path(folder) / FORMAT_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
         return path
 
     # ------------------------------------------------------------------------------------------------ targets

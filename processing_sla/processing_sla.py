@@ -168,7 +168,7 @@ class SLAProcessor(ProcessorMixin):
         """As in transformers, with the test format as `test_format.json`."""
         os.makedirs(save_directory, exist_ok=True)
         with open(os.path.join(save_directory, FORMAT_FILE), "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(self.test_format, indent=2, ensure_ascii=False) + "\n")
+            handle.write(json.dumps(self.test_format, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     @classmethod

@@ -46,6 +46,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 from processing_sla.processing_sla import pad_right
+from sla_phi4 import strict_json
 from sla_phi4.analysis.real_configs import load_real_config
 from sla_phi4.analysis.real_size import (
     AUDIO_TOWERS,
@@ -784,7 +785,7 @@ def run(args, folder: str | None) -> dict:
 
 def save_report(report: dict, path: str) -> None:
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
+        strict_json.dump(report, handle, indent=2)
 
 
 def announce_estimate(estimate: float, quick: bool, settings: CheckSettings = CHECK) -> None:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 
+from sla_phi4 import strict_json
 from sla_phi4.data.synthetic import make_synthetic_corpus
 from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint
 
@@ -138,7 +139,7 @@ def run(workdir: str, sessions: int = 1000, large: int = 10000) -> dict:
     }
     print(format_result(result))
     with open(os.path.join(workdir, "sharded_scoring.json"), "w", encoding="utf-8") as handle:
-        json.dump(result, handle, indent=2)
+        strict_json.dump(result, handle, indent=2)
     return result
 
 

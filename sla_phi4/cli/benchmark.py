@@ -1,9 +1,9 @@
 """`sla benchmark`: the command line of :mod:`sla_phi4.benchmarks.cpu_benchmark`."""
 
 import argparse
-import json
 import time
 
+from sla_phi4 import strict_json
 from sla_phi4.analysis.real_size import SETTINGS
 from sla_phi4.benchmarks import cpu_benchmark
 from sla_phi4.benchmarks.cpu_benchmark import BACKBONES, format_paper, format_table, long_worker, run, run_paper
@@ -27,7 +27,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--_long-worker", nargs=2, metavar=("CHECKPOINT", "MINUTES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._long_worker:
-        print(json.dumps(long_worker(args._long_worker[0], float(args._long_worker[1]))))
+        print(strict_json.dumps(long_worker(args._long_worker[0], float(args._long_worker[1]))))
         return {}
     start = time.perf_counter()
     report = run_paper(args) if args.paper_only else run(args)
@@ -35,5 +35,5 @@ def main(argv=None) -> dict:
     print(format_paper(report["paper"]) if args.paper_only else format_table(report))
     print(f"\n(wall time {report['meta']['wall_s']:.0f} s; JSON in {args.output})")
     with open(args.output, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2, default=str)
+        strict_json.dump(report, handle, indent=2, default=str)
     return report

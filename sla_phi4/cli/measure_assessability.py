@@ -1,8 +1,8 @@
 """`sla measure-assessability`: the command line of :mod:`sla_phi4.benchmarks.assessability`."""
 
 import argparse
-import json
 
+from sla_phi4 import strict_json
 from sla_phi4.benchmarks import assessability
 from sla_phi4.benchmarks.assessability import format_report, measure
 
@@ -20,4 +20,4 @@ def main(argv=None) -> None:
     print(format_report(report))
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
+            strict_json.dump(report, handle, indent=2)

@@ -9,12 +9,12 @@ wherever it is loaded, through the pipeline too. The checkpoint is saved again w
 measured.
 """
 
-import json
 import os
 
 from modeling_sla import SLAForSessionScoring
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from processing_sla import SLAProcessor
+from sla_phi4 import strict_json
 from sla_phi4.evaluation.predictions import gather_evidence, load_split
 from sla_phi4.evaluation.uncertainty import METHODS, fit_intervals, select_method
 
@@ -43,7 +43,7 @@ def calibrate_intervals(checkpoint: str, corpus_root: str, split: str = "dev", *
     report = {"split": split, "sessions": len(rows), "chosen": method, "cross_fitted": measured,
               "calibration": calibration}
     with open(os.path.join(checkpoint, REPORT_FILE), "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
+        strict_json.dump(report, handle, indent=2)
     print(f"Calibrated {checkpoint} on {len(rows)} {split} sessions: {method} intervals at {coverage:.0%}"
           + (f" (cross-fitted: {format_measured(measured)})" if measured else "")
           + f"; refers the least certain {refer_share:.0%}.", flush=True)

@@ -188,8 +188,9 @@ def score_into_shards(model, processor, intake: Intake, manifest: dict, split: s
     seconds = {index: intake.seconds[rows[index]["session_id"]] for index in todo}
     mine = [rows[index] for index in balanced_shards(todo, seconds, state.num_processes)[state.process_index]]
     if state.is_main_process and (done.records or done.stale):
-        print(f"{split}: {len(done.records)} sessions already scored from the same inputs in {folder} (kept); "
-              f"scoring {len(todo)} ({done.stale} earlier lines made from other inputs are stale).", flush=True)
+        stale = f" ({done.stale} earlier lines were made from other inputs: stale)" if done.stale else ""
+        print(f"{split}: {len(done.records)} sessions already scored in {folder}; scoring the other {len(todo)}."
+              f"{stale}", flush=True)
     cache = None
     if cache_dir is not None and mine:
         cache = SessionCache(model, processor, folder=cache_dir)

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from modeling_sla import SLAForSessionScoring, load_test_format
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from processing_sla import SLAProcessor, speech_prompt
+from sla_phi4 import strict_json
 from sla_phi4.conversion.ct2_whisper import package_specs
 from sla_phi4.data.kit import load_kit
 from sla_phi4.data.synthetic import DEFAULT_SPLITS, make_synthetic_corpus
@@ -246,7 +247,7 @@ def run(settings: DemoSettings) -> dict:
     summary["seconds"] = steps.finish()
     print(f"\nDone in {sum(summary['seconds'].values()):.0f} s. Model: {model_dir}  Reports: {reports}")
     with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2, default=str)
+        strict_json.dump(summary, handle, indent=2, default=str)
     return summary
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from modeling_sla import SLAForSessionScoring, load_test_format
 from processing_sla import SLAProcessor
+from sla_phi4 import strict_json
 from sla_phi4.data.sessions import scorable_rows
 from sla_phi4.data.synthetic import make_synthetic_corpus
 from sla_phi4.evaluation.predictions import marks, predict
@@ -178,7 +179,7 @@ def run_transfer(settings: TransferSettings) -> dict:
                 metrics = evaluate_model(model_dir, eval_rows, settings.demo.cache_dir)
                 results.append({"arm": arm, "sessions": size, "seed": seed, "metrics": metrics})
                 with open(results_path, "w", encoding="utf-8") as handle:
-                    json.dump(results, handle, indent=2)
+                    strict_json.dump(results, handle, indent=2)
             if ("baselines", size, seed) not in done:
                 if app_cache is None:
                     model = SLAForSessionScoring.from_pretrained(scratch_base)
@@ -187,7 +188,7 @@ def run_transfer(settings: TransferSettings) -> dict:
                 table, _ = baselines(rows, eval_rows, test_format.score_names, references, test_format, app_cache)
                 results.append({"arm": "baselines", "sessions": size, "seed": seed, "metrics": table})
                 with open(results_path, "w", encoding="utf-8") as handle:
-                    json.dump(results, handle, indent=2)
+                    strict_json.dump(results, handle, indent=2)
     return report(results, settings, test_format, len(eval_rows))
 
 
@@ -251,7 +252,7 @@ def report(results: list[dict], settings: TransferSettings, test_format, eval_se
                "per_target": {target: aggregate(results, settings.sizes, target)
                               for target in test_format.score_names}, "runs": results}
     with open(os.path.join(settings.workdir, "transfer.json"), "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2, default=str)
+        strict_json.dump(summary, handle, indent=2, default=str)
     with open(os.path.join(settings.workdir, "transfer.md"), "w", encoding="utf-8") as handle:
         handle.write(markdown + "\n")
     return summary

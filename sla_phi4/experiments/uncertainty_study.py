@@ -13,7 +13,6 @@ and eval sessions, of the same sizes, give each figure's spread over calibration
 judged instead, on a corpus of another seed: new learners from the same generator, nearly all of them held out.
 """
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 
@@ -22,6 +21,7 @@ import numpy as np
 from modeling_sla import SLAForSessionScoring
 from modeling_sla.test_format_sla import load_test_format
 from processing_sla import SLAProcessor
+from sla_phi4 import strict_json
 from sla_phi4.evaluation.fairness import fairness_section
 from sla_phi4.evaluation.predictions import gather_evidence, load_split
 from sla_phi4.evaluation.uncertainty import (
@@ -123,7 +123,7 @@ def run_uncertainty_study(settings: UncertaintySettings) -> dict:
     print("\n" + markdown)
     plot(summary, os.path.join(settings.workdir, "uncertainty.png"))
     with open(os.path.join(settings.workdir, "uncertainty.json"), "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2)
+        strict_json.dump(summary, handle, indent=2)
     with open(os.path.join(settings.workdir, "uncertainty.md"), "w", encoding="utf-8") as handle:
         handle.write(markdown + "\n")
     return summary

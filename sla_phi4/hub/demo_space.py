@@ -81,7 +81,7 @@ def space_files(settings: SpaceSettings) -> dict[str, bytes]:
         "README.md": readme(settings).encode(),
         "app.py": (TEMPLATE_DIR / "app.py").read_bytes(),
         "requirements.txt": (TEMPLATE_DIR / "requirements.txt").read_bytes(),
-        "space.json": (json.dumps(config, indent=2) + "\n").encode(),
+        "space.json": (json.dumps(config, indent=2, allow_nan=False) + "\n").encode(),
         **app_package_files(),
     }
     return dict(sorted(files.items()))

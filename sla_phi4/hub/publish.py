@@ -183,7 +183,7 @@ def plan_upload(folder: str | os.PathLike) -> UploadPlan:
         if name.endswith(".json"):
             cleaned, removed = without_local_paths(json.loads((folder / name).read_text(encoding="utf-8")))
             if removed:
-                plan.contents[name] = (json.dumps(cleaned, indent=2, sort_keys=True) + "\n").encode()
+                plan.contents[name] = (json.dumps(cleaned, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
                 plan.rewritten[name] = removed
     plan.files = [(name, len(plan.contents[name]) if name in plan.contents else size) for name, size in plan.files]
     return plan

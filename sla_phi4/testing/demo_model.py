@@ -31,7 +31,7 @@ def code_digest() -> str:
 def demo_model_folder(test_format="sandi2025", root: Path | None = None) -> Path:
     """Where the tiny demo model of `test_format` is (or will be) cached."""
     resolved = load_test_format(test_format)
-    key = hashlib.sha256(json.dumps(resolved.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    key = hashlib.sha256(json.dumps(resolved.to_dict(), sort_keys=True, allow_nan=False).encode()).hexdigest()[:8]
     return (root or cache_dir()) / "demo-model" / f"tiny-{resolved.name}-{key}-code-{code_digest()}"
 
 

@@ -37,5 +37,5 @@ def write_file_session(folder: Path) -> Path:
         {"response_id": "s-P10003", "part": "P1", "audio": paths[0], "question": "Where are you from?"},
         {"response_id": "s-P30017", "part": "P3", "audio": paths[1], "question": None},
     ]}
-    (folder / "session.json").write_text(json.dumps(session))
+    (folder / "session.json").write_text(json.dumps(session, allow_nan=False))
     return folder / "session.json"

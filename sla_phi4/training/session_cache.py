@@ -56,7 +56,7 @@ def session_fingerprint(row: dict) -> str:
             source = [_digest(np.ascontiguousarray(array).tobytes()),
                       audio.get("sampling_rate") if isinstance(audio, dict) else None]
         described.append([response.get("part"), response.get("question"), response.get("response_id"), source])
-    return _digest(json.dumps(described, sort_keys=True))
+    return _digest(json.dumps(described, sort_keys=True, allow_nan=False))
 
 
 def encode_speech_inputs(model, inputs: dict) -> dict[str, torch.Tensor]:
@@ -113,7 +113,7 @@ class SessionCache:
                   self.processor.prior_token, self.processor.use_prior_token, len(self.processor.tokenizer),
                   self.processor.audio_feature_extractor.to_json_string()]
         audio = self.model.family.audio_modules(self.model.backbone)
-        return _digest(module_fingerprint(*audio), json.dumps(prompt, default=str))
+        return _digest(module_fingerprint(*audio), json.dumps(prompt, default=str, allow_nan=False))
 
     def _path(self, part: str) -> str | None:
         return None if self.folder is None else os.path.join(self.folder, f"{part}-{self.fingerprints[part]}.safetensors")

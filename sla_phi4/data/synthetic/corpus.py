@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sla_phi4 import strict_json
 from sla_phi4.data.synthetic.kit import DEFAULT_SPLITS, SAMPLE_RATE, SPLIT_SHARES
 from sla_phi4.data.synthetic.kit_writer import prepare_output, relative_path, write_kit_files
 from sla_phi4.data.synthetic.learners import assign_l1, draw_learner
@@ -53,7 +54,7 @@ def _session_worker(task: tuple) -> dict:
                 "question_id": question.qid,
                 "path": rel,
                 "question": json.dumps({"text": question.text, "speaking-time": _seconds(answer["allotted_s"]),
-                                        "thinking-time": _seconds(part_plan.thinking_time)}),
+                                        "thinking-time": _seconds(part_plan.thinking_time)}, allow_nan=False),
                 "transcript": answer["transcript"],
                 "duration_s": duration,
                 "voiced_fraction": voiced,
@@ -196,7 +197,7 @@ def make_synthetic_corpus(
     if split_shares is not None:
         summary["split_shares"] = dict(split_shares)
     with open(root / "synthetic-summary.json", "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2)
+        strict_json.dump(summary, handle, indent=2)
     if progress:
         print(format_summary(summary))
     return summary

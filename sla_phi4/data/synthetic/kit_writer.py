@@ -67,7 +67,7 @@ def write_kit_files(root: Path, sessions: list[dict], splits: tuple[str, ...], t
         annotations = root / test_format.kit.annotations
         annotations.mkdir(parents=True, exist_ok=True)
         with open(annotations / f"{split}-synthetic-trans-ref.json", "w", encoding="utf-8") as handle:
-            json.dump({"ref-type": "transcription", "files": entries}, handle)
+            json.dump({"ref-type": "transcription", "files": entries}, handle, allow_nan=False)
     _write_speakers(ref / "speakers.tsv", sessions, test_format)
     test_format.save(root)
 

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from modeling_sla.test_format_sla import load_test_format
+from sla_phi4 import strict_json
 
 
 # The studies run on the main job's corpus, in S&I's format: its targets are the tables' rows.
@@ -77,7 +78,7 @@ def write_study(study, report: dict, markdown: str, figure) -> dict:
     figure.savefig(study.output("png"), dpi=110)
     plt.close(figure)
     with open(study.output("json"), "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2, default=str)
+        strict_json.dump(report, handle, indent=2, default=str)
     with open(study.output("md"), "w", encoding="utf-8") as handle:
         handle.write(markdown + "\n")
     print(f"\nWrote {study.output('md')}, {study.output('json')} and {study.output('png')}.", flush=True)

@@ -81,7 +81,7 @@ def save_speech_lora(model: Phi4MultimodalForCausalLM, folder: str, rank: int = 
         "target_modules": SPEECH_LORA_PATTERN, "bias": "none",
     }
     with open(os.path.join(folder, "adapter_config.json"), "w", encoding="utf-8") as handle:
-        json.dump(adapter_config, handle, indent=2)
+        json.dump(adapter_config, handle, indent=2, allow_nan=False)
     return len(tensors) // 2
 
 

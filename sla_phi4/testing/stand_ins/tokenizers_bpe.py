@@ -99,7 +99,7 @@ def save_qwen2_vocab_files(tokenizer, folder: str) -> None:
     """`vocab.json` and `merges.txt` beside `tokenizer.json`, as the real repo ships them."""
     model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
     with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as handle:
-        json.dump(model["vocab"], handle, ensure_ascii=False)
+        json.dump(model["vocab"], handle, ensure_ascii=False, allow_nan=False)
     with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as handle:
         handle.write("#version: 0.2\n")
         handle.writelines(" ".join(pair) + "\n" if isinstance(pair, list) else pair + "\n" for pair in model["merges"])

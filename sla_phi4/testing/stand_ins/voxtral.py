@@ -51,7 +51,7 @@ def build_voxtral(folder: str, size: dict, audio_whisper: str) -> None:
     model.generation_config.pad_token_id = PAD_ID
     model.save_pretrained(folder)
     with open(os.path.join(folder, "tekken.json"), "w", encoding="utf-8") as handle:
-        json.dump(tekken, handle)
+        json.dump(tekken, handle, allow_nan=False)
     save_flat_preprocessor_config(WhisperFeatureExtractor.from_pretrained(audio_whisper), folder, "VoxtralProcessor")
 
 
@@ -63,7 +63,7 @@ def save_flat_preprocessor_config(feature_extractor, folder: str, processor_clas
         values = json.load(handle)
     values["processor_class"] = processor_class
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(values, handle, indent=2)
+        json.dump(values, handle, indent=2, allow_nan=False)
 
 
 __all__ = ["build_voxtral", "save_flat_preprocessor_config", "voxtral_config"]
