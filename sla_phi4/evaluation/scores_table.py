@@ -1,4 +1,4 @@
-"""`{name}-scores.csv`: one row per session, for a spreadsheet. Each target's score as the pipeline reports it
+"""`scores.csv`: one row per session, for a spreadsheet. Each target's score as the pipeline reports it
 (clipped to the target's scale, overall rounded to its bands where the format says so, 2 decimals), its nearest band
 and level, its interval where the checkpoint is calibrated; whether the session is referred to an examiner and why;
 its status (`scored`, `partial`: some targets without a score, `refused`: none, its audio cannot be used) and every
@@ -9,7 +9,7 @@ import csv
 import numpy as np
 
 
-SCORES_FILE = "{name}-scores.csv"
+SCORES_FILE = "scores.csv"
 DECIMALS = 2
 
 

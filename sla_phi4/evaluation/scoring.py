@@ -9,7 +9,7 @@ recordings, or a folder of learner folders; reports the official S&I metrics whe
 
 The cohort is read in the checkpoint's test format (a corpus whose own `test_format.json` names another format is
 refused). Writes `predictions/{split}-sla-{target}.tsv` (`submissionID<TAB>score`, the kit's format and the
-format's names; raw model outputs, neither clipped nor rounded), `{split}-scores.csv` (one row per session: scores
+format's names; raw model outputs, neither clipped nor rounded), `scores.csv` (one row per session: scores
 as the pipeline reports them, bands, levels, intervals, referral, warnings), a strict-JSON report (every session
 counted: scored, refused and flagged by reason, missing; every target with its counts, and its metrics or why it has
 none; with a train split, three baselines: the training mean, and ridge regressions on timing features and on the
@@ -318,7 +318,7 @@ def score_cohort(checkpoint: str, read_cohort, output_dir: str, settings: Scorin
                  calibrate_on: str | None = None, train_split: str | None = None,
                  calibration_predictions: str | None = None) -> dict | None:
     """Scores the cohort `read_cohort(test_format)` gives into `output_dir`: prediction files, the report, the
-    plots, `{name}-scores.csv`, and for a calibrated checkpoint the referrals file. Sessions that cannot be read are
+    plots, `scores.csv`, and for a calibrated checkpoint the referrals file. Sessions that cannot be read are
     refused and counted, never stop the run (unless `settings.strict`). Returns the report (None on a process other
     than the main one)."""
     os.makedirs(output_dir, exist_ok=True)
@@ -384,7 +384,7 @@ def score_cohort(checkpoint: str, read_cohort, output_dir: str, settings: Scorin
                  if calibration is not None else None)
     hardness = (difficulties(calibration, evidence, test_format, model.config.band_values)
                 if calibration is not None else np.full(len(rows), np.nan))
-    report["scores_file"] = SCORES_FILE.format(name=split)
+    report["scores_file"] = SCORES_FILE
     write_scores_table(os.path.join(output_dir, report["scores_file"]), evidence.session_ids, predictions,
                        [records[session_id].get("refused", False) for session_id in evidence.session_ids],
                        warnings, session_referrals(calibration, warnings, hardness), test_format, intervals)

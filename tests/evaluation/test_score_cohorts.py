@@ -56,8 +56,8 @@ def read_report(folder, name="eval"):
     return json.loads((folder / f"{name}_report.json").read_text())
 
 
-def scores_table(folder, name="eval"):
-    with open(folder / f"{name}-scores.csv", newline="", encoding="utf-8") as handle:
+def scores_table(folder):
+    with open(folder / "scores.csv", newline="", encoding="utf-8") as handle:
         return {row["session_id"]: row for row in csv.DictReader(handle)}
 
 
@@ -258,13 +258,13 @@ def test_own_recordings_from_a_manifest_or_learner_folders_score_alike(tiny_chec
     assert "no marks: a manifest of recordings carries none" in capsys.readouterr().out
     from_jsonl = score_recordings(str(tiny_checkpoint), str(tmp_path / "jsonl"), manifest=str(jsonl))
     from_folder = score_recordings(str(tiny_checkpoint), str(tmp_path / "folder"), audio_dir=str(tmp_path / "uploads"))
-    csv_table, jsonl_table = scores_table(tmp_path / "csv", "cohort"), scores_table(tmp_path / "jsonl", "cohort")
+    csv_table, jsonl_table = scores_table(tmp_path / "csv"), scores_table(tmp_path / "jsonl")
     assert csv_table == jsonl_table
     assert csv_table["anna"]["status"] == "scored" and csv_table["ben"]["status"] == "partial"
     assert csv_table["ben"]["P3"] and not csv_table["ben"]["P1"] and "no_response (P1)" in csv_table["ben"]["warnings"]
     assert from_jsonl["sessions"]["scored"] == 2 and from_folder["sessions"]["skipped"] == {
         "file(s) that are not .flac, .wav, .mp3, .ogg": 1}
-    folder_table = scores_table(tmp_path / "folder", "cohort")
+    folder_table = scores_table(tmp_path / "folder")
     # the folder has no questions: P1 differs from the manifest's (questions are model inputs); P3 alone matches
     assert folder_table["ben"]["P3"] == csv_table["ben"]["P3"]
     for name in ("P1", "P3", "P4", "P5", "overall"):
