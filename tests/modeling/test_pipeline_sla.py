@@ -6,6 +6,7 @@ import textwrap
 import numpy as np
 import pytest
 import soundfile
+import soxr
 import torch
 
 from modeling_sla import SLAForSessionScoring, load_test_format
@@ -362,3 +363,18 @@ def test_reported_targets_follow_the_format():
     assert reported_targets(load_test_format(values), ["P3"], [])[0] == ["P3"]
     toefl = load_test_format("toefl-like")
     assert reported_targets(toefl, ["task1", "task2", "task3", "task4"], [])[0] == toefl.score_names
+
+
+def test_learner_folders_in_any_format_give_a_list_and_duplicate_ids_are_refused(scorer, spoken, tmp_path):
+    learner = tmp_path / "cohort" / "kim"
+    learner.mkdir(parents=True)
+    soundfile.write(learner / "P1_01.mp3", spoken["P1"], 16_000, format="MP3", subtype="MPEG_LAYER_III")
+    stereo = np.stack([spoken["P3"], spoken["P3"]], axis=1)
+    soundfile.write(learner / "P3.ogg", soxr.resample(stereo, 16_000, 44_100), 44_100, format="OGG", subtype="VORBIS")
+    results = scorer(str(tmp_path / "cohort"))
+    assert isinstance(results, list) and [result["session_id"] for result in results] == ["kim"]
+    assert results[0]["scores"]["P1"] is not None and results[0]["scores"]["P3"] is not None
+    assert [w["reason"] for w in results[0]["warnings"]] == ["no_response", "no_response", "partial_session"]
+    session = spoken_session("twice", spoken, parts=("P1",))
+    with pytest.raises(ValueError, match=r"Sessions 0 and 2 of this call both have the session_id 'twice'"):
+        scorer([session, spoken_session("other", spoken, parts=("P1",)), session])
