@@ -407,7 +407,8 @@ class TestFormat:
     def save(self, folder: str | os.PathLike) -> Path:
         """Writes `folder/test_format.json`."""
         path = Path(folder) / FORMAT_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+        path.write_text(text + "\n", encoding="utf-8")
         return path
 
     # ------------------------------------------------------------------------------------------------ targets

@@ -9,9 +9,11 @@
    declares its whole length (truncated), and 200 s of noise where a P3 answer lasts about 60 s (too_long).
 2. `sla score` of the cohort (a fresh process): the report's sessions refused and flagged by reason, against the
    planted truth, and its wall time.
-3. `--changed` other sessions' P1 answers rewritten (a little quieter), then the same command again into the same
-   output folder: the sessions it scored and kept (from its report), and its wall time against the full run's.
-Both runs start a process and load the checkpoint, so the rerun's time is its share of the sessions plus that cost.
+3. The same command again with nothing changed: its wall time is what every run pays whatever it scores (starting
+   a process, loading the checkpoint, hashing every file, reading the shards, writing the report and plots).
+4. `--changed` other sessions' P1 answers rewritten (a little quieter), then the same command again into the same
+   output folder: the sessions it scored and kept (from its report), and its wall time against the full run's, both
+   as they are and less the unchanged run's.
 Prints each figure and writes `cohort_scoring.json`.
 """
 
@@ -127,6 +129,7 @@ def run(workdir: str, sessions: int = 200, changed: int = 5) -> dict:
     output = os.path.join(workdir, "scored")
     full_seconds = timed_score(checkpoint, corpus, output, os.path.join(workdir, "full.log"))
     full = strict_json.loads_strict(open(os.path.join(output, "eval_report.json"), encoding="utf-8").read())
+    unchanged_seconds = timed_score(checkpoint, corpus, output, os.path.join(workdir, "unchanged.log"))
     changed_ids = change_audio(rows, planted, changed)
     rerun_seconds = timed_score(checkpoint, corpus, output, os.path.join(workdir, "rerun.log"))
     rerun = strict_json.loads_strict(open(os.path.join(output, "eval_report.json"), encoding="utf-8").read())
@@ -137,6 +140,8 @@ def run(workdir: str, sessions: int = 200, changed: int = 5) -> dict:
         "seconds_per_session": full_seconds / len(rows), "changed": changed_ids,
         "rerun_scored": rerun["scoring"]["scored_now"], "rerun_kept": rerun["scoring"]["kept"],
         "rerun_seconds": rerun_seconds, "rerun_over_full": rerun_seconds / full_seconds,
+        "unchanged_seconds": unchanged_seconds,
+        "rerun_over_full_less_unchanged": (rerun_seconds - unchanged_seconds) / (full_seconds - unchanged_seconds),
     }
     print(format_result(result))
     strict_json.write(os.path.join(workdir, "cohort_scoring.json"), result)
@@ -153,6 +158,9 @@ def format_result(result: dict) -> str:
     lines.append(f"full run: {result['full_seconds']:.1f} s ({result['seconds_per_session']:.2f} s a session); "
                  f"rerun after {len(result['changed'])} sessions changed: {result['rerun_seconds']:.1f} s, scored "
                  f"{result['rerun_scored']}, kept {result['rerun_kept']}; rerun/full = {result['rerun_over_full']:.3f}")
+    lines.append(f"a rerun with nothing changed: {result['unchanged_seconds']:.1f} s; less that, rerun/full = "
+                 f"{result['rerun_over_full_less_unchanged']:.3f} ({len(result['changed'])}/{result['sessions']} = "
+                 f"{len(result['changed']) / result['sessions']:.3f})")
     return "\n".join(lines)
 
 

@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the kit split to score; names the output files (default: dev for --corpus_root, "
                              f"{COHORT_NAME} for --manifest and --audio_dir)")
     parser.add_argument("--output_dir", required=True, help="where the files go (a rerun keeps what is unchanged)")
-    parser.add_argument("--calibrate_on", default=None, help="kit only: fit a linear calibration on this split, apply it")
+    parser.add_argument("--calibrate_on", default=None,
+                        help="kit only: fit a linear calibration on this split, apply it")
     parser.add_argument("--calibration_predictions", default=None,
                         help="kit only: folder of the calibration split's prediction files (skips rescoring it)")
     parser.add_argument("--train_split", default="train", help="kit only: split for the baselines ('' to skip them)")

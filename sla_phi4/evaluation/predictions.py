@@ -96,9 +96,10 @@ def score_sessions(model, processor, rows: list[dict], batch_size: int | None = 
             outputs = model(**batch)
             raw = outputs.scores.float().cpu().numpy()
             probs = None if outputs.app_probs is None else outputs.app_probs.float().cpu().numpy()
-            yield scored + [ScoredSession(index, rows[index]["session_id"], reported_scores(names, values, reported),
-                                          warnings, None if probs is None else probs[position])
-                            for position, (index, values, (reported, warnings)) in enumerate(zip(indices, raw, checked))]
+            yield scored + [
+                ScoredSession(index, rows[index]["session_id"], reported_scores(names, values, reported), warnings,
+                              None if probs is None else probs[position])
+                for position, (index, values, (reported, warnings)) in enumerate(zip(indices, raw, checked))]
             progress.update(len(indices) + len(scored))
 
 

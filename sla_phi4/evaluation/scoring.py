@@ -308,8 +308,10 @@ def shard_manifest(checkpoint: str, test_format, cohort: Cohort, intake: Intake,
     """What the shards are scored from (see `shards.py`): the run's identity, where things are, each session's
     inputs."""
     return {"version": 2, "checkpoint_sha256": checkpoint_fingerprint(checkpoint),
-            "test_format": test_format.to_dict(), "split": cohort.name, "on_unscorable": settings.unscorable_policy,
-            "on_missing": settings.on_missing,
+            "test_format": test_format.to_dict(), "split": cohort.name,
+            # What the records hold: a policy that stops (error, --strict) scores what it scores as the default does.
+            "on_unscorable": "skip" if settings.unscorable_policy == "skip" else "warn",
+            "on_missing": "skip" if settings.on_missing == "skip" else "refuse",
             "about": {"checkpoint": os.path.abspath(checkpoint), "source": cohort.source, "kind": cohort.kind},
             "inputs": intake.inputs}
 

@@ -208,5 +208,5 @@ def score_into_shards(model, processor, intake: Intake, manifest: dict, split: s
     return found, len(todo)
 
 
-__all__ = ["ShardRecords", "ShardWriter", "StaleShardsError", "balanced_shards", "check_manifest", "checkpoint_fingerprint",
-           "read_shards", "record", "score_into_shards", "shard_path"]
+__all__ = ["ShardRecords", "ShardWriter", "StaleShardsError", "balanced_shards", "check_manifest",
+           "checkpoint_fingerprint", "read_shards", "record", "score_into_shards", "shard_path"]
