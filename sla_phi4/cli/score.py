@@ -9,6 +9,7 @@ docs/scoring-your-recordings.md describes the layouts, every output file, each r
 """
 
 import argparse
+import os
 
 
 COHORT_NAME = "cohort"  # the output files' label for recordings (a kit split's name for a kit)
@@ -22,6 +23,10 @@ class CohortSourceError(ValueError):
     """The command line names no cohort, or more than one, or flags that need a kit corpus without one."""
 
 
+class CohortInputNotFound(FileNotFoundError):
+    """A path the command line names does not exist."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="the checkpoint folder to score with")
@@ -33,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--audio_dir", default=None,
                         help="a folder of one sub-folder per learner, files named by part (P1_01.mp3, P3.ogg)")
     parser.add_argument("--split", default=None,
-                        help="the kit split to score; names the output files (default: dev for --corpus_root, "
-                             f"{COHORT_NAME} for --manifest and --audio_dir)")
+                        help="the kit split to score, and the label of the output files (None: dev for "
+                             f"--corpus_root, {COHORT_NAME} for --manifest and --audio_dir)")
     parser.add_argument("--output_dir", required=True, help="where the files go (a rerun keeps what is unchanged)")
     parser.add_argument("--calibrate_on", default=None,
                         help="kit only: fit a linear calibration on this split, apply it")
@@ -73,6 +78,11 @@ def check_source(args: argparse.Namespace) -> None:
                                 f"{', '.join('--' + flag for flag in given) or 'none'})")
     if not args.corpus_root and (args.calibrate_on or args.calibration_predictions):
         raise CohortSourceError("--calibrate_on and --calibration_predictions need a kit corpus (--corpus_root)")
+    for flag, exists in (("corpus_root", os.path.isdir), ("manifest", os.path.isfile), ("audio_dir", os.path.isdir),
+                         ("checkpoint", os.path.isdir)):
+        path = getattr(args, flag)
+        if path and not exists(path):
+            raise CohortInputNotFound(f"--{flag} {path}: no such {'file' if flag == 'manifest' else 'folder'}")
 
 
 def main(argv=None) -> None:

@@ -232,6 +232,9 @@ def baselines(train_rows: list[dict], rows: list[dict], names: list[str], refere
     return result, alphas
 
 
+MISSING_POLICIES = ("refuse", "skip", "error")
+
+
 @dataclass
 class ScoringOptions:
     """How `sla score` scores a cohort.
@@ -270,9 +273,6 @@ class ScoringOptions:
     def unscorable_policy(self) -> str:
         """`strict` stops at a response that cannot be assessed too."""
         return "error" if self.strict else self.on_unscorable
-
-
-MISSING_POLICIES = ("refuse", "skip", "error")
 
 
 def score_corpus(checkpoint: str, corpus_root: str, split: str, output_dir: str, *, calibrate_on: str | None = None,
