@@ -82,9 +82,9 @@ def _load_espeakng_loader():
     try:
         import espeakng_loader  # noqa: PLC0415 - lazy on purpose
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "sla_phi4.data.espeak_tts needs the 'espeakng-loader' package (it bundles libespeak-ng and its "
-            "voice data): pip install espeakng-loader  (or: pip install 'sla-phi4[dev]')"
+        raise ModuleNotFoundError(
+            "synthetic speech needs the 'espeakng-loader' package (it bundles libespeak-ng and its voice data): "
+            "pip install 'sla-phi4[tts]'", name="espeakng_loader"
         ) from exc
     return espeakng_loader
 

@@ -94,7 +94,9 @@ def test_metadata(card_folder):
     data = card.data
     assert data.license == "mit" and data.language == "en" and data.library_name == "transformers"
     assert data.pipeline_tag == "audio-classification"
-    assert data.base_model == "microsoft/Phi-4-multimodal-instruct"
+    assert data.base_model is None  # the tiny checkpoint's backbone is a random stand-in, not Phi-4's weights
+    assert data.get("stand_in_for") == "microsoft/Phi-4-multimodal-instruct"
+    assert "random-stand-in-backbone" in data.tags
     for tag in ("spoken-language-assessment", "speech", "language-assessment", "cefr", "phi-4", "lora", "custom_code"):
         assert tag in data.tags, tag
     assert data.get("inference") is False
@@ -195,7 +197,9 @@ def test_full_size_checkpoint_without_pipeline(tiny_checkpoint, tmp_path):
     assert "32 decoder layers of width 3072" in text
     assert "`overall` is the mean of the part scores" in text
     assert "saved without the `spoken-language-assessment` pipeline" in text
-    assert len(python_blocks(text)) == 1 and f'repo_id = "{folder.resolve()}"' in text
+    assert card.data.base_model == "microsoft/Phi-4-multimodal-instruct"  # released sizes: its weights
+    assert len(python_blocks(text)) == 1 and 'repo_id = "YOUR-ORG/YOUR-MODEL"' in text and "is a placeholder" in text
+    assert str(folder.resolve()) not in text
     assert "Trained on the Speak & Improve Corpus 2025" in text
     # a local corpus path is no dataset id: without dataset_id it becomes a slug of the name
     write_model_card(folder, [report])
@@ -211,7 +215,7 @@ def test_cli_and_errors(tiny_checkpoint, tmp_path, capsys):
     (tmp_path / "training.json").write_text(json.dumps(TRAINING))
     main(["--checkpoint", str(folder), "--report", str(tmp_path / "eval_report.json"), "--repo-id", REPO_ID,
           "--training", str(tmp_path / "training.json")])
-    assert f"Wrote {folder / 'README.md'}" in capsys.readouterr().out
+    assert f"sla card: wrote {folder / 'README.md'}" in capsys.readouterr().out
     assert len(ModelCard.load(folder / "README.md").data.eval_results) == 5 * 6
     with pytest.raises(FileNotFoundError, match="no config.json"):
         write_model_card(tmp_path, [EVAL_REPORT])
@@ -226,7 +230,8 @@ def test_card_follows_the_backbone_family_and_the_whisper_ridge(family_checkpoin
     report["baselines"]["whisper_ridge"] = metric_block(0.1)
     write_model_card(folder, [report], app_encoder="openai/whisper-base")
     card = ModelCard.load(folder / "README.md")
-    assert card.data.base_model == "mistralai/Voxtral-Mini-3B-2507" and "voxtral" in card.data.tags
+    assert card.data.base_model is None and card.data.get("stand_in_for") == "mistralai/Voxtral-Mini-3B-2507"
+    assert "voxtral" in card.data.tags
     assert "phi-4" not in card.data.tags and "speech LoRA merged" not in card.text
     assert "reduced-size stand-in for [mistralai/Voxtral-Mini-3B-2507]" in card.text
     assert "| P1 | pooled-Whisper ridge (the APP's input) | 0.510 |" in card.text

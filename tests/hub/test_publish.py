@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
+from sla_phi4.cli import main as sla_main
 from sla_phi4.cli.push import main
 from sla_phi4.hub import publish as push_to_hub
 from sla_phi4.hub.demo_space import space_files
@@ -90,9 +91,10 @@ def test_dry_run(publish_folder, capsys):
 
 def test_dry_run_fails_clearly(publish_folder, tmp_path, capsys):
     no_config = copy_without(publish_folder, tmp_path / "no-config", "config.json")
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(PublishError, match="has no config.json: it is not a saved checkpoint"):
         main(["--checkpoint", str(no_config), "--repo-id", REPO_ID, "--dry-run"])
-    assert "has no config.json" in str(exit_info.value.code) and "not a saved checkpoint" in str(exit_info.value.code)
+    assert sla_main(["push", "--checkpoint", str(no_config), "--repo-id", REPO_ID, "--dry-run"]) == 2
+    assert "has no config.json" in capsys.readouterr().err.splitlines()[0]
     no_card = copy_without(publish_folder, tmp_path / "no-card", "README.md")
     with pytest.raises(PublishError, match="no README.md model card"):
         push_to_hub.dry_run(no_card, REPO_ID)
