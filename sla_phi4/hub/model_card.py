@@ -161,12 +161,13 @@ def report_table(report: dict) -> dict:
     for target, values in report["metrics"].items():
         rows.append(metric_row(target, "**this model**", values, session_count(report, values)))
         if target in (calibration.get("metrics") or {}):
+            calibrated = calibration["metrics"][target]
             rows.append(metric_row(target, f"this model, calibrated on {calibration.get('fitted_on', 'another split')}",
-                                   calibration["metrics"][target]))
+                                   calibrated, session_count(report, calibrated)))
         for baseline, tables in (report.get("baselines") or {}).items():
             if target in tables:
                 rows.append(metric_row(target, BASELINE_NAMES.get(baseline, baseline.replace("_", " ")),
-                                       tables[target]))
+                                       tables[target], session_count(report, tables[target])))
     return {"title": title, "rows": rows, **extras}
 
 

@@ -105,6 +105,31 @@ def test_dry_run_fails_clearly(publish_folder, tmp_path, capsys):
         push_to_hub.dry_run(publish_folder, REPO_ID, metric_space="sla-org/metric")
 
 
+def test_push_refuses_a_card_whose_code_loads_a_path_a_placeholder_or_another_repo(publish_folder, tmp_path,
+                                                                                 capsys):
+    placeholder = copy_without(publish_folder, tmp_path / "placeholder")
+    write_model_card(placeholder, [REPORT])  # no --repo-id: the card loads YOUR-ORG/YOUR-MODEL
+    with pytest.raises(PublishError, match="loads 'YOUR-ORG/YOUR-MODEL'"):
+        push_to_hub.check_folder(placeholder, REPO_ID)
+    local = copy_without(publish_folder, tmp_path / "local")
+    card = (local / "README.md").read_text().replace(f'"{REPO_ID}"', f'"{local.resolve()}"')
+    (local / "README.md").write_text(card)  # what the card of a run without --repo-id held before
+    with pytest.raises(PublishError, match="rewrite the card with `sla card"):
+        push_to_hub.check_folder(local, REPO_ID)
+    assert sla_main(["push", "--checkpoint", str(local), "--repo-id", REPO_ID, "--dry-run"]) == 2
+    assert f"its code loads '{local.resolve()}'" in capsys.readouterr().err
+    with pytest.raises(PublishError, match="not the repo pushed to \\(other/name\\)"):
+        push_to_hub.check_folder(publish_folder, "other/name")
+    assert push_to_hub.card_repo_ids((publish_folder / "README.md").read_text()) == [REPO_ID, REPO_ID]
+
+
+def test_dry_run_ends_with_what_would_be_uploaded(publish_folder, capsys):
+    main(["--checkpoint", str(publish_folder), "--repo-id", REPO_ID, "--dry-run"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("sla push --dry-run: ") and f"would go to https://huggingface.co/{REPO_ID}" in last
+    assert f"{len(EXPECTED_FILES)} files" in last and "nothing was uploaded" in last
+
+
 def test_dry_run_catches_code_that_does_not_load(publish_folder, tmp_path):
     broken = copy_without(publish_folder, tmp_path / "broken")
     (broken / "score_head_sla.py").write_text("raise ImportError('broken on purpose')\n")
