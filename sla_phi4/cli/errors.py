@@ -3,9 +3,11 @@ unexpected with its traceback (exit status 1); `--debug` or `SLA_DEBUG=1` shows 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
+from importlib.resources import files
 
 
 DEBUG_FLAG = "--debug"
@@ -27,6 +29,12 @@ def without_debug_flag(argv: list[str]) -> list[str]:
             if argument != DEBUG_FLAG or (index + 1 < len(argv) and not argv[index + 1].startswith("-"))]
 
 
+def extra_for(module: str | None) -> str | None:
+    """The extra of sla-phi4 that installs an optional module (`extras.json`), if any."""
+    extras = json.loads(files("sla_phi4.cli").joinpath("extras.json").read_text(encoding="utf-8"))
+    return extras.get((module or "").split(".")[0])
+
+
 def debug_requested(argv: list[str] | None = None) -> bool:
     """A lone `--debug` among the arguments, or SLA_DEBUG set to anything but empty or 0."""
     argv = argv or []
@@ -41,8 +49,9 @@ def is_usage_error(error: BaseException) -> bool:
 def one_line(error: BaseException) -> str:
     """The error's message for a person: a missing module says which extra to install."""
     if isinstance(error, ModuleNotFoundError) and str(error).startswith("No module named"):
-        return (f"this needs the Python package '{error.name}', which is not installed "
-                "(docs/commands.md says which extra of sla-phi4 brings it)")
+        extra = extra_for(error.name)
+        fix = f"pip install 'sla-phi4[{extra}]'" if extra else f"pip install {error.name}"
+        return f"this needs the Python module '{error.name}', which is not installed: {fix}"
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         return f"{error.strerror}: {error.filename}"
     return str(error).strip() or type(error).__name__
@@ -60,4 +69,4 @@ def report_failure(error: BaseException, program: str, debug: bool, stream=None)
 
 
 __all__ = ["DEBUG_FLAG", "DEBUG_VARIABLE", "USAGE_ERRORS", "debug_requested", "is_usage_error", "one_line",
-           "report_failure", "without_debug_flag"]
+           "extra_for", "report_failure", "without_debug_flag"]

@@ -28,6 +28,7 @@ __all__ = [
     "WordTiming",
     "available_voices",
     "has_voice",
+    "require_speech_synthesis",
     "native_sample_rate",
     "reset",
     "synthesize",
@@ -76,6 +77,11 @@ class _Event(ctypes.Structure):
 
 
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+
+
+def require_speech_synthesis() -> None:
+    """Raises the install hint when espeak-ng (the `tts` extra) is not installed; call before writing anything."""
+    _load_espeakng_loader()
 
 
 def _load_espeakng_loader():

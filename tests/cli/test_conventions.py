@@ -178,3 +178,15 @@ def test_a_trainer_debug_value_is_not_taken_for_sla_debug():
     assert without_debug_flag(["--debug", "underflow_overflow", "--x"]) == ["--debug", "underflow_overflow", "--x"]
     assert without_debug_flag(["--x", "--debug"]) == ["--x"]
     assert debug_requested(["--debug"]) and not debug_requested(["--debug", "underflow_overflow"])
+
+
+def test_a_missing_module_says_which_extra_installs_it(monkeypatch, capsys):
+    from sla_phi4.cli import card
+
+    def needs_gradio(argv=None):
+        raise ModuleNotFoundError("No module named 'gradio'", name="gradio")
+
+    monkeypatch.setattr(card, "main", needs_gradio)
+    assert main(["card"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "sla card: error: this needs the Python module 'gradio', which is not installed: pip install 'sla-phi4[space]'")
