@@ -260,7 +260,7 @@ def parse_only(argv: list[str]):
         except Parsed as parsed:
             return parsed.result
         except SystemExit as exit_info:
-            if exit_info.code == 0 and ("--help" in rest or "-h" in rest):
+            if exit_info.code == 0 and {"--help", "-h", "--help-trainer"} & set(rest):
                 return "help"
             raise
     raise AssertionError(f"sla {' '.join(argv)}: the command ran without parsing its flags first")
@@ -462,3 +462,21 @@ def test_the_backbones_block_runs_on_local_stand_ins(tiny_checkpoint):
 
     session = make_session("docs", [("P1", 1.0), ("P3", 1.5), ("P4", 1.5), ("P5", 1.0)])
     assert model(**processor(session)).scores.shape == (1, 5)
+
+
+def test_commands_page_lists_every_flag_of_every_command():
+    from sla_phi4.cli import COMMANDS
+
+    lines = {line.split("`")[1]: line for line in (REPO / "docs" / "commands.md").read_text().splitlines()
+             if line.startswith("- `sla ")}
+    for name, (module_name, _) in COMMANDS.items():
+        module = importlib.import_module(f"sla_phi4.cli.{module_name}")
+        parser = module.build_parser()
+        line = lines.get(f"sla {name}")
+        assert line, f"docs/commands.md lists no flags of sla {name}"
+        for action in parser._actions:
+            if action.help == argparse.SUPPRESS or isinstance(action, argparse._HelpAction):
+                continue
+            longs = [option for option in action.option_strings if option.startswith("--")]
+            shown = "--" + longs[0][2:].replace("_", "-") if longs else action.metavar
+            assert f"`{shown}`" in line, f"docs/commands.md: sla {name} lacks {shown}"

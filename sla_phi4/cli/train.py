@@ -1,5 +1,7 @@
 """`sla train`: the command line of :mod:`sla_phi4.training.trainer`."""
 
+import argparse
+
 from sla_phi4.cli.parser import SLAArgumentParser, add_dataclass_flags
 from sla_phi4.training.flags import FLAG_GROUPS
 
@@ -32,11 +34,22 @@ TRAINER_NOTE = (f"Every other transformers.TrainingArguments flag is accepted to
 def build_parser() -> SLAArgumentParser:
     """The package's flags in their groups (stage, data, model, LoRA, APP), then the Trainer defaults it sets."""
     parser = SLAArgumentParser(description=DESCRIPTION, examples=EXAMPLES, usage=USAGE)
-    parser.add_argument(TRAINER_HELP_FLAG, action="store_true", help="list every TrainingArguments flag and exit")
+    parser.add_argument(TRAINER_HELP_FLAG, action=TrainerHelp, help="list every TrainingArguments flag and exit")
     for title, (settings_class, names) in FLAG_GROUPS.items():
         description = TRAINER_NOTE if title.startswith("Trainer") else None
         add_dataclass_flags(parser.add_argument_group(title, description), settings_class, names)
     return parser
+
+
+class TrainerHelp(argparse.Action):
+    """`--help-trainer`: prints every TrainingArguments flag and exits, as `--help` does."""
+
+    def __init__(self, option_strings, dest, **keywords):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, **keywords)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(trainer_help())
+        parser.exit()
 
 
 def trainer_help() -> str:
@@ -53,11 +66,7 @@ def trainer_help() -> str:
 
 def main(argv=None) -> None:
     argv = list(argv or [])
-    parser = build_parser()
-    if TRAINER_HELP_FLAG in argv:
-        print(trainer_help())
-        return
-    parser.parse_known_args(argv)  # --help, and the package's flags checked before anything heavy is imported
+    build_parser().parse_known_args(argv)  # --help, and the package's flags checked before anything heavy is imported
     from transformers import HfArgumentParser
 
     from sla_phi4.training import DataArguments, ModelArguments, SLATrainingArguments, train

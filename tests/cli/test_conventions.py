@@ -115,7 +115,9 @@ def test_train_help_shows_the_packages_flags_first_in_groups_then_the_trainers()
 
 
 def test_train_help_trainer_lists_every_training_argument(capsys):
-    main(["train", "--help-trainer"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help-trainer"])
+    assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--gradient-accumulation-steps", "--seed", "--report-to", "--stage", "--num-train-epochs"):
         assert flag in text, flag
