@@ -37,7 +37,7 @@ def final_line(trainer: Trainer, args) -> str:
     metric = args.metric_for_best_model.removeprefix("eval_")
     best = best_evaluation(trainer.state.log_history, metric, bool(args.greater_is_better))
     if best is None:
-        return f"{saved} after {trainer.state.epoch or 0:g} epochs; no dev evaluation (nothing to pick a best epoch by)."
+        return f"{saved} after {trainer.state.epoch or 0:g} epochs; no dev evaluation (no best epoch to pick)."
     target = metric.rsplit("_", 1)[0]
     figures = [f"{target} {name.upper()} {best[f'eval_{target}_{name}']:.3f}" for name in ("rmse", "pcc")
                if isinstance(best.get(f"eval_{target}_{name}"), float)]

@@ -257,7 +257,8 @@ def test_the_install_line_is_what_the_remote_code_imports(card_folder):
 def test_optional_imports_are_not_required():
     from sla_phi4.hub.remote_requirements import imported_modules
 
-    source = "import os\ntry:\n    import flash_attn\nexcept ImportError:\n    pass\nfrom peft import x\nfrom . import y\n"
+    source = ("import os\ntry:\n    import flash_attn\nexcept ImportError:\n    pass\n"
+              "from peft import x\nfrom . import y\n")
     assert imported_modules(source) == {"os", "peft"}
 
 
