@@ -169,11 +169,17 @@ def use_long_rope_factors(text_config: PreTrainedConfig) -> bool:
     With the long factors everywhere, a session's scores depend on that session only and change smoothly with its
     length, in training and scoring alike. The long factors are the ones the model was trained with past 4,096
     tokens; the short ones would be extrapolated there.
+
+    It also writes LongRoPE's `factor` (the context growth, `max_position_embeddings / original_max_position_
+    embeddings`, the value transformers otherwise infers with a warning) explicitly, as transformers 5 asks: the
+    saved checkpoint's config then loads without that warning, and the attention scaling is unchanged.
     """
     rope = getattr(text_config, "rope_parameters", None) or {}
     if rope.get("rope_type") != "longrope":
         return False
     rope["short_factor"] = list(rope["long_factor"])
+    if rope.get("factor") is None and rope.get("original_max_position_embeddings"):
+        rope["factor"] = text_config.max_position_embeddings / rope["original_max_position_embeddings"]
     return True
 
 

@@ -25,7 +25,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 from transformers.utils import logging
 
-from .session_folders_sla import AUDIO_EXTENSIONS, parse_response_file, read_session_folder
+from .session_folders_sla import parse_response_file, read_session_folder
 from .test_format_sla import OVERALL, TestFormat, load_test_format
 from .uncertainty_sla import referral, session_difficulty, session_intervals
 

@@ -185,8 +185,10 @@ class SLAProcessor(ProcessorMixin):
     ) -> "SLAProcessor":
         """Builds a processor from an audio LLM repo or folder (Phi-4-multimodal, Voxtral, Qwen2-Audio: read from its
         config's `model_type`), a Whisper repo or folder and the test format (a dict, e.g.
-        `modeling_sla.load_test_format("sandi2025").to_dict()`). With `use_app=False` (or no `app_encoder`),
-        sessions carry no prior token."""
+        `modeling_sla.load_test_format("ielts-like").to_dict()`). Without `test_format` the processor is for S&I 2025
+        (`sandi2025`, the package's reference test, as `SLAConfig`'s default). With `use_app=False` (or no
+        `app_encoder`), sessions carry no prior token."""
+        test_format = reference_test_format() if test_format is None else test_format
         backbone_config = AutoConfig.from_pretrained(backbone, revision=revision)
         prompt = speech_prompt(backbone_config.model_type)
         tokenizer = prompt.load_tokenizer(backbone, revision)
@@ -435,6 +437,19 @@ class SLAProcessor(ProcessorMixin):
             "input_ids", "attention_mask", "audio_input_features", "audio_feature_lengths", "audio_embed_sizes",
             "app_input_features", "app_frame_counts", "app_window_session",
         ]
+
+
+REFERENCE_TEST_FORMAT_FILE = "reference_test_format_sla.json"  # S&I 2025 (modeling_sla/test_formats/sandi2025.json)
+
+
+def reference_test_format() -> dict:
+    """S&I 2025's test format, the package's reference test (`from_backbone`'s default)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), REFERENCE_TEST_FORMAT_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: the reference test format ships with the sla-phi4 package, not with a "
+                                "checkpoint's code; pass `test_format` explicitly.")
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def checked_test_format(test_format) -> dict:

@@ -260,7 +260,7 @@ def parse_only(argv: list[str]):
         except Parsed as parsed:
             return parsed.result
         except SystemExit as exit_info:
-            if exit_info.code == 0 and ("--help" in rest or "-h" in rest):
+            if exit_info.code == 0 and {"--help", "-h", "--help-trainer"} & set(rest):
                 return "help"
             raise
     raise AssertionError(f"sla {' '.join(argv)}: the command ran without parsing its flags first")
@@ -401,3 +401,82 @@ def test_readme_train_and_score_block_is_the_one_the_wheel_test_runs():
     lines = [line for line in block.code.splitlines() if line.strip()]
     assert [line.split("  #")[0].rstrip() for line in lines] == TRAIN_AND_SCORE
     assert all("#" not in line for line in lines[1:]), "a comment only on the make-corpus line"
+
+
+# ------------------------------------------------------------------------------------------------ no-run blocks
+PACKAGES = ("sla_phi4", "modeling_sla", "processing_sla")
+
+
+def package_calls(code: str) -> list[tuple[str, object, ast.Call]]:
+    """The calls of a block to names it imports from the package: (dotted name, the object, the call)."""
+    tree = ast.parse(code)
+    imported = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+            module = importlib.import_module(node.module)
+            imported.update({alias.asname or alias.name: getattr(module, alias.name) for alias in node.names})
+    calls = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        chain, target = [], node.func
+        while isinstance(target, ast.Attribute):
+            chain.insert(0, target.attr)
+            target = target.value
+        if isinstance(target, ast.Name) and target.id in imported:
+            found = imported[target.id]
+            for attribute in chain:
+                found = getattr(found, attribute)
+            calls.append((".".join([target.id, *chain]), found, node))
+    return calls
+
+
+@pytest.mark.parametrize("block", MARKED, ids=lambda block: block.name)
+def test_no_run_block_calls_the_package_as_its_signatures_allow(block):
+    import inspect
+
+    for name, function, call in package_calls(block.code):
+        if any(isinstance(argument, ast.Starred) for argument in call.args) or any(
+                keyword.arg is None for keyword in call.keywords):
+            continue
+        signature = inspect.signature(function)
+        try:
+            signature.bind(*range(len(call.args)), **{keyword.arg: None for keyword in call.keywords})
+        except TypeError as error:
+            pytest.fail(f"{block.name}: {name}{signature} does not take that call: {error}")
+
+
+def test_the_backbones_block_runs_on_local_stand_ins(tiny_checkpoint):
+    """docs/backbones.md's block with the Hub replaced by the tiny checkpoint's local Phi-4 and Whisper stand-ins."""
+    (block,) = [block for block in MARKED if block.page.name == "backbones.md"]
+    parts = tiny_checkpoint / "parts"
+    code = re.sub(r"for repo, revision in \[.*?\]:", f"for repo, revision in [({str(parts / 'phi4-multimodal')!r}, "
+                  "None)]:", block.code, flags=re.S)
+    code = code.replace('"openai/whisper-large-v3"', repr(str(parts / "whisper"))).replace('"cuda"', '"cpu"')
+    assert code != block.code and "phi4-multimodal" in code
+    namespace = {"__name__": "__main__"}
+    exec(compile(code, block.name, "exec"), namespace)
+    processor, model = namespace["processor"], namespace["model"]
+    assert processor.test_format["name"] == "sandi2025"  # S&I's format by default
+    from sla_phi4.testing import make_session
+
+    session = make_session("docs", [("P1", 1.0), ("P3", 1.5), ("P4", 1.5), ("P5", 1.0)])
+    assert model(**processor(session)).scores.shape == (1, 5)
+
+
+def test_commands_page_lists_every_flag_of_every_command():
+    from sla_phi4.cli import COMMANDS
+
+    lines = {line.split("`")[1]: line for line in (REPO / "docs" / "commands.md").read_text().splitlines()
+             if line.startswith("- `sla ")}
+    for name, (module_name, _) in COMMANDS.items():
+        module = importlib.import_module(f"sla_phi4.cli.{module_name}")
+        parser = module.build_parser()
+        line = lines.get(f"sla {name}")
+        assert line, f"docs/commands.md lists no flags of sla {name}"
+        for action in parser._actions:
+            if action.help == argparse.SUPPRESS or isinstance(action, argparse._HelpAction):
+                continue
+            longs = [option for option in action.option_strings if option.startswith("--")]
+            shown = "--" + longs[0][2:].replace("_", "-") if longs else action.metavar
+            assert f"`{shown}`" in line, f"docs/commands.md: sla {name} lacks {shown}"

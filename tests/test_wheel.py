@@ -55,6 +55,11 @@ def venv(wheel, tmp_path_factory) -> Path:
     return root
 
 
+def test_the_reference_test_format_ships_as_its_content(wheel):
+    shipped = json.loads(zipfile.ZipFile(wheel).read("processing_sla/reference_test_format_sla.json"))
+    assert shipped == json.loads((REPO / "modeling_sla" / "test_formats" / "sandi2025.json").read_text())
+
+
 def test_wheel_holds_the_package_data_and_no_tests(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("sla_phi4/hub_card/model_card_template.md", "sla_phi4/hub_card/repo_files.json",
@@ -64,7 +69,10 @@ def test_wheel_holds_the_package_data_and_no_tests(wheel):
                    "sla_phi4/testing/stand_ins/tiny_sizes.json", "processing_sla/assessability_thresholds.json",
                    "modeling_sla/modeling_sla.py", "sla_phi4/space/words.json", "sla_phi4/space/interface.py",
                    "sla_phi4/hub_card/demo_space/app.py", "sla_phi4/hub_card/demo_space/README.md",
-                   "sla_phi4/hub_card/demo_space/requirements.txt"):
+                   "sla_phi4/hub_card/demo_space/requirements.txt", "sla_phi4/hub_card/card_settings.json",
+                   "sla_phi4/evaluation/recalibration.json", "processing_sla/reference_test_format_sla.json",
+                   *(f"sla_phi4/accelerate_configs/{name}" for name in ("ddp.yaml", "fsdp.yaml",
+                                                                         "deepspeed_zero2.yaml", "cpu_2proc.yaml"))):
         assert needed in names, needed
     assert not any(name.startswith(("tests/", "scripts/")) for name in names)
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
@@ -96,7 +104,8 @@ def test_the_whole_life_from_a_wheel(venv, tmp_path):
     report = json.loads((work / "reports" / "eval" / "eval_report.json").read_text())
     assert report["num_sessions"] > 0 and "overall" in report["metrics"]
 
-    run(["sla", "card", "--checkpoint", "runs/sla", "--report", "reports/eval/eval_report.json"], work, env)
+    run(["sla", "card", "--checkpoint", "runs/sla", "--report", "reports/eval/eval_report.json", "--repo-id",
+         "someone/sla-tiny"], work, env)
     assert "Speak & Improve" in (work / "runs" / "sla" / "README.md").read_text()
     dry_run = run(["sla", "push", "--checkpoint", "runs/sla", "--repo-id", "someone/sla-tiny", "--dry-run"],
                   work, env)
@@ -122,3 +131,50 @@ def test_the_whole_life_from_a_wheel(venv, tmp_path):
     result = json.loads(run([str(bin_dir / "python"), "-I", "isolated.py", "runs/sla"], work, env).splitlines()[-1])
     assert set(result["scores"]) == {"P1", "P3", "P4", "P5", "overall"}
     assert all(2.0 <= value <= 5.5 for value in result["scores"].values())
+
+
+def user_env(venv: Path, tmp_path: Path) -> dict:
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path)),
+           "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+           "SLA_CACHE_DIR": str(tmp_path / "sla-cache")}
+    return env
+
+
+def fails(command: list[str], cwd: Path, env: dict) -> str:
+    """Runs a command that must stop as an input error: exit status 2, one or two lines on stderr."""
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, f"{' '.join(command)}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2, result.stderr
+    return result.stderr
+
+
+@pytest.mark.slow
+def test_each_extra_brings_its_commands(wheel, tmp_path):
+    """The wheel alone, then each extra added on its own: a command that needs an extra says which before it writes
+    anything, and runs once that extra is installed."""
+    root = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    pip = [str(root / "bin" / "python"), "-m", "pip", "install", "-q"]
+    host = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    run([*pip, TORCH, str(wheel)], cwd=tmp_path, env=host)
+    env, work = user_env(root, tmp_path), tmp_path / "user"
+    work.mkdir()
+    assert "sla-phi4[tts]" in fails(["sla", "build-tiny", "--output", "tiny-sla"], work, env)
+    assert not (work / "tiny-sla").exists()
+    assert "sla-phi4[tts]" in fails(["sla", "make-corpus", "--output", "corpus", "--sessions", "4"], work, env)
+    assert "sla-phi4[whisper]" in fails(["sla", "convert-whisper", "--package", "whisper-tiny.en"], work, env)
+    assert "gradio" in fails(["sla", "demo-space", "--model", "tiny"], work, env)
+    run(["sla", "build-tiny", "--output", "tiny-vox", "--backbone", "voxtral", "--audio-tower", "random"], work, env)
+
+    run([*pip, f"{wheel}[tts]"], cwd=tmp_path, env=host)
+    run(["sla", "build-tiny", "--output", "tiny-sla"], work, env)
+    run(["sla", "make-corpus", "--output", "corpus", "--sessions", "4", "--duration-scale", "0.05", "--quiet"],
+        work, env)
+
+    run([*pip, f"{wheel}[whisper]"], cwd=tmp_path, env=host)
+    assert "Whisper folder" in run(["sla", "convert-whisper", "--package", "whisper-tiny.en", "--output", "w"],
+                                   work, env)
+
+    run([*pip, f"{wheel}[space]"], cwd=tmp_path, env=host)
+    code = "from sla_phi4.space.interface import build_app; from sla_phi4.hub.demo_space import space_files"
+    run([str(root / "bin" / "python"), "-c", code], work, env)

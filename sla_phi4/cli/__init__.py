@@ -1,7 +1,12 @@
 """`sla`: one command for the whole life of a model, one subcommand a step (as `accelerate` and `lm_eval` do).
 
-Each subcommand is a module of this package with a `main(argv)`: its parser and a call into the library. The
-scripts in `scripts/` are the same functions under their former names.
+Each subcommand is a module of this package with a `build_parser()` (an `SLAArgumentParser`, see `parser.py`) and
+a `main(argv)`: its parser and a call into the library, which it imports inside `main` so that help is instant.
+The scripts in `scripts/` are the same functions under their former names.
+
+Errors are reported as a tool reports them: an input or usage error (`errors.USAGE_ERRORS`) in one or two lines on
+stderr and exit status 2, an unexpected failure with its traceback; `--debug` or `SLA_DEBUG=1` shows the traceback
+of every error.
 """
 
 import argparse
@@ -10,6 +15,7 @@ import importlib
 import sys
 
 from sla_phi4 import __version__
+from sla_phi4.cli.errors import DEBUG_FLAG, debug_requested, report_failure, without_debug_flag
 
 
 # subcommand: (module of sla_phi4.cli, one line of help)
@@ -40,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sla", description=__doc__.split("\n\n")[0],
                                      epilog="`sla COMMAND --help` gives each command's flags.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(DEBUG_FLAG, action="store_true",
+                        help="show the traceback of every error (also SLA_DEBUG=1; also accepted after COMMAND)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, summary) in COMMANDS.items():
         commands.add_parser(name, help=summary, add_help=False)  # the command's own parser reads its flags
@@ -59,8 +67,14 @@ def _program_name(name: str):
 
 def main(argv: list[str] | None = None) -> int:
     """Runs `sla COMMAND [FLAGS]`; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = build_parser().parse_known_args(argv)
+    debug = args.debug or debug_requested(rest)
+    rest = without_debug_flag(rest)
     command = importlib.import_module(f"{__name__}.{COMMANDS[args.command][0]}")
     with _program_name(args.command):
-        result = command.main(rest)
+        try:
+            result = command.main(rest)
+        except Exception as error:  # noqa: BLE001 (the one place that turns errors into an exit status)
+            return report_failure(error, f"sla {args.command}", debug)
     return result if isinstance(result, int) else 0

@@ -1,26 +1,45 @@
 """`sla ablation`: the command line of :mod:`sla_phi4.experiments.ablation`."""
 
-import argparse
-
-from sla_phi4.experiments import ablation
-from sla_phi4.experiments.ablation import run_ablation
-from sla_phi4.experiments.studies import STUDIES, StudySettings
+from sla_phi4.cli.parser import SLAArgumentParser
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=ablation.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--study", choices=list(STUDIES), default="app")
+STUDY_NAMES = ("app", "lora-rank", "truncation", "overall-mode")  # sla_phi4.experiments.studies.STUDIES
+
+DESCRIPTION = """\
+The ablation studies on the main job's corpus. Every study trains `sla demo` once per variant and seed on one
+shared corpus and session cache under --workdir, reusing every run already finished there, and writes
+<study>.json, <study>.md (mean +- standard deviation over the seeds, baselines beside) and <study>.png."""
+
+EXAMPLES = """\
+  sla ablation --study app            # APP on against off (the Phi-4 stand-in by default)
+  sla ablation --study lora-rank      # LoRA rank 4, 8, 16, 32 (alpha = 2 x rank)
+  sla ablation --study truncation     # eval sessions with responses taken out
+  sla ablation --study overall-mode   # overall as its own output, or the mean of the part outputs
+  sla ablation --study app --quick    # a smoke run in minutes"""
+
+
+def build_parser() -> SLAArgumentParser:
+    parser = SLAArgumentParser(description=DESCRIPTION, examples=EXAMPLES)
+    parser.add_argument("--study", choices=STUDY_NAMES, default="app", help="the study to run")
     parser.add_argument("--workdir", default="runs/ablation",
                         help="the shared corpus and cache, the runs, and each study's .json, .md and .png")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of weights and training")
     parser.add_argument("--backbone", default=None,
                         help="phi4, voxtral or qwen2-audio (default: phi4 for app, the main job's voxtral otherwise)")
-    parser.add_argument("--drop_responses", type=float, default=StudySettings.drop_responses,
-                        help="truncation: the probability of the model trained with --drop_responses")
-    parser.add_argument("--draws", type=int, default=StudySettings.draws,
+    parser.add_argument("--drop_responses", type=float, default=0.15,
+                        help="truncation: the probability of the model trained with --drop-responses")
+    parser.add_argument("--draws", type=int, default=10,
                         help="truncation: random draws of each number of responses dropped")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: tiny corpus and model, two epochs (lora-rank: ranks 4 and 8 only)")
-    args = parser.parse_args(argv)
-    return run_ablation(StudySettings(**vars(args)))
+    return parser
+
+
+def main(argv=None) -> dict:
+    args = build_parser().parse_args(argv)
+    from sla_phi4.experiments.ablation import run_ablation
+    from sla_phi4.experiments.studies import StudySettings
+
+    report = run_ablation(StudySettings(**vars(args)))
+    print(f"sla ablation: study {args.study} done; {args.workdir}/{args.study}.json, .md and .png written.")
+    return report

@@ -28,6 +28,7 @@ __all__ = [
     "WordTiming",
     "available_voices",
     "has_voice",
+    "require_speech_synthesis",
     "native_sample_rate",
     "reset",
     "synthesize",
@@ -78,13 +79,18 @@ class _Event(ctypes.Structure):
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
+def require_speech_synthesis() -> None:
+    """Raises the install hint when espeak-ng (the `tts` extra) is not installed; call before writing anything."""
+    _load_espeakng_loader()
+
+
 def _load_espeakng_loader():
     try:
         import espeakng_loader  # noqa: PLC0415 - lazy on purpose
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "sla_phi4.data.espeak_tts needs the 'espeakng-loader' package (it bundles libespeak-ng and its "
-            "voice data): pip install espeakng-loader  (or: pip install 'sla-phi4[dev]')"
+        raise ModuleNotFoundError(
+            "synthetic speech needs the 'espeakng-loader' package (it bundles libespeak-ng and its voice data): "
+            "pip install 'sla-phi4[tts]'", name="espeakng_loader"
         ) from exc
     return espeakng_loader
 

@@ -12,12 +12,13 @@ rejection curve (RMSE of the kept sessions as the referred share grows, beside r
 prediction rejection ratio.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import crepes
 import numpy as np
 from crepes import ConformalRegressor
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, Ridge
 
 from modeling_sla.uncertainty_sla import FEATURES, difficulty_features, session_difficulty, session_intervals
 
@@ -27,6 +28,11 @@ MONDRIAN_BINS = 3  # bands of the predicted score: low, middle, high (terciles o
 SIGMA_FLOOR = 0.25  # the difficulty model's floor, as a share of the mean absolute error it was fitted on
 COVERAGE_SLACK = 0.02  # `auto` keeps methods whose cross-fitted coverage is within this of the target
 MIN_SESSIONS = 10  # per target, to fit at all (hundreds to measure a coverage: see docs/uncertainty.md)
+# A difficulty model is degenerate when its intercept or a feature's share of sigma (weight x the feature's range on
+# the sessions it was fitted on) exceeds this many times the largest absolute error it was fitted on: near-cancelling
+# terms (e.g. intercept -26081, weight 12542 on app_entropy, seen on 12 sessions) that no session's error supports.
+DEGENERATE_SCALE = 10.0
+RIDGE_ALPHA = 1.0  # the fallback difficulty model's L2 penalty (features are of order 1)
 
 
 @dataclass
@@ -71,13 +77,32 @@ def target_features(evidence: Evidence, column: int, center: float, band_values:
     return np.array(rows, dtype=float).reshape(len(rows), len(FEATURES))
 
 
-def fit_sigma(features: np.ndarray, residuals: np.ndarray) -> dict:
+def is_degenerate(model: dict, features: np.ndarray, residuals: np.ndarray) -> bool:
+    """Whether a difficulty model's terms are far larger than any error it was fitted on (`DEGENERATE_SCALE`)."""
+    limit = DEGENERATE_SCALE * max(float(residuals.max()), 1e-12)
+    spans = np.ptp(features, axis=0) if len(features) else np.zeros(len(FEATURES))
+    terms = [abs(model["weights"][name]) * span for name, span in zip(FEATURES, spans)]
+    return not np.isfinite(model["intercept"]) or abs(model["intercept"]) > limit or max(terms, default=0.0) > limit
+
+
+def fit_sigma(features: np.ndarray, residuals: np.ndarray) -> dict | None:
     """A linear model of the absolute error on the difficulty features (non-negative weights: more difficulty, more
-    error), floored at a quarter of the mean absolute error."""
-    regression = LinearRegression(positive=True).fit(features, residuals)
-    return {"intercept": float(regression.intercept_),
-            "weights": {name: float(weight) for name, weight in zip(FEATURES, regression.coef_)},
-            "floor": float(SIGMA_FLOOR * residuals.mean())}
+    error), floored at a quarter of the mean absolute error. Least squares first; when that fit is degenerate
+    (`is_degenerate`) a ridge fit; when that is too, None: the plain interval (sigma 1). `fit` says which."""
+    for kind, regression in (("least squares", LinearRegression(positive=True)),
+                             ("ridge", Ridge(alpha=RIDGE_ALPHA, positive=True))):
+        regression.fit(features, residuals)
+        model = {"intercept": float(regression.intercept_),
+                 "weights": {name: float(weight) for name, weight in zip(FEATURES, regression.coef_)},
+                 "floor": float(SIGMA_FLOOR * residuals.mean()), "fit": kind}
+        if not is_degenerate(model, features, residuals):
+            return model
+    return None
+
+
+def difficulty_fit(model: dict | None) -> str:
+    """How a target's difficulty model was fitted, for reports: least squares, ridge, or plain (none)."""
+    return "plain (degenerate fits)" if model is None else model["fit"]
 
 
 def sigmas(features: np.ndarray, model: dict | None) -> np.ndarray:
@@ -87,31 +112,41 @@ def sigmas(features: np.ndarray, model: dict | None) -> np.ndarray:
     return np.maximum(model["intercept"] + features @ weights, model["floor"])
 
 
-def unit_quantiles(regressor: ConformalRegressor, coverage: float, bins: list[int] | None = None) -> list[float]:
-    """The conformal quantile crepes applies at unit sigma (per bin with Mondrian bins)."""
+def unit_quantiles(regressor: ConformalRegressor, coverage: float, bins: list[int] | None = None
+                   ) -> tuple[list[float], bool]:
+    """The conformal quantile crepes applies at unit sigma (per bin with Mondrian bins), and whether crepes had too
+    few calibration errors for `coverage` and used the largest instead (its warning, caught here: the caller
+    reports it once)."""
     count = 1 if bins is None else len(bins)
-    intervals = regressor.predict_int(y_hat=np.zeros(count), sigmas=np.ones(count), bins=bins, confidence=coverage)
-    return [float(high) for _, high in intervals]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        intervals = regressor.predict_int(y_hat=np.zeros(count), sigmas=np.ones(count), bins=bins,
+                                          confidence=coverage)
+    capped = any("calibration examples is too" in str(warning.message) for warning in caught)
+    return [float(high) for _, high in intervals], capped
 
 
 def fit_target(predictions: np.ndarray, residuals: np.ndarray, features: np.ndarray, method: str, coverage: float,
                rng: np.random.Generator) -> dict:
     """One target's calibration by `method` (what `uncertainty_sla.interval` reads)."""
     if method == "split":
-        return {"quantile": unit_quantiles(ConformalRegressor().fit(residuals=residuals), coverage)[0], "sigma": None}
+        quantiles, capped = unit_quantiles(ConformalRegressor().fit(residuals=residuals), coverage)
+        return {"quantile": quantiles[0], "sigma": None, "quantile_capped": capped}
     if method == "normalized":
         half = rng.permutation(len(residuals))
         fit_on, calibrate_on = half[: len(half) // 2], half[len(half) // 2:]
         model = fit_sigma(features[fit_on], residuals[fit_on])
         regressor = ConformalRegressor().fit(residuals=residuals[calibrate_on],
                                              sigmas=sigmas(features[calibrate_on], model))
-        return {"quantile": unit_quantiles(regressor, coverage)[0], "sigma": model}
+        quantiles, capped = unit_quantiles(regressor, coverage)
+        return {"quantile": quantiles[0], "sigma": model, "sigma_fit": difficulty_fit(model),
+                "quantile_capped": capped}
     if method == "mondrian":
         edges = np.quantile(predictions, np.linspace(0, 1, MONDRIAN_BINS + 1)[1:-1]).tolist()
         regressor = ConformalRegressor().fit(residuals=residuals, bins=np.searchsorted(edges, predictions))
-        quantiles = unit_quantiles(regressor, coverage, list(range(MONDRIAN_BINS)))
+        quantiles, capped = unit_quantiles(regressor, coverage, list(range(MONDRIAN_BINS)))
         bounds = [float(edge) for edge in edges] + [None]
-        return {"quantile": max(quantiles), "sigma": None,
+        return {"quantile": max(quantiles), "sigma": None, "quantile_capped": capped,
                 "bins": [{"up_to": bound, "quantile": value} for bound, value in zip(bounds, quantiles)]}
     raise ValueError(f"Unknown interval method {method!r}; choose one of {METHODS} or 'auto'.")
 
@@ -126,8 +161,8 @@ def fit_intervals(evidence: Evidence, test_format, band_values: list[float], met
     for column, name in enumerate(test_format.score_names):
         present = np.isfinite(evidence.predictions[:, column]) & np.isfinite(evidence.references[:, column])
         if present.sum() < MIN_SESSIONS:
-            raise ValueError(f"Calibrating {name} needs at least {MIN_SESSIONS} sessions with a score and a mark; the "
-                             f"split has {int(present.sum())}.")
+            raise ValueError(f"Calibrating {name} needs at least {MIN_SESSIONS} sessions with a score and a mark; "
+                             f"{int(present.sum())} were given.")
         predictions = evidence.predictions[present, column]
         center = float(predictions.mean())
         on_scale = app_on_scale(test_format, name, band_values)
@@ -135,9 +170,9 @@ def fit_intervals(evidence: Evidence, test_format, band_values: list[float], met
         residuals = np.abs(evidence.references[present, column] - predictions)
         target = fit_target(predictions, residuals, features, method, coverage, rng)
         # The referral's difficulty model: the normalised intervals' own, else one fitted on the whole split.
-        difficulty = target["sigma"] or fit_sigma(features, residuals)
+        difficulty = target["sigma"] if method == "normalized" else fit_sigma(features, residuals)
         targets[name] = {**target, "center": center, "app_on_scale": on_scale, "sessions": int(present.sum()),
-                         "difficulty": difficulty,
+                         "difficulty": difficulty, "difficulty_fit": difficulty_fit(difficulty),
                          "typical_difficulty": float(np.median(sigmas(features, difficulty)))}
     calibration = {"method": method, "coverage": coverage, "sessions": len(evidence.session_ids),
                    "library": f"crepes {crepes.__version__}", "targets": targets}
@@ -158,7 +193,11 @@ def select_method(evidence: Evidence, test_format, band_values: list[float], cov
     for method in METHODS:
         covered, widths = [], []
         for fit_on, judge_on in ((folds[0], folds[1]), (folds[1], folds[0])):
-            fitted = fit_intervals(evidence.subset(fit_on), test_format, band_values, method, coverage, 0.0, seed)
+            try:
+                fitted = fit_intervals(evidence.subset(fit_on), test_format, band_values, method, coverage, 0.0, seed)
+            except ValueError as error:
+                raise ValueError(f"auto measures each method on halves of the {len(order)} sessions given, and a half "
+                                 f"is too small: {error} Give a --method, or more sessions.") from error
             judged = evidence.subset(judge_on)
             lows, highs = apply_intervals(fitted, judged, test_format, band_values)
             present = np.isfinite(judged.references) & np.isfinite(lows)

@@ -20,12 +20,13 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 from modeling_sla import SLAForSessionScoring, load_test_format
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from processing_sla import SLAProcessor, speech_prompt
 from sla_phi4 import strict_json
+from sla_phi4.experiments.settings import DemoSettings
 from sla_phi4.conversion.ct2_whisper import package_specs
 from sla_phi4.data.kit import load_kit
 from sla_phi4.data.synthetic import DEFAULT_SPLITS, make_synthetic_corpus
@@ -35,63 +36,10 @@ from sla_phi4.evaluation.scoring import format_table, score_corpus
 from sla_phi4.evaluation.uncertainty import MIN_SESSIONS
 from sla_phi4.evaluation.uncertainty_report import format_uncertainty
 from sla_phi4.hub.model_card import write_model_card
-from sla_phi4.testing.stand_ins import BACKBONES, tiny_size
+from sla_phi4.testing.stand_ins import BACKBONES
 from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint
 from sla_phi4.training import DataArguments, ModelArguments, SLATrainingArguments, train
 from sla_phi4.training.run_summary import training_summary
-
-
-@dataclass
-class DemoSettings:
-    """What the main job builds, trains and scores."""
-
-    workdir: str = field(default="runs/demo", metadata={"help": "Where everything is written."})
-    format: str = field(default="sandi2025", metadata={
-        "help": "The test format: sandi2025 (Speak & Improve), ielts-like or toefl-like (shaped after the tests' "
-                "public descriptions, not their official scoring)."})
-    backbone: str = field(default="voxtral", metadata={
-        "help": "voxtral (its small language model hears through a real Whisper), phi4 (the package's default "
-                "backbone; its stand-in's conformer is random) or qwen2-audio."})
-    app_encoder: str = field(default="whisper-base", metadata={
-        "help": "The APP's Whisper: whisper-base or whisper-tiny.en (real weights), random, or a Whisper folder."})
-    audio_tower: str = field(default="whisper-tiny.en", metadata={
-        "help": "The real Whisper in the audio tower of voxtral and qwen2-audio."})
-    pack_audio: bool = field(default=True, metadata={
-        "help": "Where the backbone's tower supports it (voxtral, qwen2-audio), a session's answers share 30 s "
-                "windows: 5.6x fewer on this corpus's short answers, but not exact per answer (README)."})
-    use_app: bool = field(default=True, metadata={"help": "Ablation: false builds the model without the APP."})
-    app_targets: str = field(default="all", metadata={"help": "Stage app learns from 'all' marks or 'overall'."})
-    lora_rank: int | None = field(default=None, metadata={
-        "help": "LoRA rank (alpha is twice it); default: the size's (sla_phi4/testing/stand_ins/tiny_sizes.json)."})
-    overall_mode: str = field(default="head", metadata={
-        "help": "'head' (overall is its own output) or 'part_mean' (the mean of the part outputs)."})
-    drop_responses: float = field(default=0.0, metadata={
-        "help": "Stage sla: each epoch, each training session loses each response with this probability."})
-    sessions: int = field(default=400, metadata={"help": "Synthetic learners (70/15/15 train/dev/eval)."})
-    split_shares: list[float] | None = field(default=None, metadata={
-        "help": "The train, dev and eval shares of the sessions (default 0.70 0.15 0.15)."})
-    duration_scale: float = field(default=0.1, metadata={"help": "Answer durations as a fraction of the real ones."})
-    cue_strength: float = field(default=2.0, metadata={
-        "help": "Synthetic cues' signal-to-noise scale; 2 makes marks about as predictable as real ones (README)."})
-    gaps: bool = field(default=True, metadata={"help": "Train sessions miss parts and marks as in the real kit."})
-    corpus_seed: int = field(default=0, metadata={"help": "Seed of the synthetic corpus."})
-    seed: int = field(default=0, metadata={"help": "Seed of the random weights and of training."})
-    size: str = field(default="small", metadata={"help": "Stand-in widths: tiny or small (sla_phi4/testing/stand_ins/tiny_sizes.json)."})
-    epochs_app: float = field(default=20)
-    epochs_sla: float = field(default=6)
-    lr_sla: float = field(default=5e-4)
-    corpus_dir: str | None = field(default=None, metadata={"help": "Default: <workdir>/corpus."})
-    cache_dir: str | None = field(default=None, metadata={"help": "Default: <workdir>/cache."})
-    model_card: bool = field(default=True, metadata={"help": "Write the model card and reload through the pipeline."})
-    quick: bool = field(default=False, metadata={"help": "A minute-long smoke run (tests): tiny corpus and model."})
-
-    def __post_init__(self):
-        if self.quick:
-            self.sessions, self.duration_scale, self.size, self.epochs_app, self.epochs_sla = 12, 0.05, "tiny", 2, 2
-            self.app_encoder = "random" if self.app_encoder == "whisper-base" else self.app_encoder
-        self.lora_rank = self.lora_rank or tiny_size(self.size)["lora_rank"]
-        self.corpus_dir = self.corpus_dir or os.path.join(self.workdir, "corpus")
-        self.cache_dir = self.cache_dir or os.path.join(self.workdir, "cache")
 
 
 class Steps:

@@ -17,13 +17,14 @@ chooses each run's best epoch. Writes `transfer.json`, `transfer.md` and `transf
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 
 from modeling_sla import SLAForSessionScoring, load_test_format
 from processing_sla import SLAProcessor
 from sla_phi4 import strict_json
+from sla_phi4.experiments.settings import TransferSettings
 from sla_phi4.data.sessions import scorable_rows
 from sla_phi4.data.synthetic import make_synthetic_corpus
 from sla_phi4.evaluation.predictions import marks, predict
@@ -35,34 +36,6 @@ from sla_phi4.training.session_cache import SessionCache
 
 
 ARMS = {"from scratch": "scratch", "from S&I": "from-sandi"}  # the arms, and their run folders' prefixes
-
-
-@dataclass
-class TransferSettings:
-    """What the transfer study trains and scores."""
-
-    source: str = field(default="runs/demo/model", metadata={
-        "help": "The trained S&I model to start from (the main job's); its folder's `../base` is the stand-in it was "
-                "built from, where the from-scratch models start."})
-    format: str = field(default="ielts-like", metadata={"help": "The new test format."})
-    workdir: str = field(default="runs/transfer")
-    sizes: list[int] = field(default_factory=lambda: [25, 50, 100, 200], metadata={
-        "help": "Numbers of training sessions of the new format."})
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    sessions: int = field(default=1000, metadata={
-        "help": "Sessions of the new format's synthetic corpus (70/15/15 train/dev/eval)."})
-    corpus_seed: int = field(default=0)
-    quick: bool = field(default=False, metadata={
-        "help": "A smoke run (tests): a small corpus, 4 sessions, one seed, 2 epochs; --source a quick main job's."})
-
-    def __post_init__(self):
-        if self.quick:
-            self.sizes, self.seeds, self.sessions = [4], [0], 16
-        # The main job's settings (corpus, epochs, learning rates), on this study's corpus and cache.
-        self.demo = DemoSettings(format=self.format, quick=self.quick, workdir=self.workdir, model_card=False,
-                                 corpus_dir=os.path.join(self.workdir, "corpus"),
-                                 cache_dir=os.path.join(self.workdir, "cache"))
-        self.demo.sessions, self.demo.corpus_seed = self.sessions, self.corpus_seed
 
 
 def session_pool(rows: list[dict], size: int, seed: int = 1234) -> list[dict]:

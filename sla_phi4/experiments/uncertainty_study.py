@@ -14,7 +14,7 @@ judged instead, on a corpus of another seed: new learners from the same generato
 """
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from modeling_sla import SLAForSessionScoring
 from modeling_sla.test_format_sla import load_test_format
 from processing_sla import SLAProcessor
 from sla_phi4 import strict_json
+from sla_phi4.experiments.settings import UncertaintySettings
 from sla_phi4.evaluation.fairness import fairness_section
 from sla_phi4.evaluation.predictions import gather_evidence, load_split
 from sla_phi4.evaluation.uncertainty import (
@@ -34,39 +35,10 @@ from sla_phi4.evaluation.uncertainty import (
     rejection_curve,
     select_method,
 )
-from sla_phi4.experiments.demo import DemoSettings, ensure_corpus, run
+from sla_phi4.experiments.demo import ensure_corpus, run
 from sla_phi4.experiments.uncertainty_resplits import format_markdown as resplits_markdown
 from sla_phi4.experiments.uncertainty_resplits import plot as plot_resplits
 from sla_phi4.experiments.uncertainty_resplits import resplit_study
-
-
-@dataclass
-class UncertaintySettings:
-    """The corpus and the judgement of the uncertainty study (the model is the main job's, on this corpus)."""
-
-    workdir: str = field(default="runs/uncertainty")
-    sessions: int = field(default=1500, metadata={"help": "Sessions of the corpus (the main job's has 400)."})
-    split_shares: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.4], metadata={
-        "help": "Train, dev and eval shares: 300 train sessions as in the main job, large held-out splits."})
-    coverage: float = field(default=0.9)
-    refer: float = field(default=0.1, metadata={"help": "The share of sessions referred for the headline figure."})
-    backbone: str = field(default="voxtral")
-    seed: int = field(default=0)
-    corpus_seed: int = field(default=0, metadata={"help": "Seed of the synthetic corpus."})
-    model: str | None = field(default=None, metadata={
-        "help": "A trained model to judge (e.g. the main job's runs/demo/model) instead of training one on this "
-                "corpus; give the corpus another --corpus_seed than the model's, so that its sessions are new."})
-    resplits: int = field(default=200, metadata={
-        "help": "Random calibration splits of the pooled dev and eval sessions (the study's sizes), for the spread "
-                "of each figure over calibration splits (0: none)."})
-    quick: bool = field(default=False, metadata={"help": "A smoke run (tests): the quick main job's sizes."})
-
-    def demo_settings(self) -> DemoSettings:
-        settings = DemoSettings(workdir=self.workdir, backbone=self.backbone, seed=self.seed, quick=self.quick,
-                                split_shares=list(self.split_shares), model_card=False,
-                                corpus_seed=self.corpus_seed)
-        settings.sessions = self.sessions
-        return settings
 
 
 def judge(calibration: dict, evidence, test_format, band_values: list[float], coverage: float, refer: float) -> dict:

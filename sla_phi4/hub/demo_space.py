@@ -45,7 +45,8 @@ def gradio_version() -> str:
     try:
         return version("gradio")
     except PackageNotFoundError as error:
-        raise RuntimeError("The demo Space needs gradio: pip install 'sla-phi4[space]'.") from error
+        raise ModuleNotFoundError("the demo Space needs gradio: pip install 'sla-phi4[space]'",
+                                  name="gradio") from error
 
 
 def parts_markdown(test_format) -> str:

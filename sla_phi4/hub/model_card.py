@@ -6,8 +6,11 @@
 
 The card is rendered from `hub_card/model_card_template.md` with huggingface_hub's `ModelCard.from_template`: YAML
 metadata (licence, language, tags, base model, datasets) and a `model-index` with one result per target and metric
-of every report, then what the model scores, how it was trained and evaluated (the metric tables with the baselines
-beside the model), its limits, and code that loads it with `trust_remote_code=True`.
+of every report that rests on enough sessions (`hub_card/card_settings.json`; each carries its session count), then
+what the model scores, how it was trained and evaluated (the metric tables with the baselines beside the model and
+each figure's session count), its limits, the install line its remote code needs (`remote_requirements`), and code
+that loads it with `trust_remote_code=True` from its Hub id (or a placeholder, said so). `base_model` names the
+backbone only when the checkpoint holds its weights: a reduced-size random stand-in is tagged as one instead.
 
 A report is the JSON that `sla score` writes: `{"split", "dataset": {"name", "id"}, "num_sessions",
 "metrics": {target: {"rmse", "pcc", "src", "krc", "within_0.5", "within_1.0", "count"}}, "baselines": {...}}`.
@@ -24,6 +27,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from modeling_sla.pipeline_sla import OVERALL_RULE_WORDS
 from modeling_sla.test_format_sla import TestFormat, load_test_format
+from sla_phi4.hub.remote_requirements import install_line
 from sla_phi4.resources import package_file
 
 
@@ -40,6 +44,9 @@ OFFICIAL_FORMATS = ("sandi2025",)  # formats that are a test's own; the others a
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 # The released backbones and APP encoders: repos, licences, tags, and sizes that tell a release from a stand-in.
 RELEASED = json.loads(package_file("sla_phi4.hub_card", "released_models.json").read_text())
+CARD_SETTINGS = json.loads(package_file("sla_phi4.hub_card", "card_settings.json").read_text())
+MODEL_INDEX_MIN_SESSIONS = CARD_SETTINGS["model_index_min_sessions"]
+PLACEHOLDER_REPO_ID = CARD_SETTINGS["placeholder_repo_id"]
 
 
 # ------------------------------------------------------------------------------------------------------ helpers
@@ -69,6 +76,11 @@ def looks_like_path(value: str) -> bool:
     return value.startswith(("/", ".", "~")) or "\\" in value or os.path.isdir(value)
 
 
+def is_hub_id(value: str) -> bool:
+    """`ORG/NAME` that is not a local folder or path."""
+    return bool(_HUB_ID.match(value)) and not looks_like_path(value)
+
+
 def dataset_type(report: dict, dataset_id: str | None) -> str:
     """The model-index dataset identifier: `dataset_id`, else the report's id unless it is a local path, else a slug
     of the dataset's name."""
@@ -89,12 +101,22 @@ def fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if is_number(value) else "n/a"
 
 
+def session_count(report: dict, values: dict) -> int | None:
+    """The sessions a target's figures come from: its own `count`, else the report's `num_sessions`."""
+    count = values.get("count", report.get("num_sessions"))
+    return int(count) if is_number(count) else None
+
+
 def eval_results(reports: list[dict], dataset_id: str | None) -> list[EvalResult]:
-    """One EvalResult per report, target and metric (the model's own metrics; missing or NaN values left out)."""
+    """One EvalResult per report, target and metric, each with its session count (`metric_args`); missing or NaN
+    values, and figures from fewer than `MODEL_INDEX_MIN_SESSIONS` sessions, left out (the body keeps them)."""
     results = []
     for report in reports:
         dataset = report.get("dataset") or {}
         for target, values in report["metrics"].items():
+            sessions = session_count(report, values)
+            if sessions is None or sessions < MODEL_INDEX_MIN_SESSIONS:
+                continue
             for metric in METRICS:
                 value = values.get(metric)
                 if not is_number(value):
@@ -107,16 +129,18 @@ def eval_results(reports: list[dict], dataset_id: str | None) -> list[EvalResult
                     dataset_split=report.get("split"),
                     metric_type=metric,
                     metric_value=value,
-                    metric_name=f"{target} {METRIC_NAMES[metric]}",
+                    metric_name=f"{target} {METRIC_NAMES[metric]} ({sessions} sessions)",
                     metric_config=target,
+                    metric_args={"sessions": sessions},
                 ))
     return results
 
 
-def metric_row(target: str, system: str, values: dict) -> dict:
+def metric_row(target: str, system: str, values: dict, sessions: int | None = None) -> dict:
     within = sorted((key for key in values if key.startswith("within_")), key=lambda k: float(k.split("_", 1)[1]))
     within += [None] * (2 - len(within))
     return {
+        "sessions": "n/a" if sessions is None else sessions,
         "target": target, "system": system, "rmse": fmt(values.get("rmse")), "pcc": fmt(values.get("pcc")),
         "src": fmt(values.get("src")), "krc": fmt(values.get("krc")),
         "within_05": fmt(values.get(within[0]), 1), "within_10": fmt(values.get(within[1]), 1),
@@ -135,14 +159,15 @@ def report_table(report: dict) -> dict:
     extras = {"uncertainty": uncertainty_summary(report.get("uncertainty")),
               "fairness": fairness_summary(report.get("fairness"))}
     for target, values in report["metrics"].items():
-        rows.append(metric_row(target, "**this model**", values))
+        rows.append(metric_row(target, "**this model**", values, session_count(report, values)))
         if target in (calibration.get("metrics") or {}):
+            calibrated = calibration["metrics"][target]
             rows.append(metric_row(target, f"this model, calibrated on {calibration.get('fitted_on', 'another split')}",
-                                   calibration["metrics"][target]))
+                                   calibrated, session_count(report, calibrated)))
         for baseline, tables in (report.get("baselines") or {}).items():
             if target in tables:
                 rows.append(metric_row(target, BASELINE_NAMES.get(baseline, baseline.replace("_", " ")),
-                                       tables[target]))
+                                       tables[target], session_count(report, tables[target])))
     return {"title": title, "rows": rows, **extras}
 
 
@@ -275,8 +300,12 @@ def write_model_card(
         dataset_id: Hub id of the evaluation/training dataset, for `datasets` and the model-index; by default the
             reports' dataset ids (local paths are replaced by a slug of the dataset name, and kept out of `datasets`).
         training: training settings to show (e.g. `{"corpus": ..., "epochs": ..., "learning_rate": ...}`).
-        repo_id: the Hub repo the card is for; the code shown loads it. Without it, the code loads the local folder.
+        repo_id: the Hub repo the card is for; the code shown loads it. Without it, the code loads
+            `PLACEHOLDER_REPO_ID` and the card says to replace it (a local path is refused: the card is for the Hub).
     """
+    if repo_id is not None and not is_hub_id(repo_id):
+        raise ValueError(f"--repo-id {repo_id!r} is not a Hub id (ORG/NAME): the card's code loads the model from the "
+                         "Hub, so it must name the repo, not a folder.")
     folder = Path(checkpoint_dir)
     config_path = folder / "config.json"
     if not config_path.is_file():
@@ -289,21 +318,24 @@ def write_model_card(
     model_name = repo_id.split("/")[-1] if repo_id else folder.resolve().name
     release = backbone_release(config)
     base_model = base_model or release["repo"]
+    stand_in = backbone_is_stand_in(config)
     test_format = load_test_format(config.get("test_format"))
     score_names = test_format.score_names
     if dataset_id:
         datasets = [dataset_id]
     else:
         ids = {str((report.get("dataset") or {}).get("id") or "") for report in reports}
-        datasets = sorted(i for i in ids if _HUB_ID.match(i) and not looks_like_path(i)) or None
+        datasets = sorted(i for i in ids if is_hub_id(i)) or None
     results = eval_results(reports, dataset_id)
     card_data = ModelCardData(
         license="mit",
         language="en",
         library_name="transformers",
         pipeline_tag=PIPELINE_TAG,
-        tags=list(TAGS) + list(test_format.tags) + release["tags"],
-        base_model=base_model,
+        tags=list(TAGS) + list(test_format.tags) + release["tags"] + ([CARD_SETTINGS["stand_in_tag"]] if stand_in
+                                                                       else []),
+        base_model=None if stand_in else base_model,  # only a checkpoint holding the backbone's weights is based on it
+        stand_in_for=base_model if stand_in else None,
         datasets=datasets,
         model_name=model_name,
         eval_results=results or None,
@@ -318,7 +350,10 @@ def write_model_card(
         card_data,
         template_path=str(TEMPLATE),
         model_name=model_name,
-        repo_ref=repo_id or str(folder.resolve()),
+        repo_ref=repo_id or PLACEHOLDER_REPO_ID,
+        repo_placeholder=repo_id is None,
+        install_line=install_line(folder),
+        min_sessions=MODEL_INDEX_MIN_SESSIONS,
         task=TASK,
         synthetic=synthetic,
         base_model=base_model,
@@ -331,7 +366,7 @@ def write_model_card(
         lora_rank=config.get("lora_rank"),
         lora_alpha=config.get("lora_alpha"),
         backbone_summary=backbone_summary(config),
-        backbone_stand_in=backbone_is_stand_in(config),
+        backbone_stand_in=stand_in,
         app_encoder_stand_in=app_encoder_is_stand_in(config, app_encoder),
         speech_lora=release["speech_lora"],
         backbone_licence=release["licence"],

@@ -33,6 +33,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 from huggingface_hub.utils import filter_repo_objects
 
 from sla_phi4.hub.demo_space import SpaceSettings, space_files
+from sla_phi4.hub.model_card import PLACEHOLDER_REPO_ID, is_hub_id
 from sla_phi4.resources import package_file
 
 
@@ -75,6 +76,8 @@ LOAD_CHECK = textwrap.dedent(
 
 class PublishError(RuntimeError):
     """A checkpoint folder that should not be published as it is."""
+
+    usage_error = True  # the user's to fix: `sla` reports it in one line
 
 
 # ------------------------------------------------------------------------------------------- what is uploaded
@@ -217,9 +220,25 @@ def code_files(folder: Path, config: dict) -> set[str]:
     return names
 
 
-def check_folder(folder: str | os.PathLike) -> list[str]:
-    """Checks without loading anything: the files a checkpoint needs and a parsable model card. Returns notes;
-    raises PublishError when something is missing."""
+def card_repo_ids(text: str) -> list[str]:
+    """The repo ids the card's code loads (`repo_id = "..."`, `pipeline(..., model="...")`)."""
+    return re.findall(r'(?:repo_id\s*=\s*|model=)"([^"]+)"', text)
+
+
+def check_card_repo_ids(text: str, card_path: Path, repo_id: str | None) -> None:
+    """Refuses a card whose code loads a local path, the placeholder, or another repo than the one pushed to."""
+    for loaded in card_repo_ids(text):
+        if loaded == PLACEHOLDER_REPO_ID or not is_hub_id(loaded) or (repo_id is not None and loaded != repo_id):
+            raise PublishError(
+                f"{card_path}: its code loads {loaded!r}, not the repo pushed to ({repo_id or 'ORG/NAME'}); rewrite "
+                f"the card with `sla card --checkpoint {card_path.parent} --report ... --repo-id "
+                f"{repo_id or 'ORG/NAME'}`.")
+
+
+def check_folder(folder: str | os.PathLike, repo_id: str | None = None) -> list[str]:
+    """Checks without loading anything: the files a checkpoint needs and a parsable model card whose code loads
+    `repo_id` (a Hub id, never a local path or the placeholder). Returns notes; raises PublishError when something
+    is missing."""
     folder = Path(folder)
     if not folder.is_dir():
         raise PublishError(f"{folder} is not a folder.")
@@ -246,6 +265,7 @@ def check_folder(folder: str | os.PathLike) -> list[str]:
         card = ModelCard.load(card_path)
     except Exception as error:  # malformed YAML or model-index
         raise PublishError(f"{card_path} has invalid metadata: {error}") from error
+    check_card_repo_ids(card.text, card_path, repo_id)
     notes = []
     if not card.data.get("license"):
         notes.append("the card's metadata has no license")
@@ -312,7 +332,7 @@ def dry_run(folder: str | os.PathLike, repo_id: str, metric_space: str | None = 
     """Every check, then the listing of what would be uploaded; no network. Returns the model repo's files."""
     if metric_space:
         check_metric_space(metric_space)
-    notes = check_folder(folder)
+    notes = check_folder(folder, repo_id)
     loaded = check_loads(folder)
     plan = plan_upload(folder)
     print(f"{folder} loads without the package: {loaded['model']} ({loaded['parameters']:,} parameters), "
@@ -354,7 +374,7 @@ def push(
 ) -> list[str]:
     """Creates the model repo (if needed) and uploads what `plan_upload` selects, in one commit; optionally the
     metric module and the demo app as Gradio Spaces. Returns the URLs of the commits."""
-    for note in check_folder(folder):
+    for note in check_folder(folder, repo_id):
         print(f"note: {note}")
     plan = plan_upload(folder)
     report_plan(plan)

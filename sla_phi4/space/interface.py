@@ -2,6 +2,7 @@
 intervals and referral where the model gives them), a chart, every warning in plain words, and the scoring API
 `/score_session` for `gradio_client`."""
 
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from .session import Answer, answers_from_request
 from .words import words
 
 
+LOG = logging.getLogger(__name__)
 API_NAME = "score_session"
 HOST = "127.0.0.1"
 # System fonts only: the page loads nothing from outside the machine it is served from.
@@ -98,11 +100,18 @@ def answers_from_slots(slots: list[AnswerSlot], values: tuple) -> list[Answer]:
 @contextmanager
 def refusals_shown():
     """Input the app or the model refuses becomes an error shown to the person (the processor's and the pipeline's
-    messages name the answer and what is wrong)."""
+    messages name the answer and what is wrong), and one line in the server's log: a client's mistake is no fault of
+    the server, so no traceback."""
     try:
         yield
     except ValueError as error:  # SpaceInputError, and the processor's and pipeline's refusals
-        raise gr.Error(str(error)) from error
+        LOG.warning("refused a request: %s", one_line_message(error))
+        raise gr.Error(str(error), print_exception=False) from error
+
+
+def one_line_message(error: BaseException) -> str:
+    """An error's message on one line, for the log."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def build_app(scorer: Scorer, settings: AppSettings) -> gr.Blocks:

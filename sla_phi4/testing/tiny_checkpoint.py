@@ -12,16 +12,36 @@ Voxtral and Qwen2-Audio carry a real Whisper encoder (converted from the PyPI pa
 audio tower, so their language model hears real speech; Phi-4's conformer is random.
 """
 
+import importlib.util
 import os
 
 import torch
 
 from modeling_sla import SLAForSessionScoring, load_test_format
 from processing_sla import SLAProcessor
+from sla_phi4.conversion.ct2_whisper import locate_package, package_specs
 from sla_phi4.testing.stand_ins import BACKBONES, RANDOM, build_backbone, tiny_size, whisper_folder
 
 
 DEFAULT_AUDIO_TOWER = "whisper-tiny.en"
+
+
+def check_requirements(backbone: str, app_encoder: str, audio_tower: str) -> None:
+    """Raises before anything is written when a part needs a package that is not installed: the Phi-4 stand-in
+    measures its feature normalisation on synthetic speech (the `tts` extra), and real Whisper weights come from
+    pinned packages (the `whisper` extra)."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"Unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}.")
+    if backbone == "phi4" and importlib.util.find_spec("espeakng_loader") is None:
+        raise ModuleNotFoundError(
+            "the Phi-4 stand-in measures its feature normalisation on synthetic speech, which needs "
+            "espeakng-loader: pip install 'sla-phi4[tts]' (or build --backbone voxtral with the whisper extra)",
+            name="espeakng_loader")
+    towers = [app_encoder] + ([] if backbone == "phi4" else [audio_tower])
+    specs = package_specs()
+    for choice in towers:
+        if choice in specs:
+            locate_package(specs[choice])  # says which pinned package to install
 
 
 def build_tiny_checkpoint(
@@ -48,8 +68,7 @@ def build_tiny_checkpoint(
             file, a dict or a `TestFormat`.
         options: `SLAConfig` fields (`use_app`, `lora_rank`, ...).
     """
-    if backbone not in BACKBONES:
-        raise ValueError(f"Unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}.")
+    check_requirements(backbone, app_encoder, audio_tower)
     widths = tiny_size(size) if isinstance(size, str) else size
     torch.manual_seed(seed)
     parts = os.path.join(output, "parts")

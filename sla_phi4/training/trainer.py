@@ -33,6 +33,7 @@ from sla_phi4.training.acoustic_prior_stage import (
 from sla_phi4.training.arguments import DataArguments, ModelArguments, SLATrainingArguments
 from sla_phi4.training.collator import SessionCollator
 from sla_phi4.training.distributed import is_main_process
+from sla_phi4.training.quiet_warnings import quiet_token_alignment
 from sla_phi4.training.response_dropout import response_dropout_data
 from sla_phi4.training.session_cache import SessionCache
 from sla_phi4.training.transfer import transferred_model, transferred_processor
@@ -257,7 +258,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
         compute_metrics=metrics,
         callbacks=[StepTimer(), *callbacks],
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    with quiet_token_alignment():
+        trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if trainer.is_world_process_zero():
         save_pretrained_with_pipeline(model, processor, training_args.output_dir)
     if evaluate:

@@ -48,7 +48,7 @@ def test_unknown_command_and_bad_flags_fail(capsys):
 
 
 def test_exit_status_of_a_command_is_the_commands(tmp_path, capsys):
-    assert main(["convert-whisper", str(tmp_path), "--output", str(tmp_path / "out")]) == 1
+    assert main(["convert-whisper", str(tmp_path), "--output", str(tmp_path / "out")]) == 2  # an input error
     assert "error:" in capsys.readouterr().err
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from sla_phi4.cli import demo_space as command
 from sla_phi4.space import interface, scorer
+from sla_phi4.testing import demo_model as demo_model_module
 
 
 class FakeApp:
@@ -30,7 +31,7 @@ def served(monkeypatch):
         record["settings"] = settings
         return FakeApp()
 
-    monkeypatch.setattr(command, "demo_model", demo_model)
+    monkeypatch.setattr(demo_model_module, "demo_model", demo_model)
     monkeypatch.setattr(scorer, "load_scorer", load_scorer)
     monkeypatch.setattr(interface, "build_app", build_app)
     return record

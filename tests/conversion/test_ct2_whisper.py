@@ -16,6 +16,7 @@ from transformers import WhisperConfig, WhisperForConditionalGeneration, Whisper
 from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
 
 from sla_phi4.cli import convert_whisper as cli
+from sla_phi4.cli import main as sla_main
 from sla_phi4.conversion import ct2_whisper as converter
 from sla_phi4.conversion.ct2_whisper import (
     TIED_ALIASES,
@@ -428,7 +429,9 @@ def test_cli_converts_base_from_its_two_package_folders(tmp_path, capsys):
     sentences = SENTENCES[7:9]
     hypotheses = transcribe(tmp_path / "base", sentences, language="en", task="transcribe")
     assert word_error_rate(sentences, hypotheses) <= MAX_WER, hypotheses
-    assert cli.main([*folders, "--output", str(tmp_path / "base")]) == 1
+    with pytest.raises(CT2WhisperError, match="already exists"):
+        cli.main([*folders, "--output", str(tmp_path / "base")])
+    assert sla_main(["convert-whisper", *folders, "--output", str(tmp_path / "base")]) == 2
     assert "already exists" in capsys.readouterr().err
 
 

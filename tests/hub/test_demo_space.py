@@ -126,3 +126,18 @@ def test_the_space_app_runs_and_answers_without_this_project(pipeline_folder, tm
     assert report["result"] == expected
     assert messages == [message.text for message in explain(expected, scorer.test_format, {"P3-1": 1}).messages]
     assert expected["warnings"][0]["reason"] == "silent"
+
+
+def test_publishing_the_demo_space_without_gradio_is_an_input_error(monkeypatch):
+    from importlib.metadata import PackageNotFoundError
+
+    from sla_phi4.cli.errors import is_usage_error, one_line
+    from sla_phi4.hub import demo_space
+
+    def missing(name):
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(demo_space, "version", missing)
+    with pytest.raises(ModuleNotFoundError) as error:
+        demo_space.gradio_version()
+    assert is_usage_error(error.value) and one_line(error.value).endswith("pip install 'sla-phi4[space]'")

@@ -94,7 +94,9 @@ def test_metadata(card_folder):
     data = card.data
     assert data.license == "mit" and data.language == "en" and data.library_name == "transformers"
     assert data.pipeline_tag == "audio-classification"
-    assert data.base_model == "microsoft/Phi-4-multimodal-instruct"
+    assert data.base_model is None  # the tiny checkpoint's backbone is a random stand-in, not Phi-4's weights
+    assert data.get("stand_in_for") == "microsoft/Phi-4-multimodal-instruct"
+    assert "random-stand-in-backbone" in data.tags
     for tag in ("spoken-language-assessment", "speech", "language-assessment", "cefr", "phi-4", "lora", "custom_code"):
         assert tag in data.tags, tag
     assert data.get("inference") is False
@@ -195,7 +197,9 @@ def test_full_size_checkpoint_without_pipeline(tiny_checkpoint, tmp_path):
     assert "32 decoder layers of width 3072" in text
     assert "`overall` is the mean of the part scores" in text
     assert "saved without the `spoken-language-assessment` pipeline" in text
-    assert len(python_blocks(text)) == 1 and f'repo_id = "{folder.resolve()}"' in text
+    assert card.data.base_model == "microsoft/Phi-4-multimodal-instruct"  # released sizes: its weights
+    assert len(python_blocks(text)) == 1 and 'repo_id = "YOUR-ORG/YOUR-MODEL"' in text and "is a placeholder" in text
+    assert str(folder.resolve()) not in text
     assert "Trained on the Speak & Improve Corpus 2025" in text
     # a local corpus path is no dataset id: without dataset_id it becomes a slug of the name
     write_model_card(folder, [report])
@@ -211,7 +215,7 @@ def test_cli_and_errors(tiny_checkpoint, tmp_path, capsys):
     (tmp_path / "training.json").write_text(json.dumps(TRAINING))
     main(["--checkpoint", str(folder), "--report", str(tmp_path / "eval_report.json"), "--repo-id", REPO_ID,
           "--training", str(tmp_path / "training.json")])
-    assert f"Wrote {folder / 'README.md'}" in capsys.readouterr().out
+    assert f"sla card: wrote {folder / 'README.md'}" in capsys.readouterr().out
     assert len(ModelCard.load(folder / "README.md").data.eval_results) == 5 * 6
     with pytest.raises(FileNotFoundError, match="no config.json"):
         write_model_card(tmp_path, [EVAL_REPORT])
@@ -226,8 +230,59 @@ def test_card_follows_the_backbone_family_and_the_whisper_ridge(family_checkpoin
     report["baselines"]["whisper_ridge"] = metric_block(0.1)
     write_model_card(folder, [report], app_encoder="openai/whisper-base")
     card = ModelCard.load(folder / "README.md")
-    assert card.data.base_model == "mistralai/Voxtral-Mini-3B-2507" and "voxtral" in card.data.tags
+    assert card.data.base_model is None and card.data.get("stand_in_for") == "mistralai/Voxtral-Mini-3B-2507"
+    assert "voxtral" in card.data.tags
     assert "phi-4" not in card.data.tags and "speech LoRA merged" not in card.text
     assert "reduced-size stand-in for [mistralai/Voxtral-Mini-3B-2507]" in card.text
     assert "| P1 | pooled-Whisper ridge (the APP's input) | 0.510 |" in card.text
     assert "(Apache-2.0)" in card.text
+
+
+# ------------------------------------------------------------------------------- install line, repo id, counts
+def bash_blocks(text: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_the_install_line_is_what_the_remote_code_imports(card_folder):
+    from sla_phi4.hub.remote_requirements import code_files, requirements, third_party_modules
+
+    (line,) = bash_blocks(ModelCard.load(card_folder / "README.md").text)
+    modules = third_party_modules(code_files(card_folder))
+    assert {"silero_vad", "soundfile", "soxr", "peft", "transformers", "torch", "jinja2"} <= modules
+    assert not modules & {"os", "json", "modeling_sla", "processing_sla", "sla_phi4", "pipeline_sla"}
+    assert line.strip() == "pip install " + " ".join(f'"{requirement}"' for requirement in requirements(card_folder))
+    assert '"silero-vad' in line and '"transformers<6,>=5.0"' in line
+
+
+def test_optional_imports_are_not_required():
+    from sla_phi4.hub.remote_requirements import imported_modules
+
+    source = ("import os\ntry:\n    import flash_attn\nexcept ImportError:\n    pass\n"
+              "from peft import x\nfrom . import y\n")
+    assert imported_modules(source) == {"os", "peft"}
+
+
+def test_model_index_figures_carry_their_session_count_and_small_ones_stay_in_the_body(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "counts"
+    shutil.copytree(tiny_checkpoint, folder, ignore=shutil.ignore_patterns("parts"))
+    report = copy.deepcopy(EVAL_REPORT)
+    report["metrics"]["P5"].update(count=2, pcc=1.0, src=1.0, krc=1.0)
+    write_model_card(folder, [report], repo_id=REPO_ID)
+    card = ModelCard.load(folder / "README.md")
+    results = card.data.eval_results
+    assert {result.metric_config for result in results} == {"P1", "P3", "P4", "overall"}
+    assert all(result.metric_args == {"sessions": 30} and "(30 sessions)" in result.metric_name for result in results)
+    assert "| P5 | **this model** | 0.440 | 1.000 | 1.000 | 1.000 | 73.3 | 96.7 | 2 |" in card.text
+    assert "| P1 | training mean | 1.010 | 0.720 | 0.090 | 0.510 | 67.3 | 96.7 | 30 |" in card.text
+    assert "only figures from at least 30 sessions" in card.text
+
+
+def test_the_cards_repo_id_is_a_hub_id_or_a_placeholder(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "ids"
+    shutil.copytree(tiny_checkpoint, folder, ignore=shutil.ignore_patterns("parts"))
+    for path in (str(folder), "./runs/sla", "/abs/model"):
+        with pytest.raises(ValueError, match="not a Hub id"):
+            write_model_card(folder, [EVAL_REPORT], repo_id=path)
+    text = ModelCard.load(write_model_card(folder, [EVAL_REPORT])).text
+    assert 'repo_id = "YOUR-ORG/YOUR-MODEL"' in text
+    assert "is a placeholder" in text and str(folder) not in text

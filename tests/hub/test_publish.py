@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
+from sla_phi4.cli import main as sla_main
 from sla_phi4.cli.push import main
 from sla_phi4.hub import publish as push_to_hub
 from sla_phi4.hub.demo_space import space_files
@@ -90,9 +91,10 @@ def test_dry_run(publish_folder, capsys):
 
 def test_dry_run_fails_clearly(publish_folder, tmp_path, capsys):
     no_config = copy_without(publish_folder, tmp_path / "no-config", "config.json")
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(PublishError, match="has no config.json: it is not a saved checkpoint"):
         main(["--checkpoint", str(no_config), "--repo-id", REPO_ID, "--dry-run"])
-    assert "has no config.json" in str(exit_info.value.code) and "not a saved checkpoint" in str(exit_info.value.code)
+    assert sla_main(["push", "--checkpoint", str(no_config), "--repo-id", REPO_ID, "--dry-run"]) == 2
+    assert "has no config.json" in capsys.readouterr().err.splitlines()[0]
     no_card = copy_without(publish_folder, tmp_path / "no-card", "README.md")
     with pytest.raises(PublishError, match="no README.md model card"):
         push_to_hub.dry_run(no_card, REPO_ID)
@@ -101,6 +103,31 @@ def test_dry_run_fails_clearly(publish_folder, tmp_path, capsys):
         push_to_hub.check_folder(no_pipeline_code)
     with pytest.raises(PublishError, match="Name the metric Space"):
         push_to_hub.dry_run(publish_folder, REPO_ID, metric_space="sla-org/metric")
+
+
+def test_push_refuses_a_card_whose_code_loads_a_path_a_placeholder_or_another_repo(publish_folder, tmp_path,
+                                                                                 capsys):
+    placeholder = copy_without(publish_folder, tmp_path / "placeholder")
+    write_model_card(placeholder, [REPORT])  # no --repo-id: the card loads YOUR-ORG/YOUR-MODEL
+    with pytest.raises(PublishError, match="loads 'YOUR-ORG/YOUR-MODEL'"):
+        push_to_hub.check_folder(placeholder, REPO_ID)
+    local = copy_without(publish_folder, tmp_path / "local")
+    card = (local / "README.md").read_text().replace(f'"{REPO_ID}"', f'"{local.resolve()}"')
+    (local / "README.md").write_text(card)  # what the card of a run without --repo-id held before
+    with pytest.raises(PublishError, match="rewrite the card with `sla card"):
+        push_to_hub.check_folder(local, REPO_ID)
+    assert sla_main(["push", "--checkpoint", str(local), "--repo-id", REPO_ID, "--dry-run"]) == 2
+    assert f"its code loads '{local.resolve()}'" in capsys.readouterr().err
+    with pytest.raises(PublishError, match="not the repo pushed to \\(other/name\\)"):
+        push_to_hub.check_folder(publish_folder, "other/name")
+    assert push_to_hub.card_repo_ids((publish_folder / "README.md").read_text()) == [REPO_ID, REPO_ID]
+
+
+def test_dry_run_ends_with_what_would_be_uploaded(publish_folder, capsys):
+    main(["--checkpoint", str(publish_folder), "--repo-id", REPO_ID, "--dry-run"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("sla push --dry-run: ") and f"would go to https://huggingface.co/{REPO_ID}" in last
+    assert f"{len(EXPECTED_FILES)} files" in last and "nothing was uploaded" in last
 
 
 def test_dry_run_catches_code_that_does_not_load(publish_folder, tmp_path):

@@ -81,3 +81,15 @@ def test_the_api_returns_the_result_with_its_messages():
     assert result["intervals"]["task1"] == [2.5, 3.5] and result["messages"] == []
     with pytest.raises(gr.Error, match="no part P1"):
         score_session([{"part": "P1"}], ["a.wav"])
+
+
+def test_a_client_mistake_is_one_line_in_the_server_log(caplog):
+    app, _ = app_for("toefl-like")
+    score_session = function(app, private=False)
+    with caplog.at_level("WARNING", logger="sla_phi4.space.interface"):
+        with pytest.raises(gr.Error) as error:
+            score_session([{"part": "task1"}], ["a.wav", "b.wav"])
+    assert error.value.print_exception is False  # gradio prints no traceback for it
+    (record,) = [record for record in caplog.records if record.name == "sla_phi4.space.interface"]
+    assert record.getMessage().startswith("refused a request: ") and "\n" not in record.getMessage()
+    assert "2 audio files" in record.getMessage() and record.exc_info is None

@@ -299,3 +299,30 @@ def test_an_eval_split_without_marks_trains_without_evaluation(stage_app_dir, ti
     assert not any("eval_loss" in entry for entry in trainer.state.log_history)
     assert trainer.args.load_best_model_at_end is False and trainer.state.best_metric is None
     assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+def test_sla_train_ends_with_where_it_saved_and_the_best_epoch_and_no_noise(stage_app_dir, tiny_corpus, tmp_path,
+                                                                            capfd):
+    import warnings
+
+    from sla_phi4.cli import main
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status = main(["train", "--stage", "sla", "--checkpoint", str(stage_app_dir), "--corpus-root",
+                       str(tiny_corpus), "--output-dir", str(tmp_path), "--num-train-epochs", "2",
+                       "--learning_rate", "2e-3", "--use-cpu", "--disable-tqdm", "true"])
+    out, err = capfd.readouterr()
+    assert status == 0
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"sla train: stage sla saved to {tmp_path}; best epoch ")
+    assert "by overall_rmse: dev overall RMSE " in last and "sessions)." in last
+    for noise in ("PAD/BOS/EOS", "original_max_position_embeddings", "pin_memory"):
+        assert noise not in out + err, noise
+    assert not [warning for warning in caught if "pin_memory" in str(warning.message)]
+
+
+def test_pinned_memory_is_off_without_an_accelerator(tmp_path):
+    assert SLATrainingArguments(output_dir=str(tmp_path), use_cpu=True).dataloader_pin_memory is False
+    if not torch.accelerator.is_available():
+        assert SLATrainingArguments(output_dir=str(tmp_path)).dataloader_pin_memory is False

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from sla_phi4 import strict_json
+from sla_phi4.data.espeak_tts import require_speech_synthesis
 from sla_phi4.data.synthetic.kit import DEFAULT_SPLITS, SAMPLE_RATE, SPLIT_SHARES
 from sla_phi4.data.synthetic.kit_writer import prepare_output, relative_path, write_kit_files
 from sla_phi4.data.synthetic.learners import assign_l1, draw_learner
@@ -177,6 +178,7 @@ def make_synthetic_corpus(
     splits = tuple(splits)
     if len(set(splits)) != len(splits) or not splits:
         raise ValueError(f"splits must be distinct names, got {splits!r}")
+    require_speech_synthesis()  # before anything is written
     root = Path(output)
     root.mkdir(parents=True, exist_ok=True)
     prepare_output(root, overwrite)

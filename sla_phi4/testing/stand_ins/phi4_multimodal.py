@@ -46,7 +46,8 @@ def phi4_config(size: dict, tokenizer) -> Phi4MultimodalConfig:
     factors = rotary_factor_count(hidden // heads, values["partial_rotary_factor"])
     rope = values["rope_scaling"]
     values["rope_scaling"] = {**rope, "long_factor": subsample(rope["long_factor"], factors),
-                              "short_factor": subsample(rope["short_factor"], factors)}
+                              "short_factor": subsample(rope["short_factor"], factors),
+                              "factor": float(growth)}  # explicit, as transformers 5 asks (not inferred, warned)
     audio_width = size["conformer_hidden_size"]
     values["audio_config"] = {
         **values["audio_config"], "hidden_size": audio_width, "num_blocks": size["conformer_blocks"],
