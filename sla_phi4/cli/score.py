@@ -1,22 +1,26 @@
-"""`sla score`: scores a cohort with a checkpoint, a kit split (marked or not) or one's own recordings (a manifest,
-or one folder per learner): prediction files, `scores.csv`, a strict-JSON report, plots, referrals.
-
-    sla score --checkpoint runs/sla --corpus_root corpus --split eval --output_dir reports/eval
-    sla score --checkpoint runs/sla --manifest recordings.csv --output_dir reports/cohort
-    sla score --checkpoint runs/sla --audio_dir uploads/ --output_dir reports/cohort
-
-docs/scoring-your-recordings.md describes the layouts, every output file, each refusal and reruns.
-"""
+"""`sla score`: the command line of :mod:`sla_phi4.evaluation.scoring`."""
 
 import argparse
 import os
+
+from sla_phi4.cli.parser import SLAArgumentParser
 
 
 COHORT_NAME = "cohort"  # the output files' label for recordings (a kit split's name for a kit)
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows each flag's default, and the description as written."""
+DESCRIPTION = """\
+Scores a cohort with a checkpoint: a kit split (marked or not), or one's own recordings (a manifest, or one folder
+per learner, in WAV, FLAC, MP3 or OGG at any rate). Writes prediction files, scores.csv (one row per session: scores,
+bands, intervals, referral, warnings), a strict-JSON report with plots, and referrals. A session that cannot be read
+or assessed is refused or flagged with its reason and counted; the others are scored. A rerun into the same folder
+scores again only the sessions whose inputs changed. docs/scoring-your-recordings.md describes the layouts, every
+output file, each refusal and reruns."""
+
+EXAMPLES = """\
+  sla score --checkpoint runs/sla --corpus-root corpus --split eval --output-dir reports/eval
+  sla score --checkpoint runs/sla --manifest recordings.csv --output-dir reports/cohort
+  sla score --checkpoint runs/sla --audio-dir uploads/ --output-dir reports/cohort --strict"""
 
 
 class CohortSourceError(ValueError):
@@ -27,23 +31,23 @@ class CohortInputNotFound(FileNotFoundError):
     """A path the command line names does not exist."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+def build_parser() -> SLAArgumentParser:
+    parser = SLAArgumentParser(description=DESCRIPTION, examples=EXAMPLES)
     parser.add_argument("--checkpoint", required=True, help="the checkpoint folder to score with")
     source = parser.add_argument_group("the cohort (exactly one)")
-    source.add_argument("--corpus_root", default=None, help="a kit-layout corpus (scores its --split)")
+    source.add_argument("--corpus-root", default=None, help="a kit-layout corpus (scores its --split)")
     source.add_argument("--manifest", default=None,
                         help="a CSV or JSON Lines file: session_id, part, audio (relative to its folder, or "
                              "absolute), optional question; one row per response, in the order spoken")
-    source.add_argument("--audio_dir", default=None,
+    source.add_argument("--audio-dir", default=None,
                         help="a folder of one sub-folder per learner, files named by part (P1_01.mp3, P3.ogg)")
     parser.add_argument("--split", default=None,
                         help="the kit split to score, and the label of the output files (None: dev for "
-                             f"--corpus_root, {COHORT_NAME} for --manifest and --audio_dir)")
-    parser.add_argument("--output_dir", required=True, help="where the files go (a rerun keeps what is unchanged)")
-    parser.add_argument("--calibrate_on", default=None,
+                             f"--corpus-root, {COHORT_NAME} for --manifest and --audio-dir)")
+    parser.add_argument("--output-dir", required=True, help="where the files go (a rerun keeps what is unchanged)")
+    parser.add_argument("--calibrate-on", default=None,
                         help="kit only: fit a linear calibration on this split, apply it")
-    parser.add_argument("--calibration_predictions", default=None,
+    parser.add_argument("--calibration-predictions", default=None,
                         help="kit only: folder of the calibration split's prediction files (skips rescoring it)")
     parser.add_argument("--train_split", default="train", help="kit only: split for the baselines ('' to skip them)")
     parser.add_argument("--batch_size", type=int, default=None,
@@ -58,10 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true",
                         help="stop with an error at the first session that would be refused or flagged")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace predictions in --output_dir made by another checkpoint, format or policy "
+                        help="replace predictions in --output-dir made by another checkpoint, format or policy "
                              "(refused without it)")
     parser.add_argument("--cache_dir", default=None,
-                        help="a session cache (train.py --cache_dir): frozen-encoder outputs reused, and extended")
+                        help="a session cache (sla train --cache-dir): frozen-encoder outputs reused, and extended")
     parser.add_argument("--groups", default=None,
                         help="a TSV of groups (submission ID, then group columns, e.g. L1, gender; a synthetic "
                              "corpus's reference-materials/speakers.tsv): adds their fairness section")
@@ -74,15 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
 def check_source(args: argparse.Namespace) -> None:
     given = [flag for flag in ("corpus_root", "manifest", "audio_dir") if getattr(args, flag)]
     if len(given) != 1:
-        raise CohortSourceError(f"give exactly one of --corpus_root, --manifest and --audio_dir (got "
-                                f"{', '.join('--' + flag for flag in given) or 'none'})")
+        raise CohortSourceError(f"give exactly one of --corpus-root, --manifest and --audio-dir (got "
+                                f"{', '.join('--' + flag.replace('_', '-') for flag in given) or 'none'})")
     if not args.corpus_root and (args.calibrate_on or args.calibration_predictions):
-        raise CohortSourceError("--calibrate_on and --calibration_predictions need a kit corpus (--corpus_root)")
+        raise CohortSourceError("--calibrate-on and --calibration-predictions need a kit corpus (--corpus-root)")
     for flag, exists in (("corpus_root", os.path.isdir), ("manifest", os.path.isfile), ("audio_dir", os.path.isdir),
                          ("checkpoint", os.path.isdir)):
         path = getattr(args, flag)
         if path and not exists(path):
-            raise CohortInputNotFound(f"--{flag} {path}: no such {'file' if flag == 'manifest' else 'folder'}")
+            raise CohortInputNotFound(f"--{flag.replace('_', '-')} {path}: no such {'file' if flag == 'manifest' else 'folder'}")
 
 
 def main(argv=None) -> None:
