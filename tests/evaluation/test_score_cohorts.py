@@ -342,3 +342,21 @@ def test_every_json_a_scoring_run_writes_is_strict(tiny_checkpoint, corpus, tmp_
     assert read_report(output)["baselines"]["train_mean"]["overall"]["pcc"] is None
     with pytest.raises(ValueError, match="not strict JSON: NaN"):
         loads_strict('{"pcc": NaN}')
+
+
+def test_a_batch_holding_an_unloadable_session_scores_the_others(tiny_model, tiny_processor, corpus, tmp_path):
+    from processing_sla.audio_io_sla import AudioInputError
+    from sla_phi4.evaluation.predictions import score_sessions
+
+    rows = eval_rows(copy_corpus(corpus, tmp_path))[:4]
+    soundfile.write(response_file(rows[1], "P3"), np.full(8000, np.nan, np.float32), 16_000, format="WAV",
+                    subtype="FLOAT")
+    scored = [session for batch in score_sessions(tiny_model, tiny_processor, rows, batch_size=4,
+                                                  on_unreadable="refuse") for session in batch]
+    assert sorted(session.index for session in scored) == [0, 1, 2, 3]
+    refused = [session for session in scored if session.refused]
+    assert [session.index for session in refused] == [1] and np.isnan(refused[0].scores).all()
+    assert refused[0].warnings[0]["reason"] == "non_finite" and refused[0].warnings[0]["file"].endswith(".flac")
+    assert all(np.isfinite(session.scores).all() for session in scored if not session.refused)
+    with pytest.raises(AudioInputError, match="NaN"):
+        list(score_sessions(tiny_model, tiny_processor, rows, batch_size=4))  # the default stops
