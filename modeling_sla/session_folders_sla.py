@@ -6,7 +6,8 @@
     DIR/learner-7/P3.ogg              <part> or <part>_<anything> (P1_01, P1_02, P3, P5-a...)
 
 Audio files are .flac, .wav, .mp3 and .ogg, at any rate and with any number of channels. What is not read is counted
-by kind (other files, deeper folders, answers to parts the test does not score, such as S&I's P2). Two sessions
+by kind (other files, deeper folders, answers to parts the test does not score, such as S&I's P2); a learner's
+file named as an answer in another format (P3.m4a) is kept as that answer, and reading it fails with its name. Two sessions
 with the same ID (a sub-folder and a file's submission ID, or names that differ only in case) or two files for the
 same answer (P3.ogg and P3.wav) are an error naming both.
 
@@ -78,6 +79,15 @@ def part_of_file_name(path: str, test_format: TestFormat) -> str | None:
     )
 
 
+def _names_a_part(name: str, test_format: TestFormat) -> bool:
+    """Whether a learner folder's file is named as an answer (`P3.m4a`): kept as a response even in a format this
+    package cannot read, so that its session is refused as unreadable rather than scored as if it were unanswered."""
+    try:
+        return part_of_file_name(name, test_format) is not None
+    except ValueError:
+        return False
+
+
 def _natural_key(text: str) -> list:
     """`P1_2` before `P1_10`."""
     return [int(piece) if piece.isdigit() else piece for piece in re.split(r"(\d+)", text)]
@@ -104,10 +114,10 @@ def _learner_responses(folder: str, session_id: str, test_format: TestFormat, sk
         if os.path.isdir(path):
             skipped.setdefault("folder(s) inside a learner's folder", []).append(f"{session_id}/{name}/")
             continue
-        if not is_audio_file(name):
+        if not is_audio_file(name) and not _names_a_part(name, test_format):
             skipped.setdefault(f"file(s) that are not {', '.join(AUDIO_EXTENSIONS)}", []).append(f"{session_id}/{name}")
             continue
-        part = part_of_file_name(path, test_format)
+        part = part_of_file_name(path, test_format)  # a part's answer in another format (P3.m4a) stays a response
         if part is None:
             skipped.setdefault("response(s) of parts that are not scored", []).append(f"{session_id}/{name}")
             continue

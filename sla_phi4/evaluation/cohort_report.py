@@ -73,6 +73,7 @@ def session_counts(cohort: Cohort, records: dict[str, dict]) -> dict:
                     "by_reason": {reason: len(ids) for reason, ids in cohort.missing.items()},
                     "examples": {reason: ids[:5] for reason, ids in cohort.missing.items()}},
         "skipped": {kind: len(names) for kind, names in cohort.skipped.items()},
+        "skipped_examples": {kind: names[:20] for kind, names in cohort.skipped.items()},
     }
 
 
@@ -111,6 +112,9 @@ def format_sessions(report: dict) -> str:
             lines.append(f"{kind.capitalize()} sessions: {section['count']} ({reasons})")
     for session in sessions.get("refused", {}).get("sessions", [])[:10]:
         lines.append(f"  refused {session['session_id']}: {session['reason']}, {session['file']}")
+    for kind, count in sessions.get("skipped", {}).items():
+        names = sessions.get("skipped_examples", {}).get(kind, [])
+        lines.append(f"Not read: {count} {kind} ({', '.join(names[:5])}{', ...' if count > 5 else ''})")
     for name, values in report.get("targets", {}).items():
         if values["reason"]:
             lines.append(f"{name}: {values['scored']} sessions scored, no metrics ({values['reason']})")

@@ -314,12 +314,14 @@ def test_learner_folders_refuse_duplicate_ids_and_answers(tmp_path):
     with pytest.raises(ValueError, match=r"Two sessions with the ID 'kim' .*the folder .*Kim and the file"):
         read_session_folder(tmp_path / "b", sandi)
     (tmp_path / "c" / "lee").mkdir(parents=True)
-    for name in ("P1_10.mp3", "P1_2.mp3", "P2.wav", "P5-a.ogg", "P3.FLAC"):
+    for name in ("P1_10.mp3", "P1_2.mp3", "P2.wav", "P5-a.ogg", "P3.FLAC", "P4.m4a", "notes.txt"):
         (tmp_path / "c" / "lee" / name).write_bytes(b"")
     found = read_session_folder(tmp_path / "c", sandi)
+    # a phone's P4.m4a stays P4's answer (its reading fails with its name), not a part left unanswered
     assert [response["response_id"] for response in found.sessions[0]["responses"]] == [
-        "lee-P1_2", "lee-P1_10", "lee-P3", "lee-P5-a"]
-    assert found.skipped == {"response(s) of parts that are not scored": ["lee/P2.wav"]}
+        "lee-P1_2", "lee-P1_10", "lee-P3", "lee-P4", "lee-P5-a"]
+    assert found.skipped == {"response(s) of parts that are not scored": ["lee/P2.wav"],
+                             "file(s) that are not .flac, .wav, .mp3, .ogg": ["lee/notes.txt"]}
     (tmp_path / "c" / "lee" / "answer.wav").write_bytes(b"")
     with pytest.raises(ValueError, match=r"Cannot tell the part of .*answer.wav"):
         read_session_folder(tmp_path / "c", sandi)
@@ -360,3 +362,11 @@ def test_a_batch_holding_an_unloadable_session_scores_the_others(tiny_model, tin
     assert all(np.isfinite(session.scores).all() for session in scored if not session.refused)
     with pytest.raises(AudioInputError, match="NaN"):
         list(score_sessions(tiny_model, tiny_processor, rows, batch_size=4))  # the default stops
+
+
+def test_the_summary_names_what_was_not_read():
+    from sla_phi4.evaluation.cohort_report import format_sessions
+
+    kind = "file(s) that are not .flac, .wav, .mp3, .ogg"
+    report = {"sessions": {"skipped": {kind: 2}, "skipped_examples": {kind: ["ben/notes.txt", "manifest.csv"]}}}
+    assert format_sessions(report) == f"Not read: 2 {kind} (ben/notes.txt, manifest.csv)"
