@@ -15,14 +15,13 @@ judged instead, on a corpus of another seed: new learners from the same generato
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 
 from modeling_sla import SLAForSessionScoring
 from modeling_sla.test_format_sla import load_test_format
 from processing_sla import SLAProcessor
-from sla_phi4.experiments.settings import UncertaintySettings
 from sla_phi4.evaluation.fairness import fairness_section
 from sla_phi4.evaluation.predictions import gather_evidence, load_split
 from sla_phi4.evaluation.uncertainty import (
@@ -35,7 +34,8 @@ from sla_phi4.evaluation.uncertainty import (
     rejection_curve,
     select_method,
 )
-from sla_phi4.experiments.demo import DemoSettings, ensure_corpus, run
+from sla_phi4.experiments.demo import ensure_corpus, run
+from sla_phi4.experiments.settings import UncertaintySettings
 from sla_phi4.experiments.uncertainty_resplits import format_markdown as resplits_markdown
 from sla_phi4.experiments.uncertainty_resplits import plot as plot_resplits
 from sla_phi4.experiments.uncertainty_resplits import resplit_study
