@@ -15,9 +15,6 @@ import types
 import typing
 
 
-HELP_FLAGS = ("-h", "--help")
-
-
 def spellings(names: tuple[str, ...]) -> list[str]:
     """The option strings of a flag: each long name in its dashed form first, then its underscored twin."""
     result = []
@@ -95,8 +92,6 @@ class SLAArgumentParser(_BothSpellings, argparse.ArgumentParser):
 # --------------------------------------------------------------------------------------------- settings dataclasses
 def _plain_type(annotation):
     """`int | None` -> (int, False); `list[str]` -> (str, True); `str` -> (str, False)."""
-    if isinstance(annotation, str):
-        annotation = eval(annotation, {"typing": typing})  # noqa: S307 (a dataclass's own annotation text)
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
@@ -146,10 +141,5 @@ def add_dataclass_flags(container, settings_class, names: typing.Iterable[str] |
         container.add_argument(f"--{item.name}", **keywords)
 
 
-def asks_for_help(argv: list[str] | None) -> bool:
-    """Whether the command line asks for help (then a command builds only its light parser)."""
-    return any(argument in HELP_FLAGS for argument in (argv or []))
-
-
-__all__ = ["SLAArgumentGroup", "SLAArgumentParser", "SLAHelpFormatter", "add_dataclass_flags", "asks_for_help",
-           "parse_bool", "spellings"]
+__all__ = ["SLAArgumentGroup", "SLAArgumentParser", "SLAHelpFormatter", "add_dataclass_flags", "parse_bool",
+           "spellings"]

@@ -26,7 +26,6 @@ from modeling_sla import SLAForSessionScoring, load_test_format
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from processing_sla import SLAProcessor, speech_prompt
 from sla_phi4 import strict_json
-from sla_phi4.experiments.settings import DemoSettings
 from sla_phi4.conversion.ct2_whisper import package_specs
 from sla_phi4.data.kit import load_kit
 from sla_phi4.data.synthetic import DEFAULT_SPLITS, make_synthetic_corpus
@@ -35,6 +34,7 @@ from sla_phi4.evaluation.interval_calibration import calibrate_intervals
 from sla_phi4.evaluation.scoring import format_table, score_corpus
 from sla_phi4.evaluation.uncertainty import MIN_SESSIONS
 from sla_phi4.evaluation.uncertainty_report import format_uncertainty
+from sla_phi4.experiments.settings import DemoSettings
 from sla_phi4.hub.model_card import write_model_card
 from sla_phi4.testing.stand_ins import BACKBONES
 from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint

@@ -24,12 +24,12 @@ import numpy as np
 from modeling_sla import SLAForSessionScoring, load_test_format
 from processing_sla import SLAProcessor
 from sla_phi4 import strict_json
-from sla_phi4.experiments.settings import TransferSettings
 from sla_phi4.data.sessions import scorable_rows
 from sla_phi4.data.synthetic import make_synthetic_corpus
 from sla_phi4.evaluation.predictions import marks, predict
 from sla_phi4.evaluation.scoring import baselines, metric_table
 from sla_phi4.experiments.demo import DemoSettings, corpus_matches, training_arguments
+from sla_phi4.experiments.settings import TransferSettings
 from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint
 from sla_phi4.training import DataArguments, ModelArguments, train
 from sla_phi4.training.session_cache import SessionCache

@@ -22,7 +22,6 @@ from modeling_sla import SLAForSessionScoring
 from modeling_sla.test_format_sla import load_test_format
 from processing_sla import SLAProcessor
 from sla_phi4 import strict_json
-from sla_phi4.experiments.settings import UncertaintySettings
 from sla_phi4.evaluation.fairness import fairness_section
 from sla_phi4.evaluation.predictions import gather_evidence, load_split
 from sla_phi4.evaluation.uncertainty import (
@@ -36,6 +35,7 @@ from sla_phi4.evaluation.uncertainty import (
     select_method,
 )
 from sla_phi4.experiments.demo import ensure_corpus, run
+from sla_phi4.experiments.settings import UncertaintySettings
 from sla_phi4.experiments.uncertainty_resplits import format_markdown as resplits_markdown
 from sla_phi4.experiments.uncertainty_resplits import plot as plot_resplits
 from sla_phi4.experiments.uncertainty_resplits import resplit_study
