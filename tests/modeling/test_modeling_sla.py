@@ -267,21 +267,46 @@ def test_frozen_encoders_stay_in_eval_mode(tiny_model):
         tiny_model.eval()
 
 
-def test_long_clips_of_equal_length_are_encoded(tiny_model, tiny_processor):
-    """Clips over 40 s take the conformer's unfold path, which fails for a batch of several: they run alone."""
-    from modeling_sla.speech_encoding_sla import group_by_length
+def native_clip_alone(audio_embed, features, length, size):
+    """A clip encoded alone by the native conformer (no padding, no mask), then projected."""
+    states = audio_embed.encoder(features[None, :length], None)
+    projected = audio_embed.up_proj_for_speech(states)
+    return audio_embed.down_proj_for_speech(torch.nn.functional.gelu(projected))[0, :size]
 
-    assert group_by_length([4001, 4001, 300, 300]) == [(300, [2, 3]), (4001, [0]), (4001, [1])]
-    clip = noise_clip(50.0, 9)
-    (unit,) = tiny_processor.audio_units(clip)
-    features, size = unit.features, unit.tokens
-    batch = torch.from_numpy(np.stack([features, features]))
-    lengths, sizes = torch.tensor([features.shape[0]] * 2), torch.tensor([size, size])
+
+def test_one_masked_pass_equals_each_clip_alone(tiny_model):
+    """Clips of many lengths in one call, padded with garbage: each equals the native clip-alone encoding. Lengths
+    cross the conformer's 500-frame unfolding (4,000 feature frames), at and just past it, and several long clips
+    share a pass (the native unfold path fails for a batch of those)."""
+    from modeling_sla.speech_encoding_sla import passes_within
+
     audio_embed = tiny_model.backbone.embed_tokens_extend.audio_embed
+    lengths = [4500, 301, 57, 1200, 8100, 4001, 4000, 4001, 9]
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(len(lengths), max(lengths), 80, generator=generator) * 4 + 15
+    for row, length in enumerate(lengths):
+        features[row, length:] = 1e4  # whatever lies past a clip must not matter
+    sizes = torch.tensor([-(-length // 8) for length in lengths])
     with torch.no_grad():
-        encoded = encode_speech_clips(audio_embed, batch, lengths, sizes)
-    assert encoded.shape[0] == 2 * size
-    torch.testing.assert_close(encoded[:size], encoded[size:])
+        alone = torch.cat([native_clip_alone(audio_embed, features[row], length, int(sizes[row]))
+                           for row, length in enumerate(lengths)])
+        together = encode_speech_clips(audio_embed, features, torch.tensor(lengths), sizes)
+    assert len(passes_within([-(-length // 8) for length in lengths], 16_000, 500)) < len(lengths)
+    scale = float(alone.abs().max())
+    print(f"one pass vs each clip alone: largest difference {float((together - alone).abs().max()):.2e} "
+          f"(values up to {scale:.3g})")
+    torch.testing.assert_close(together, alone, rtol=0, atol=1e-5 * max(scale, 1.0))
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-7)
+
+
+def test_passes_group_clips_by_length_within_the_budget():
+    from modeling_sla.speech_encoding_sla import passes_within
+
+    real_session_rows = [188] * 6 + [238] * 5 + [500] * 4  # P1, P5, and P3/P4 cut into rows of 500
+    assert passes_within(real_session_rows, 16_000, 500) == [list(range(11)), [11, 12, 13, 14]]
+    assert passes_within([57, 301, 1200, 8100, 4001, 4000, 4500], 60_000, 4_000) == [[0, 1, 2], [5, 4, 6], [3]]
+    assert passes_within([5, 5], 4, 1) == [[0], [1]]  # each over the budget: alone
+    assert passes_within([], 4, 1) == []
 
 
 def test_trained_weights_survive_save_and_load(tiny_checkpoint, tiny_processor, tmp_path):
