@@ -150,6 +150,17 @@ def encode_conformer(encoder: nn.Module, features: torch.Tensor, lengths: list[i
 
 
 @torch.no_grad()
+def encode_clip_natively(audio_embedding: nn.Module, features: torch.Tensor, length: int, size: int) -> torch.Tensor:
+    """One clip `(frames, num_mel_bins)` encoded alone by the native conformer (no padding, no mask) and projected:
+    the reference that `encode_speech_clips` equals. `(size, hidden_size)`."""
+    encoder_weight = next(audio_embedding.encoder.parameters())
+    clip = features[None, :length].to(device=encoder_weight.device, dtype=encoder_weight.dtype)
+    projection = audio_embedding.up_proj_for_speech
+    states = audio_embedding.encoder(clip, None)[0, :size].to(projection.weight.dtype)
+    return audio_embedding.down_proj_for_speech(nn.functional.gelu(projection(states)))
+
+
+@torch.no_grad()
 def encode_speech_clips(
     audio_embedding: nn.Module,
     input_features: torch.Tensor,
@@ -184,4 +195,7 @@ def encode_speech_clips(
     return audio_embedding.down_proj_for_speech(nn.functional.gelu(projection(tokens)))
 
 
-__all__ = ["CONFORMER_FRAMES_PER_PASS", "SUBSAMPLING_FRAMES_PER_PASS", "UNFOLD_FRAMES", "encode_speech_clips"]
+__all__ = [
+    "CONFORMER_FRAMES_PER_PASS", "SUBSAMPLING_FRAMES_PER_PASS", "UNFOLD_FRAMES", "encode_clip_natively",
+    "encode_speech_clips",
+]

@@ -11,7 +11,7 @@ from transformers import Phi4MultimodalModel
 
 from modeling_sla import SLAConfig, SLAForSessionScoring
 from modeling_sla.lora_sla import merge_speech_lora
-from modeling_sla.speech_encoding_sla import encode_speech_clips
+from modeling_sla.speech_encoding_sla import encode_clip_natively, encode_speech_clips
 from sla_phi4.testing import make_session, noise_clip
 
 
@@ -267,13 +267,6 @@ def test_frozen_encoders_stay_in_eval_mode(tiny_model):
         tiny_model.eval()
 
 
-def native_clip_alone(audio_embed, features, length, size):
-    """A clip encoded alone by the native conformer (no padding, no mask), then projected."""
-    states = audio_embed.encoder(features[None, :length], None)
-    projected = audio_embed.up_proj_for_speech(states)
-    return audio_embed.down_proj_for_speech(torch.nn.functional.gelu(projected))[0, :size]
-
-
 def test_one_masked_pass_equals_each_clip_alone(tiny_model):
     """Clips of many lengths in one call, padded with garbage: each equals the native clip-alone encoding. Lengths
     cross the conformer's 500-frame unfolding (4,000 feature frames), at and just past it, and several long clips
@@ -288,7 +281,7 @@ def test_one_masked_pass_equals_each_clip_alone(tiny_model):
         features[row, length:] = 1e4  # whatever lies past a clip must not matter
     sizes = torch.tensor([-(-length // 8) for length in lengths])
     with torch.no_grad():
-        alone = torch.cat([native_clip_alone(audio_embed, features[row], length, int(sizes[row]))
+        alone = torch.cat([encode_clip_natively(audio_embed, features[row], length, int(sizes[row]))
                            for row, length in enumerate(lengths)])
         together = encode_speech_clips(audio_embed, features, torch.tensor(lengths), sizes)
     assert len(passes_within([-(-length // 8) for length in lengths], 16_000, 500)) < len(lengths)
