@@ -1,28 +1,37 @@
 #!/usr/bin/env python
 """A GPU check of sla-phi4 at real size: random weights of the real configurations, real-length sessions.
 
-    sla gpu-check [--backbone phi4|voxtral|qwen2-audio] [--attn all|sdpa|flash_attention_2|eager[,...]]
-                                [--steps 20] [--output gpu_check.json]
-    sla gpu-check --quick [--backbone ...]          # CPU smoke run on a tiny checkpoint, seconds
+    sla gpu-check [--backbone phi4|voxtral|qwen2-audio|LIST|all] [--attn all|sdpa|flash_attention_2|eager[,...]]
+                  [--steps 3] [--repeats 3] [--output gpu_check.json]
+    sla gpu-check --quick [--backbone ...]          # CPU smoke run on tiny checkpoints, seconds to minutes
 
-It builds `SLAForSessionScoring` straight on the GPU in bf16 from the real configuration of the backbone
-(`sla_phi4/analysis/backbones/`, Phi-4-multimodal by default) and of Whisper-large-v3 for the APP: no weights, no tokenizer,
-nothing downloaded. Sessions are synthesised with the processor's token counts and tensor shapes (prior token, about
-300 text tokens, each clip's audio tokens, log-mel-like features, the APP's packed 30 s windows). Then, once per
-attention implementation (sdpa, and flash_attention_2 when flash-attn is installed; the audio tower stays on sdpa):
-  scoring      one real-length S&I session (P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s), median of 5: sessions/s
-  invariance   4 sessions of 0.6-1.2 x the real durations, scored alone and as one padded batch: largest difference
-  training     20 AdamW steps (LoRA rank 16, head and APP projector; activation checkpointing; frozen encoders' outputs
-               cached first) at batch 1 and 4, masked MSE: sessions/s
+For each backbone (one after another, in one process and one JSON) it builds `SLAForSessionScoring` straight on the
+GPU in bf16 from the real configuration (`sla_phi4/analysis/backbones/`) and Whisper-large-v3's for the APP: no
+weights, no tokenizer, nothing downloaded. Sessions are synthesised with the processor's token counts and tensor shapes
+(prior token, about 300 text tokens, each clip's audio tokens, log-mel-like features, the APP's packed 30 s windows).
+Then, once per attention implementation (sdpa, and flash_attention_2 when flash-attn is installed; the audio tower
+stays on sdpa):
+  scoring            one real-length S&I session (P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s), median of 3: sessions/s
+  parts              its APP Whisper, audio tower, and decoder from their cached outputs, each timed
+  audio_tower        its units in one call against each alone: speed-up, and the float32 difference (a check)
+  lora_levers        the decoder with LoRA in float32, in the backbone's dtype, merged: time and how far scores move
+  batched_scoring    16 sessions of 0.6-1.2 x the real length at batch 1, 4, 8, 16 (bitwise against batch 1), and
+                     padded together at batch 8 (opt-in)
+  batch_invariance   4 sessions alone and batched: bitwise under the default settings; the padded batch's differences
+  float32_agreement  the model in float32: 2 sessions alone against one padded batch (a masking fault fails it)
+  training           3 AdamW steps (LoRA rank 16, head and APP projector; activation checkpointing; frozen encoders'
+                     outputs cached first) at batch 1, 4 and 8, and at 4 under autocast: sessions/s
+  projection         3 epochs of S&I train at the best rate, the encoder cache included
 with peak GPU memory per phase and MFU (analytic FLOPs from `real_size.py` over time and the device's dense bf16 peak,
 `gpu_check.json`). It also reports the host memory of the process while building (does building hold a second copy
-of the weights in host memory?). A Markdown table goes to stdout, everything to the JSON file. It exits non-zero when
-batch invariance exceeds its tolerance, a score or loss is not finite, or the audio tower left sdpa.
+of the weights in host memory?). A Markdown table goes to stdout, everything to the JSON file, rewritten after every
+phase. It exits non-zero when a phase raises, a score or loss is not finite, a batched session is not bitwise equal
+to itself alone under the default settings, float32 agreement or the audio tower's check fails, or the audio tower
+left sdpa.
 
 Estimated device time (`estimated_seconds`: the real_size FLOPs of every phase at 30 % of a 989 TFLOP/s H100/H200,
-plus 90 s for imports, CUDA start-up and building), 20 steps, 5 scoring repeats:
-    sdpa and flash_attention_2: phi4 2.9 min, voxtral 3.0 min, qwen2-audio 7.1 min
-    sdpa alone:                 phi4 2.2 min, voxtral 2.3 min, qwen2-audio 4.3 min
+float32 at 15x the bf16 time, 60 s of start-up once and 20 s a backbone), sdpa alone, 3 steps, 3 repeats:
+    phi4 68 s, voxtral 90 s, qwen2-audio 190 s; --backbone all 408 s
 The run prints its own estimate first, and says so when it is over 8 minutes.
 """
 
