@@ -32,7 +32,8 @@ else
   python=${PYTHON:-python3}
   flags="--attn sdpa"
   if ! ls .whl/*.whl > /dev/null 2>&1; then
-    echo "No wheels in .whl/: run 'bash ../shared/tools/device-wheels.sh .venv' here and carry .whl" | tee -a "$OUT/env.txt"
+    echo "No wheels in .whl/: run 'bash ../shared/tools/device-wheels.sh .venv' here and carry .whl" |
+      tee -a "$OUT/env.txt"
     exit 3
   fi
   if ! { timeout 90 "$python" -m pip install -q --no-index --no-deps --no-compile --target .site .whl/*.whl &&

@@ -202,6 +202,17 @@ def median_time(function, repeats: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(functions: list, repeats: int) -> list[float]:
+    """The median time of each function over `repeats` rounds in which each runs once, in turn."""
+    times = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, measured in zip(functions, times):
+            start = time.perf_counter()
+            function()
+            measured.append(time.perf_counter() - start)
+    return [statistics.median(measured) for measured in times]
+
+
 # ------------------------------------------------------------------------------------------------- sections
 def measure_shares(model, processor, session: dict, size, repeats: int) -> dict:
     lengths = session_lengths(session)
@@ -315,9 +326,9 @@ def measure_scoring(model, processor, rows: list[dict], repeats: int, batch_size
                 model.config.session_batching = default
         return run
 
-    single = median_time(one_at_a_time, repeats, warmup=0)  # the model is warm from the sections before
-    grouped = median_time(batched(model.config.session_batching), repeats, warmup=0)
-    padded = median_time(batched("padded"), repeats, warmup=0)
+    # the model is warm from the sections before; the three ways take turns, so a busy machine slows each alike
+    single, grouped, padded = interleaved_medians(
+        [one_at_a_time, batched(model.config.session_batching), batched("padded")], repeats)
     real_tokens, padded_tokens = 0, 0
     for batch in batches:
         ids = processor(batch)["attention_mask"]

@@ -35,6 +35,7 @@ float32 at 15x the bf16 time, 60 s of start-up once and 20 s a backbone), sdpa a
 The run prints its own estimate first, and says so when it is over 8 minutes.
 """
 
+import gc
 import itertools
 import json
 import math
@@ -506,6 +507,15 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {key: value.to(device) for key, value in batch.items()}
 
 
+def timed(function, repeats: int, device: torch.device) -> float:
+    """Median seconds of `function()` without gradients, synchronised, over `repeats` after one warm-up call."""
+    def call():
+        with torch.no_grad():
+            function()
+        synchronize(device)
+    return median_time(call, repeats)
+
+
 def mfu(flops: float, seconds: float, peak: float | None) -> float | None:
     return None if peak is None else flops / seconds / peak
 
@@ -661,21 +671,15 @@ def measure_parts(model, synthesizer, session, device, repeats: int, peak: float
     with torch.no_grad():
         audio = model.encode_speech(inputs["audio_input_features"], inputs["audio_feature_lengths"],
                                     inputs["audio_embed_sizes"])
-        pooled = None if model.app is None else pool_app_inputs(model, inputs)
-
-    def timed(function) -> float:
-        def call():
-            with torch.no_grad():
-                function()
-            synchronize(device)
-        return median_time(call, repeats)
+        pooled = None if model.app is None else pool_app_inputs(model, inputs)[None]
 
     seconds = {
-        "audio_tower": timed(lambda: model.encode_speech(inputs["audio_input_features"],
-                                                         inputs["audio_feature_lengths"], inputs["audio_embed_sizes"])),
-        "app_whisper": None if model.app is None else timed(lambda: pool_app_inputs(model, inputs)),
+        "audio_tower": timed(lambda: model.encode_speech(
+            inputs["audio_input_features"], inputs["audio_feature_lengths"], inputs["audio_embed_sizes"]),
+            repeats, device),
+        "app_whisper": None if model.app is None else timed(lambda: pool_app_inputs(model, inputs), repeats, device),
         "decoder": timed(lambda: model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                                       audio_embeds=audio, app_pooled=pooled)),
+                                       audio_embeds=audio, app_pooled=pooled), repeats, device),
     }
     return {part: {"seconds_median": value, "mfu": None if value is None else mfu(flops[part], value, peak)}
             for part, value in seconds.items()}
@@ -708,19 +712,12 @@ def measure_audio_tower(model, synthesizer, session, device, repeats: int, toler
     def one_by_one() -> torch.Tensor:
         return torch.cat([unit_alone(model, features, lengths, sizes, index) for index in range(len(sizes))])
 
-    def timed(function) -> float:
-        def call():
-            with torch.no_grad():
-                function()
-            synchronize(device)
-        return median_time(call, repeats)
-
     def largest_difference() -> tuple[float, float]:
         with torch.no_grad():
             ours, alone = together().float(), one_by_one().float()
         return float((ours - alone).abs().max()), float(alone.abs().max())
 
-    together_s, alone_s = timed(together), timed(one_by_one)
+    together_s, alone_s = timed(together, repeats, device), timed(one_by_one, repeats, device)
     model_dtype_diff, _ = largest_difference()
     low = next(model.backbone.parameters()).dtype
     towers = model.family.audio_modules(model.backbone)
@@ -1147,6 +1144,7 @@ def run(args, folder: str | None, backbone: str | None = None, saved=lambda repo
             saved(report)
     finally:
         del model
+        gc.collect()  # the next backbone needs the memory back
         if plan.device.type == "cuda":
             torch.cuda.empty_cache()
     return report
@@ -1301,7 +1299,8 @@ def format_report(report: dict) -> str:
     for attention, projected in zip(report["runs"], projection):
         if projected and "minutes" in projected and projected["minutes"] is not None:
             autocast = projected["minutes_with_autocast"]
-            lines.append(f"\n{attention}: {projected['epochs']} epochs of S&I train ({projected['train_sessions']:,.0f} "
+            lines.append(f"\n{attention}: {projected['epochs']} epochs of S&I train "
+                         f"({projected['train_sessions']:,.0f} "
                          f"sessions) projected at {projected['minutes']:.0f} min ({autocast:.0f} min with autocast), "
                          f"encoder cache included ({projected['encoder_cache_minutes']:.1f} min).")
     lines.append("")
@@ -1369,7 +1368,8 @@ def attention_rows(result: dict) -> list[str]:
         losses = training["losses"]
         rows.append(f"training ({training['steps']} steps{', autocast' if training['autocast'] else ''}) | "
                     f"{training['batch']} | {training['sessions_per_s']:.3g} | {percent(training['mfu'])} | "
-                    f"{memory(training)} | loss {losses[0]:.3g} -> {losses[-1]:.3g}, finite: {training['losses_finite']}")
+                    f"{memory(training)} | loss {losses[0]:.3g} -> {losses[-1]:.3g}, finite: "
+                    f"{training['losses_finite']}")
     return rows
 
 
