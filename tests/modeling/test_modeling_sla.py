@@ -368,3 +368,37 @@ def test_random_encoders_keep_local_acoustics(tiny_model, tiny_processor):
     for encode in (conformer, whisper):
         first, second = _half_changes(encode(speech), encode(silenced))
         assert first < 0.1 and second > 0.5, (encode.__name__, first, second)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["float32", "bfloat16"])
+def test_lora_merged_or_in_the_backbone_dtype_scores_close_and_restores_exactly(tiny_checkpoint, tiny_processor, dtype):
+    """Merging LoRA for scoring, or holding it in the backbone's dtype, moves scores by rounding only (float32: none
+    to speak of), and the float32 adapters and the frozen weights come back bit for bit."""
+    from modeling_sla.lora_sla import ADAPTER_NAME, lora_in_dtype, lora_layers, lora_merged
+
+    model = SLAForSessionScoring.from_pretrained(tiny_checkpoint, dtype=dtype).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for layer in lora_layers(model.backbone):  # a trained-looking adapter (B is zero when built)
+            layer.lora_B[ADAPTER_NAME].weight.copy_(torch.randn(layer.lora_B[ADAPTER_NAME].weight.shape,
+                                                                generator=generator) * 0.02)
+    before = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    batch = tiny_processor(make_session("a", [("P1", 1.0), ("P3", 2.0)]))
+    with torch.no_grad():
+        reference = model(**batch)
+        with lora_merged(model.backbone) as merged:
+            assert merged == model.num_lora_modules and all(layer.merged for layer in lora_layers(model.backbone))
+            merged_output = model(**batch)
+        with lora_in_dtype(model.backbone, dtype) as cast:
+            assert cast == 2 * model.num_lora_modules
+            cast_output = model(**batch)
+    state_moves = {name: float((output.pooled_state - reference.pooled_state).norm() / reference.pooled_state.norm())
+                   for name, output in (("merged", merged_output), ("in dtype", cast_output))}
+    score_move = float((merged_output.scores - reference.scores).abs().max())
+    print(f"{dtype}: relative state moves {state_moves}, merged scores move {score_move:.2e}")
+    assert max(state_moves.values()) < (1e-5 if dtype == torch.float32 else 2e-2)
+    assert state_moves["merged"] > 0 or dtype == torch.float32
+    after = model.state_dict()
+    assert all(torch.equal(after[name], tensor) and after[name].dtype == tensor.dtype
+               for name, tensor in before.items())
+    assert not any(layer.merged for layer in lora_layers(model.backbone))
