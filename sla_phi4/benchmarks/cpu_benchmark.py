@@ -306,43 +306,43 @@ def measure_training(model, processor, rows: list[dict], repeats: int) -> dict:
 
 def measure_scoring(model, processor, rows: list[dict], repeats: int, batch_size: int = 8) -> dict:
     """Sessions/s one at a time, in length-grouped batches under the model's default settings (each session its own
-    passes), and in the same batches padded together (`session_batching="padded"`, opt-in), side by side."""
-    def one_at_a_time():
-        with torch.no_grad():
-            for row in rows:
-                model(**processor(row))
-
+    passes), and in the same batches padded together (`session_batching="padded"`, opt-in), side by side: with the
+    processor, and the model alone on inputs prepared beforehand (the processor's share is noisy on a busy machine)."""
     order = np.argsort([session_seconds(row) for row in rows], kind="stable")
     batches = [[rows[i] for i in order[start:start + batch_size]] for start in range(0, len(rows), batch_size)]
+    prepared_rows = [processor(row) for row in rows]
+    prepared_batches = [processor(batch) for batch in batches]
 
-    def batched(mode: str):
+    def scored(groups: list, mode: str, prepared: bool):
         def run():
             default, model.config.session_batching = model.config.session_batching, mode
             try:
                 with torch.no_grad():
-                    for batch in batches:
-                        model(**processor(batch))
+                    for group in groups:
+                        model(**(group if prepared else processor(group)))
             finally:
                 model.config.session_batching = default
         return run
 
-    # the model is warm from the sections before; the three ways take turns, so a busy machine slows each alike
-    single, grouped, padded = interleaved_medians(
-        [one_at_a_time, batched(model.config.session_batching), batched("padded")], repeats)
-    real_tokens, padded_tokens = 0, 0
-    for batch in batches:
-        ids = processor(batch)["attention_mask"]
-        real_tokens += int(ids.sum())
-        padded_tokens += ids.numel()
+    default = model.config.session_batching
+    # the model is warm from the sections before; the ways take turns, so a busy machine slows each alike
+    single, grouped, padded, model_single, model_grouped, model_padded = interleaved_medians([
+        scored(rows, default, False), scored(batches, default, False), scored(batches, "padded", False),
+        scored(prepared_rows, default, True), scored(prepared_batches, default, True),
+        scored(prepared_batches, "padded", True)], repeats)
+    real_tokens = sum(int(inputs["attention_mask"].sum()) for inputs in prepared_batches)
+    padded_tokens = sum(inputs["attention_mask"].numel() for inputs in prepared_batches)
     return {
         "sessions": len(rows),
         "batch_size": batch_size,
-        "session_batching": model.config.session_batching,
+        "session_batching": default,
         "one_at_a_time_sessions_per_s": len(rows) / single,
         "batched_sessions_per_s": len(rows) / grouped,
         "speedup_batched_vs_single": single / grouped,
         "padded_sessions_per_s": len(rows) / padded,
         "speedup_padded_vs_single": single / padded,
+        "model_only_speedup_batched_vs_single": model_single / model_grouped,
+        "model_only_speedup_padded_vs_single": model_single / model_padded,
         "batched_decoder_padding_fraction": 1 - real_tokens / padded_tokens,
     }
 
@@ -479,7 +479,8 @@ def format_table(report: dict) -> str:
         f" sessions/s, length-grouped batches of {c['batch_size']} ({c['session_batching']}, the default) "
         f"{c['batched_sessions_per_s']:.2f} sessions/s, ratio {c['speedup_batched_vs_single']:.2f}x; padded together "
         f"(opt-in) {c['padded_sessions_per_s']:.2f} sessions/s, ratio {c['speedup_padded_vs_single']:.2f}x (decoder "
-        f"padding {c['batched_decoder_padding_fraction']:.1%})")
+        f"padding {c['batched_decoder_padding_fraction']:.1%}); the model alone: batched "
+        f"{c['model_only_speedup_batched_vs_single']:.2f}x, padded {c['model_only_speedup_padded_vs_single']:.2f}x")
     add("")
     add("Long sessions (fresh process each)  tokens  windows  processor  conformer  whisper  decoder   total  "
         "peak RSS  growth")
