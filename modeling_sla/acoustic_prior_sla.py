@@ -28,6 +28,16 @@ class SLAAcousticPriorClassifier(nn.Module):
         return self.fc2(self.act(self.fc1(standardized)))
 
 
+def sum_by_session(values: torch.Tensor, session: torch.Tensor, num_sessions: int) -> torch.Tensor:
+    """Rows of `values` `(rows, ...)` summed per session: `(num_sessions, ...)`, the same bits on every run. On CUDA
+    `index_add_` adds with atomics in no fixed order (a session's pooled state could change in its last bits from one
+    run to the next), so there the sum is a one-hot product; on CPU `index_add_` adds in row order and is kept."""
+    if not values.is_cuda:
+        return values.new_zeros(num_sessions, *values.shape[1:]).index_add_(0, session, values)
+    one_hot = (session[None, :] == torch.arange(num_sessions, device=values.device)[:, None]).to(values.dtype)
+    return (one_hot @ values.flatten(1)).view(num_sessions, *values.shape[1:])
+
+
 def pool_windows(
     encoder_states: torch.Tensor, frame_counts: torch.Tensor, window_session: torch.Tensor, num_sessions: int
 ) -> torch.Tensor:
@@ -43,8 +53,9 @@ def pool_windows(
     valid = (frames[None, :] < frame_counts.to(encoder_states.device)[:, None]).to(encoder_states.dtype)
     window_sums = (encoder_states * valid[..., None]).sum(dim=1)
     session = window_session.to(encoder_states.device)
-    sums = encoder_states.new_zeros(num_sessions, encoder_states.shape[-1]).index_add_(0, session, window_sums)
-    counts = encoder_states.new_zeros(num_sessions).index_add_(0, session, valid.sum(dim=1))
+    sums = sum_by_session(window_sums, session, num_sessions)
+    # counted in float32: bf16 holds whole numbers exactly only up to 256, and a window has up to 1,500 frames
+    counts = sum_by_session(valid.sum(dim=1, dtype=torch.float32)[:, None], session, num_sessions)[:, 0]
     if bool((counts == 0).any()):
         missing = (counts == 0).nonzero().flatten().tolist()
         raise ValueError(f"Sessions {missing} of the batch have no APP audio frames.")
@@ -84,4 +95,4 @@ class SLAAcousticPrior(nn.Module):
         return self.projector(probs.to(self.projector.weight.dtype))
 
 
-__all__ = ["SLAAcousticPrior", "SLAAcousticPriorClassifier", "pool_windows"]
+__all__ = ["SLAAcousticPrior", "SLAAcousticPriorClassifier", "pool_windows", "sum_by_session"]

@@ -71,6 +71,11 @@ class SLAConfig(PreTrainedConfig):
             Standardise the pooled hidden state with fixed statistics (buffers fitted on training data by
             `SLAForSessionScoring.fit_head_normalization`) before the head. With a frozen backbone, session
             representations differ little from each other; standardising them lets the head learn from the start.
+        session_batching (`str`, *optional*, defaults to `"per_session"`):
+            How a batch is run in eval mode (scoring). `"per_session"`: each session runs its own passes (its clips
+            share them, sessions never do), so its scores are the same to the last bit alone, in any batch and in
+            any order. `"padded"`: sessions share padded passes (opt-in; the rounding then moves with the batch,
+            in bf16 by up to a few hundredths of a band). Training batches are always padded.
     """
 
     model_type = "sla_session_scoring"
@@ -97,6 +102,7 @@ class SLAConfig(PreTrainedConfig):
     prior_token_id: int | None = None
     head_normalization: bool = True
     uncertainty: dict | None = None
+    session_batching: Literal["per_session", "padded"] = "per_session"
 
     def __post_init__(self, **kwargs):
         test_format = load_test_format(self.test_format)

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+from contextlib import contextmanager
 
 import torch
 from peft import LoraConfig, inject_adapter_in_model
@@ -41,6 +42,44 @@ def reset_lora(module: nn.Module) -> None:
     for layer in module.modules():
         if isinstance(layer, LoraLayer):
             layer.reset_lora_parameters(ADAPTER_NAME, init_lora_weights=True)
+
+
+def lora_layers(module: nn.Module) -> list[LoraLayer]:
+    return [layer for layer in module.modules() if isinstance(layer, LoraLayer)]
+
+
+@contextmanager
+def lora_merged(module: nn.Module):
+    """For the block, every LoRA update is merged into its frozen base weight (W + scale * B @ A, computed in float32
+    and rounded once to W's dtype): scoring then runs the base GEMMs alone. The base weights are copied first and put
+    back after, bit for bit (subtracting the update again would not restore bf16 weights exactly)."""
+    layers = lora_layers(module)
+    saved = [layer.get_base_layer().weight.detach().clone() for layer in layers]
+    try:
+        for layer in layers:
+            layer.merge(adapter_names=[ADAPTER_NAME])
+        yield len(layers)
+    finally:
+        for layer, weight in zip(layers, saved):
+            if layer.merged:
+                layer.unmerge()
+            layer.get_base_layer().weight.data.copy_(weight)
+
+
+@contextmanager
+def lora_in_dtype(module: nn.Module, dtype: torch.dtype):
+    """For the block, the LoRA weights are held in `dtype` (the backbone's), so the adapters run as GEMMs of that
+    dtype beside the base layer instead of float32 ones with casts; the float32 weights are put back after."""
+    weights = [getattr(layer, name)[ADAPTER_NAME].weight for layer in lora_layers(module)
+               for name in ("lora_A", "lora_B")]
+    saved = [weight.data for weight in weights]
+    try:
+        for weight in weights:
+            weight.data = weight.data.to(dtype)
+        yield len(weights)
+    finally:
+        for weight, data in zip(weights, saved):
+            weight.data = data
 
 
 def _adapter_key_to_module(key: str) -> tuple[str, str] | None:
@@ -102,4 +141,4 @@ def _check_all_targets_merged(target_modules, modules: dict, merged: dict, adapt
         raise ValueError(f"Speech LoRA in {adapter_dir} left {len(missed)} target modules unmerged, e.g. {missed[:3]}")
 
 
-__all__ = ["inject_language_lora", "merge_speech_lora", "reset_lora"]
+__all__ = ["inject_language_lora", "lora_in_dtype", "lora_layers", "lora_merged", "merge_speech_lora", "reset_lora"]

@@ -18,6 +18,7 @@ from .backbones_sla import backbone_adapter
 from .configuration_sla import SLAConfig
 from .lora_sla import ADAPTER_NAME, inject_language_lora, reset_lora
 from .score_head_sla import SLAScoreHead, masked_mse_loss
+from .session_batch_sla import join_hidden_states, split_sessions, valid_positions
 from .test_format_sla import load_test_format
 
 
@@ -264,7 +265,64 @@ class SLAForSessionScoring(SLAPreTrainedModel):
             Reference marks in `config.score_names` order (any value where absent).
         labels_mask (`torch.BoolTensor` of shape `(batch_size, num_scores)`, *optional*):
             Which labels are present. Without it, finite labels count as present.
+
+        In eval mode with `config.session_batching="per_session"` (the default) each session of a batch runs alone,
+        exactly as the processor makes it for that session, so its scores do not depend on its batch-mates.
         """
+        inputs = {
+            "input_ids": input_ids, "attention_mask": attention_mask, "audio_input_features": audio_input_features,
+            "audio_feature_lengths": audio_feature_lengths, "audio_embed_sizes": audio_embed_sizes,
+            "audio_embeds": audio_embeds, "app_input_features": app_input_features,
+            "app_frame_counts": app_frame_counts, "app_window_session": app_window_session,
+            "app_pooled": app_pooled, "app_probs": app_probs,
+        }
+        if self._runs_per_session(input_ids):
+            return self._forward_per_session(inputs, labels, labels_mask, output_hidden_states)
+        return self._forward_batch(**inputs, labels=labels, labels_mask=labels_mask,
+                                   output_hidden_states=output_hidden_states)
+
+    def _runs_per_session(self, input_ids: torch.Tensor) -> bool:
+        return not self.training and self.config.session_batching == "per_session" and input_ids.shape[0] > 1
+
+    def _forward_per_session(self, inputs: dict, labels, labels_mask, output_hidden_states) -> SLAOutput:
+        """Each session on its own (`session_batch_sla.py`), the outputs joined in batch order."""
+        outputs = [self._forward_batch(**session, output_hidden_states=output_hidden_states)
+                   for session in split_sessions(inputs, self.audio_token_id)]
+
+        def joined(name: str) -> torch.Tensor | None:
+            parts = [getattr(output, name) for output in outputs]
+            return None if parts[0] is None else torch.cat(parts)
+
+        scores = joined("scores")
+        hidden_states = None
+        if output_hidden_states:
+            positions = valid_positions(inputs["input_ids"], inputs["attention_mask"])
+            hidden_states = join_hidden_states([output.hidden_states for output in outputs], positions,
+                                               inputs["input_ids"].shape[1])
+        return SLAOutput(
+            loss=masked_mse_loss(scores, labels, labels_mask, self.head.loss_weights) if labels is not None else None,
+            scores=scores, app_logits=joined("app_logits"), app_probs=joined("app_probs"),
+            pooled_state=joined("pooled_state"), hidden_states=hidden_states,
+        )
+
+    def _forward_batch(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        audio_input_features: torch.Tensor | None = None,
+        audio_feature_lengths: torch.Tensor | None = None,
+        audio_embed_sizes: torch.Tensor | None = None,
+        audio_embeds: torch.Tensor | None = None,
+        app_input_features: torch.Tensor | None = None,
+        app_frame_counts: torch.Tensor | None = None,
+        app_window_session: torch.Tensor | None = None,
+        app_pooled: torch.Tensor | None = None,
+        app_probs: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        labels_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+    ) -> SLAOutput:
+        """The forward pass over a batch as it is, padded."""
         embeds = self.family.input_embeddings(self.backbone)(input_ids)
         embeds = self._insert_audio(input_ids, embeds, audio_embeds, audio_input_features, audio_feature_lengths,
                                     audio_embed_sizes)

@@ -9,7 +9,8 @@ Every comparison is a ratio of two medians measured side by side in the same run
              measured time shares of the tiny stand-in
   processor  seconds of audio turned into model inputs per second
   training   one training step per session: frozen encoders run every step vs. cached encoder outputs
-  scoring    sessions per second one at a time vs. batched with length grouping (batch size 8)
+  scoring    sessions per second one at a time vs. batched with length grouping (batch size 8), each session its own
+             passes (the default) and padded together (opt-in)
   long       time and peak RSS (fresh subprocess per size) at 1, 2, 4, 8, 16 minutes of audio
   paper      real sizes on paper, per backbone family (real configs, `real_size.py`): decoder, audio tower and APP
              Whisper FLOPs per session, and the H100 floor time for scoring and for 3 epochs of S&I train
@@ -201,6 +202,17 @@ def median_time(function, repeats: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(functions: list, repeats: int) -> list[float]:
+    """The median time of each function over `repeats` rounds in which each runs once, in turn."""
+    times = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, measured in zip(functions, times):
+            start = time.perf_counter()
+            function()
+            measured.append(time.perf_counter() - start)
+    return [statistics.median(measured) for measured in times]
+
+
 # ------------------------------------------------------------------------------------------------- sections
 def measure_shares(model, processor, session: dict, size, repeats: int) -> dict:
     lengths = session_lengths(session)
@@ -293,32 +305,44 @@ def measure_training(model, processor, rows: list[dict], repeats: int) -> dict:
 
 
 def measure_scoring(model, processor, rows: list[dict], repeats: int, batch_size: int = 8) -> dict:
-    def one_at_a_time():
-        with torch.no_grad():
-            for row in rows:
-                model(**processor(row))
-
+    """Sessions/s one at a time, in length-grouped batches under the model's default settings (each session its own
+    passes), and in the same batches padded together (`session_batching="padded"`, opt-in), side by side: with the
+    processor, and the model alone on inputs prepared beforehand (the processor's share is noisy on a busy machine)."""
     order = np.argsort([session_seconds(row) for row in rows], kind="stable")
     batches = [[rows[i] for i in order[start:start + batch_size]] for start in range(0, len(rows), batch_size)]
+    prepared_rows = [processor(row) for row in rows]
+    prepared_batches = [processor(batch) for batch in batches]
 
-    def batched():
-        with torch.no_grad():
-            for batch in batches:
-                model(**processor(batch))
+    def scored(groups: list, mode: str, prepared: bool):
+        def run():
+            default, model.config.session_batching = model.config.session_batching, mode
+            try:
+                with torch.no_grad():
+                    for group in groups:
+                        model(**(group if prepared else processor(group)))
+            finally:
+                model.config.session_batching = default
+        return run
 
-    single = median_time(one_at_a_time, repeats, warmup=0)  # the model is warm from the sections before
-    grouped = median_time(batched, repeats, warmup=0)
-    real_tokens, padded_tokens = 0, 0
-    for batch in batches:
-        ids = processor(batch)["attention_mask"]
-        real_tokens += int(ids.sum())
-        padded_tokens += ids.numel()
+    default = model.config.session_batching
+    # the model is warm from the sections before; the ways take turns, so a busy machine slows each alike
+    single, grouped, padded, model_single, model_grouped, model_padded = interleaved_medians([
+        scored(rows, default, False), scored(batches, default, False), scored(batches, "padded", False),
+        scored(prepared_rows, default, True), scored(prepared_batches, default, True),
+        scored(prepared_batches, "padded", True)], repeats)
+    real_tokens = sum(int(inputs["attention_mask"].sum()) for inputs in prepared_batches)
+    padded_tokens = sum(inputs["attention_mask"].numel() for inputs in prepared_batches)
     return {
         "sessions": len(rows),
         "batch_size": batch_size,
+        "session_batching": default,
         "one_at_a_time_sessions_per_s": len(rows) / single,
         "batched_sessions_per_s": len(rows) / grouped,
         "speedup_batched_vs_single": single / grouped,
+        "padded_sessions_per_s": len(rows) / padded,
+        "speedup_padded_vs_single": single / padded,
+        "model_only_speedup_batched_vs_single": model_single / model_grouped,
+        "model_only_speedup_padded_vs_single": model_single / model_padded,
         "batched_decoder_padding_fraction": 1 - real_tokens / padded_tokens,
     }
 
@@ -452,8 +476,11 @@ def format_table(report: dict) -> str:
     add("")
     c = report["scoring"]
     add(f"Scoring {c['sessions']} sessions (processor + model): one at a time {c['one_at_a_time_sessions_per_s']:.2f}"
-        f" sessions/s, length-grouped batches of {c['batch_size']} {c['batched_sessions_per_s']:.2f} sessions/s; "
-        f"ratio {c['speedup_batched_vs_single']:.2f}x (decoder padding {c['batched_decoder_padding_fraction']:.1%})")
+        f" sessions/s, length-grouped batches of {c['batch_size']} ({c['session_batching']}, the default) "
+        f"{c['batched_sessions_per_s']:.2f} sessions/s, ratio {c['speedup_batched_vs_single']:.2f}x; padded together "
+        f"(opt-in) {c['padded_sessions_per_s']:.2f} sessions/s, ratio {c['speedup_padded_vs_single']:.2f}x (decoder "
+        f"padding {c['batched_decoder_padding_fraction']:.1%}); the model alone: batched "
+        f"{c['model_only_speedup_batched_vs_single']:.2f}x, padded {c['model_only_speedup_padded_vs_single']:.2f}x")
     add("")
     add("Long sessions (fresh process each)  tokens  windows  processor  conformer  whisper  decoder   total  "
         "peak RSS  growth")

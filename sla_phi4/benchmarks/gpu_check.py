@@ -1,31 +1,42 @@
 #!/usr/bin/env python
 """A GPU check of sla-phi4 at real size: random weights of the real configurations, real-length sessions.
 
-    sla gpu-check [--backbone phi4|voxtral|qwen2-audio] [--attn all|sdpa|flash_attention_2|eager[,...]]
-                                [--steps 20] [--output gpu_check.json]
-    sla gpu-check --quick [--backbone ...]          # CPU smoke run on a tiny checkpoint, seconds
+    sla gpu-check [--backbone phi4|voxtral|qwen2-audio|LIST|all] [--attn all|sdpa|flash_attention_2|eager[,...]]
+                  [--steps 3] [--repeats 3] [--output gpu_check.json]
+    sla gpu-check --quick [--backbone ...]          # CPU smoke run on tiny checkpoints, seconds to minutes
 
-It builds `SLAForSessionScoring` straight on the GPU in bf16 from the real configuration of the backbone
-(`sla_phi4/analysis/backbones/`, Phi-4-multimodal by default) and of Whisper-large-v3 for the APP: no weights, no tokenizer,
-nothing downloaded. Sessions are synthesised with the processor's token counts and tensor shapes (prior token, about
-300 text tokens, each clip's audio tokens, log-mel-like features, the APP's packed 30 s windows). Then, once per
-attention implementation (sdpa, and flash_attention_2 when flash-attn is installed; the audio tower stays on sdpa):
-  scoring      one real-length S&I session (P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s), median of 5: sessions/s
-  invariance   4 sessions of 0.6-1.2 x the real durations, scored alone and as one padded batch: largest difference
-  training     20 AdamW steps (LoRA rank 16, head and APP projector; activation checkpointing; frozen encoders' outputs
-               cached first) at batch 1 and 4, masked MSE: sessions/s
+For each backbone (one after another, in one process and one JSON) it builds `SLAForSessionScoring` straight on the
+GPU in bf16 from the real configuration (`sla_phi4/analysis/backbones/`) and Whisper-large-v3's for the APP: no
+weights, no tokenizer, nothing downloaded. Sessions are synthesised with the processor's token counts and tensor shapes
+(prior token, about 300 text tokens, each clip's audio tokens, log-mel-like features, the APP's packed 30 s windows).
+Then, once per attention implementation (sdpa, and flash_attention_2 when flash-attn is installed; the audio tower
+stays on sdpa):
+  scoring            one real-length S&I session (P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s), median of 3: sessions/s
+  parts              its APP Whisper, audio tower, and decoder from their cached outputs, each timed
+  audio_tower        its units in one call against each alone: speed-up, and the float32 difference (a check)
+  lora_levers        the decoder with LoRA in float32, in the backbone's dtype, merged: time and how far scores move
+  batched_scoring    16 sessions of 0.6-1.2 x the real length at batch 1, 4, 8, 16 (bitwise against batch 1), and
+                     padded together at batch 8 (opt-in)
+  batch_invariance   4 sessions alone and batched: bitwise under the default settings; the padded batch's differences
+  float32_agreement  the model in float32: 2 sessions alone against one padded batch (a masking fault fails it)
+  training           3 AdamW steps (LoRA rank 16, head and APP projector; activation checkpointing; frozen encoders'
+                     outputs cached first) at batch 1, 4 and 8, and at 4 under autocast: sessions/s
+  projection         3 epochs of S&I train at the best rate, the encoder cache included
 with peak GPU memory per phase and MFU (analytic FLOPs from `real_size.py` over time and the device's dense bf16 peak,
 `gpu_check.json`). It also reports the host memory of the process while building (does building hold a second copy
-of the weights in host memory?). A Markdown table goes to stdout, everything to the JSON file. It exits non-zero when
-batch invariance exceeds its tolerance, a score or loss is not finite, or the audio tower left sdpa.
+of the weights in host memory?). A Markdown table goes to stdout, everything to the JSON file, rewritten after every
+phase. It exits non-zero when a phase raises, a score or loss is not finite, a batched session is not bitwise equal
+to itself alone under the default settings, float32 agreement or the audio tower's check fails, or the audio tower
+left sdpa.
 
 Estimated device time (`estimated_seconds`: the real_size FLOPs of every phase at 30 % of a 989 TFLOP/s H100/H200,
-plus 90 s for imports, CUDA start-up and building), 20 steps, 5 scoring repeats:
-    sdpa and flash_attention_2: phi4 2.9 min, voxtral 3.0 min, qwen2-audio 7.1 min
-    sdpa alone:                 phi4 2.2 min, voxtral 2.3 min, qwen2-audio 4.3 min
+float32 at 15x the bf16 time, 60 s of start-up once and 20 s a backbone), sdpa alone, 3 steps, 3 repeats:
+    phi4 68 s, voxtral 90 s, qwen2-audio 190 s; --backbone all 408 s
 The run prints its own estimate first, and says so when it is over 8 minutes.
 """
 
+import gc
+import itertools
 import json
 import math
 import os
@@ -34,6 +45,7 @@ import statistics
 import sys
 import time
 import traceback
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +92,15 @@ class CheckSettings:
     learning_rate: float
     scoring_repeats: int
     invariance_scales: tuple[float, ...]
+    float32_scales: tuple[float, ...]
+    scoring_batch_sizes: tuple[int, ...]
+    scoring_session_scales: tuple[float, ...]
+    padded_batch_sizes: tuple[int, ...]
     train_batch_scales: tuple[float, ...]
+    train_batch_sizes: tuple[int, ...]
+    autocast_batch_size: int
+    lever_lora_b_std: float
+    steps: int
     tolerances: dict
     quick: dict
     estimate: dict
@@ -93,7 +113,8 @@ def load_check_settings(path: Path = CHECK_SETTINGS_PATH) -> CheckSettings:
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from error
     values = {key: value for key, value in values.items() if not key.startswith("_")}
-    for key in ("invariance_scales", "train_batch_scales", "device_peaks"):
+    for key in ("invariance_scales", "float32_scales", "scoring_batch_sizes", "scoring_session_scales",
+                "padded_batch_sizes", "train_batch_scales", "train_batch_sizes", "device_peaks"):
         values[key] = tuple(values[key])
     return CheckSettings(**values)
 
@@ -433,22 +454,33 @@ def train_step_flops(config, sessions: list[SyntheticSession]) -> float:
 
 def estimated_seconds(config, synthesizer: SessionSynthesizer, attentions: int, steps: int, repeats: int,
                       settings: CheckSettings = CHECK) -> float:
-    """Device time of a full run, from the analytic FLOPs of every phase at `estimate.assumed_mfu` of a 989 TFLOP/s
-    device, plus the fixed overhead (imports, CUDA start-up, building)."""
+    """Device time of one backbone's run, from the analytic FLOPs of every phase at `estimate.assumed_mfu` of a 989
+    TFLOP/s device (float32 at `float32_slowdown` times the bf16 time), plus `per_backbone_s` (building, the first
+    calls); `fixed_overhead_s` (imports, CUDA start-up) is added once per call by `announce_estimate`."""
     estimate = settings.estimate
-    real = synthesizer.session(scaled_session(1.0))
-    invariance = [synthesizer.session(scaled_session(scale)) for scale in settings.invariance_scales]
-    train = [synthesizer.session(scaled_session(scale)) for scale in settings.train_batch_scales]
-    forward = [session_forward_flops(config, session) for session in (real, *invariance, *train)]
+
+    def flops(scales) -> list[dict]:
+        return [session_forward_flops(config, synthesizer.session(scaled_session(scale))) for scale in scales]
+
+    real = flops([1.0])[0]
+    scoring = sum(item["total"] for item in flops(settings.scoring_session_scales))
+    invariance = sum(item["total"] for item in flops(settings.invariance_scales))
+    float32 = sum(item["total"] for item in flops(settings.float32_scales))
+    train = flops(settings.train_batch_scales)
+    batches = [[real] if size == 1 else train[:size] for size in settings.train_batch_sizes]
+    batches.append(train[: settings.autocast_batch_size])
     multiples = SETTINGS.train_step_forward_multiples + estimate["recompute_forward_multiples"]
     per_attention = (
-        (repeats + 1) * forward[0]["total"]  # scoring, one warm-up pass
-        + 2 * sum(flops["total"] for flops in forward[1 : 1 + len(invariance)])  # alone and batched
-        + sum(flops["audio_tower"] + flops["app_whisper"] for flops in (forward[0], *forward[-len(train):]))
-        + steps * multiples * (forward[0]["decoder"] + sum(flops["decoder"] for flops in forward[-len(train):]))
+        2 * (repeats + 1) * real["total"]  # scoring, and its parts one by one (one warm-up pass each)
+        + (4 + 2 * estimate["float32_slowdown"]) * real["audio_tower"]  # one pass and unit by unit, bf16 and float32
+        + 3 * (repeats + 1) * real["decoder"]  # the LoRA levers
+        + (len(settings.scoring_batch_sizes) + len(settings.padded_batch_sizes)) * scoring
+        + 3 * invariance + 2 * estimate["float32_slowdown"] * float32
+        + sum(item["audio_tower"] + item["app_whisper"] for item in (real, *train))  # the encoder caches
+        + steps * multiples * sum(item["decoder"] for batch in batches for item in batch)
     )
     rate = SETTINGS.h100_bf16_dense_flops * estimate["assumed_mfu"]
-    return estimate["fixed_overhead_s"] + attentions * per_attention / rate
+    return estimate["per_backbone_s"] + attentions * per_attention / rate
 
 
 # ------------------------------------------------------------------------------------------------------ timing
@@ -476,6 +508,15 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {key: value.to(device) for key, value in batch.items()}
 
 
+def timed(function, repeats: int, device: torch.device) -> float:
+    """Median seconds of `function()` without gradients, synchronised, over `repeats` after one warm-up call."""
+    def call():
+        with torch.no_grad():
+            function()
+        synchronize(device)
+    return median_time(call, repeats)
+
+
 def mfu(flops: float, seconds: float, peak: float | None) -> float | None:
     return None if peak is None else flops / seconds / peak
 
@@ -499,28 +540,252 @@ def measure_scoring(model, synthesizer, session, device, repeats: int, peak: flo
             "scores_finite": all(bool(torch.isfinite(scores).all()) for scores in outputs)}
 
 
-def measure_invariance(model, synthesizer, sessions, device, tolerances: dict) -> dict:
-    """Each session scored alone and in one padded batch: the largest score difference, and the largest relative
-    difference of the state the head reads."""
-    with torch.no_grad():
-        alone = [model(**to_device(synthesizer.collate([session]), device)) for session in sessions]
-        reset_peak_memory(device)
-        batched = model(**to_device(synthesizer.collate(sessions), device))
+def scores_of(model, synthesizer, sessions, device, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Scores and head states of `sessions` scored in batches of `batch_size` (in order), and the seconds it took."""
+    batches = [synthesizer.collate(sessions[start : start + batch_size])
+               for start in range(0, len(sessions), batch_size)]
+    scores, states = [], []
     synchronize(device)
-    score_diffs = [float((out.scores[0] - batched.scores[row]).abs().max()) for row, out in enumerate(alone)]
-    state_diffs = [float((out.pooled_state[0].float() - batched.pooled_state[row].float()).norm()
-                         / out.pooled_state[0].float().norm()) for row, out in enumerate(alone)]
-    score_diff, state_diff = max(score_diffs), max(state_diffs)
-    finite = all(bool(torch.isfinite(out.scores).all()) for out in alone) and bool(torch.isfinite(batched.scores).all())
+    begin = time.perf_counter()
+    with torch.no_grad():
+        for batch in batches:
+            output = model(**to_device(batch, device))
+            scores.append(output.scores)
+            states.append(output.pooled_state)
+    synchronize(device)
+    return torch.cat(scores).float(), torch.cat(states).float(), time.perf_counter() - begin
+
+
+def differences(reference: tuple[torch.Tensor, torch.Tensor], other: tuple[torch.Tensor, torch.Tensor]) -> dict:
+    """How far scores and head states are from a reference: bitwise equality, the largest score difference of each
+    session, and each session's relative state difference."""
+    (scores, states), (other_scores, other_states) = reference, other
+    return {
+        "bitwise": bool(torch.equal(scores, other_scores) and torch.equal(states, other_states)),
+        "score_diffs": (scores - other_scores).abs().amax(dim=1).tolist(),
+        "relative_state_diffs": ((states - other_states).norm(dim=1) / states.norm(dim=1)).tolist(),
+    }
+
+
+@contextmanager
+def session_batching(model, mode: str):
+    """The model's `session_batching` set to `mode` for the block."""
+    saved, model.config.session_batching = model.config.session_batching, mode
+    try:
+        yield
+    finally:
+        model.config.session_batching = saved
+
+
+def measure_invariance(model, synthesizer, sessions, device, tolerances: dict) -> dict:
+    """Each session scored alone, then all in one batch under the default settings (must be bitwise equal) and in one
+    padded batch (`session_batching="padded"`, opt-in: its differences are reported against `tolerances`)."""
+    alone = [scores_of(model, synthesizer, [session], device, 1)[:2] for session in sessions]
+    reference = torch.cat([scores for scores, _ in alone]), torch.cat([states for _, states in alone])
+    reset_peak_memory(device)
+    default = differences(reference, scores_of(model, synthesizer, sessions, device, len(sessions))[:2])
+    with session_batching(model, "padded"):
+        padded = differences(reference, scores_of(model, synthesizer, sessions, device, len(sessions))[:2])
+    score_diff, state_diff = max(padded["score_diffs"]), max(padded["relative_state_diffs"])
+    finite = bool(torch.isfinite(reference[0]).all())
     return {
         "sessions": len(sessions),
         "tokens": [len(session.input_ids) for session in sessions],
-        "score_diffs": score_diffs, "relative_state_diffs": state_diffs,
+        "bitwise": default["bitwise"], "default_max_abs_score_diff": max(default["score_diffs"]),
+        "score_diffs": padded["score_diffs"], "relative_state_diffs": padded["relative_state_diffs"],
         "max_abs_score_diff": score_diff, "max_relative_state_diff": state_diff,
         "score_tolerance": tolerances["score"], "state_tolerance": tolerances["state_relative"],
+        "padded_within_tolerance": score_diff <= tolerances["score"] and state_diff <= tolerances["state_relative"],
         "scores_finite": finite, **peak_memory(device),
-        "passed": finite and score_diff <= tolerances["score"] and state_diff <= tolerances["state_relative"],
+        "passed": finite and default["bitwise"],
     }
+
+
+def cast_floating(module: torch.nn.Module, source: torch.dtype, target: torch.dtype) -> list[torch.Tensor]:
+    """Casts every parameter and buffer of `module` held in `source` to `target`, in place; returns them (to cast
+    back: bf16 -> float32 -> bf16 restores the same bits)."""
+    cast = [tensor for tensor in itertools.chain(module.parameters(), module.buffers()) if tensor.dtype == source]
+    for tensor in cast:
+        tensor.data = tensor.data.to(target)
+    return cast
+
+
+def measure_float32_agreement(model, synthesizer, sessions, device, tolerances: dict) -> dict:
+    """The whole model in float32: each session alone against one padded batch of them. Rounding is small there, so
+    a masking fault (a clip, window or session seeing another's padding) shows; bf16 rounding does not."""
+    low = next(model.backbone.parameters()).dtype
+    cast = cast_floating(model, low, torch.float32) if low != torch.float32 else []
+    try:
+        alone = [scores_of(model, synthesizer, [session], device, 1)[:2] for session in sessions]
+        reference = torch.cat([scores for scores, _ in alone]), torch.cat([states for _, states in alone])
+        default = differences(reference, scores_of(model, synthesizer, sessions, device, len(sessions))[:2])
+        with session_batching(model, "padded"):
+            padded = differences(reference, scores_of(model, synthesizer, sessions, device, len(sessions))[:2])
+    finally:
+        for tensor in cast:
+            tensor.data = tensor.data.to(low)
+    score_diff, state_diff = max(padded["score_diffs"]), max(padded["relative_state_diffs"])
+    return {
+        "sessions": len(sessions), "tokens": [len(session.input_ids) for session in sessions],
+        "bitwise": default["bitwise"], "padded_score_diffs": padded["score_diffs"],
+        "padded_relative_state_diffs": padded["relative_state_diffs"],
+        "max_abs_score_diff": score_diff, "max_relative_state_diff": state_diff,
+        "score_tolerance": tolerances["float32_score"], "state_tolerance": tolerances["float32_state_relative"],
+        "passed": default["bitwise"] and score_diff <= tolerances["float32_score"]
+        and state_diff <= tolerances["float32_state_relative"],
+    }
+
+
+def measure_batched_scoring(model, synthesizer, sessions, device, peak: float | None,
+                            settings: CheckSettings = CHECK) -> dict:
+    """The sessions (longest first, as length-grouped batches take them) scored at each batch size under the default
+    settings, and at the padded sizes with `session_batching="padded"`: sessions/s, MFU, and each against batch 1."""
+    ordered = sorted(sessions, key=lambda session: -len(session.input_ids))
+    flops = sum(session_forward_flops(model.config, session)["total"] for session in ordered)
+    scores_of(model, synthesizer, ordered[:1], device, 1)  # warm-up
+    reference = None
+    rows = []
+    reset_peak_memory(device)
+    plans = [("per_session", size) for size in settings.scoring_batch_sizes]
+    plans += [("padded", size) for size in settings.padded_batch_sizes]
+    for mode, size in plans:
+        with session_batching(model, mode):
+            scores, states, seconds = scores_of(model, synthesizer, ordered, device, size)
+        reference = reference or (scores, states)
+        compared = differences(reference, (scores, states))
+        rows.append({"session_batching": mode, "batch": size, "seconds": seconds,
+                     "sessions_per_s": len(ordered) / seconds, "mfu": mfu(flops, seconds, peak),
+                     "bitwise_equal_to_batch_1": compared["bitwise"],
+                     "max_abs_score_diff": max(compared["score_diffs"]),
+                     "max_relative_state_diff": max(compared["relative_state_diffs"])})
+    default = [row for row in rows if row["session_batching"] == "per_session"]
+    return {"sessions": len(ordered), "tokens": [len(session.input_ids) for session in ordered],
+            "seconds_of_audio": [sum(session.seconds) for session in ordered], "rows": rows,
+            "default_bitwise": all(row["bitwise_equal_to_batch_1"] for row in default), **peak_memory(device)}
+
+
+def measure_parts(model, synthesizer, session, device, repeats: int, peak: float | None) -> dict:
+    """Where one session's scoring time goes: the APP's Whisper, the audio tower, and the decoder from their cached
+    outputs (the LoRA, head and APP classifier included), each a median of `repeats`."""
+    inputs = to_device(synthesizer.collate([session]), device)
+    flops = session_forward_flops(model.config, session)
+    with torch.no_grad():
+        audio = model.encode_speech(inputs["audio_input_features"], inputs["audio_feature_lengths"],
+                                    inputs["audio_embed_sizes"])
+        pooled = None if model.app is None else pool_app_inputs(model, inputs)[None]
+
+    seconds = {
+        "audio_tower": timed(lambda: model.encode_speech(
+            inputs["audio_input_features"], inputs["audio_feature_lengths"], inputs["audio_embed_sizes"]),
+            repeats, device),
+        "app_whisper": None if model.app is None else timed(lambda: pool_app_inputs(model, inputs), repeats, device),
+        "decoder": timed(lambda: model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                       audio_embeds=audio, app_pooled=pooled), repeats, device),
+    }
+    return {part: {"seconds_median": value, "mfu": None if value is None else mfu(flops[part], value, peak)}
+            for part, value in seconds.items()}
+
+
+def unit_alone(model, features, lengths, sizes, index: int) -> torch.Tensor:
+    """One unit encoded alone, as the native model would: a Phi-4 clip by the native conformer without padding, a 30 s
+    window by itself."""
+    if model.family.model_type == "phi4_multimodal":
+        from modeling_sla.speech_encoding_sla import encode_clip_natively
+
+        return encode_clip_natively(model.backbone.embed_tokens_extend.audio_embed, features[index],
+                                    int(lengths[index]), int(sizes[index]))
+    picked = slice(index, index + 1)
+    return model.encode_speech(features[picked], lengths[picked], sizes[picked])
+
+
+def measure_audio_tower(model, synthesizer, session, device, repeats: int, tolerance: float) -> dict:
+    """The audio tower on one session: all its units in one call (the model's way) against each unit alone: the time
+    of both in the model's dtype, and their largest difference with the tower in float32 (and in the model's dtype);
+    it passes when the float32 difference is within `tolerance` of the largest value (a padding fault moves outputs by
+    tens of per cent)."""
+    inputs = to_device(synthesizer.collate([session]), device)
+    features, lengths, sizes = (inputs[key] for key in ("audio_input_features", "audio_feature_lengths",
+                                                        "audio_embed_sizes"))
+
+    def together() -> torch.Tensor:
+        return model.encode_speech(features, lengths, sizes)
+
+    def one_by_one() -> torch.Tensor:
+        return torch.cat([unit_alone(model, features, lengths, sizes, index) for index in range(len(sizes))])
+
+    def largest_difference() -> tuple[float, float]:
+        with torch.no_grad():
+            ours, alone = together().float(), one_by_one().float()
+        return float((ours - alone).abs().max()), float(alone.abs().max())
+
+    together_s, alone_s = timed(together, repeats, device), timed(one_by_one, repeats, device)
+    model_dtype_diff, _ = largest_difference()
+    low = next(model.backbone.parameters()).dtype
+    towers = model.family.audio_modules(model.backbone)
+    cast = [tensor for tower in towers for tensor in cast_floating(tower, low, torch.float32)] \
+        if low != torch.float32 else []
+    try:
+        float32_diff, scale = largest_difference()
+    finally:
+        for tensor in cast:
+            tensor.data = tensor.data.to(low)
+    relative = float32_diff / max(scale, 1e-12)
+    return {"units": len(sizes), "together_s": together_s, "one_by_one_s": alone_s,
+            "speedup": alone_s / together_s, "max_abs_diff_model_dtype": model_dtype_diff,
+            "max_abs_diff_float32": float32_diff, "max_abs_value_float32": scale, "relative_diff_float32": relative,
+            "tolerance": tolerance, "passed": relative <= tolerance}
+
+
+@contextmanager
+def random_lora_b(model, std: float, seed: int):
+    """LoRA B drawn with `std` for the block (a fresh model's is zero), the zeros put back after."""
+    from modeling_sla.lora_sla import ADAPTER_NAME, lora_layers
+
+    weights = [layer.lora_B[ADAPTER_NAME].weight for layer in lora_layers(model.backbone)]
+    generator = torch.Generator().manual_seed(seed)
+    saved = [weight.detach().clone() for weight in weights]
+    try:
+        with torch.no_grad():
+            for weight in weights:
+                weight.copy_(torch.randn(weight.shape, generator=generator) * std)
+        yield
+    finally:
+        with torch.no_grad():
+            for weight, value in zip(weights, saved):
+                weight.copy_(value)
+
+
+def measure_lora_levers(model, synthesizer, session, device, repeats: int, peak: float | None, seed: int = 0,
+                        settings: CheckSettings = CHECK) -> dict:
+    """The decoder of one session from its cached encoder outputs with the LoRA adapters as trained (float32), held
+    in the backbone's dtype, and merged into the frozen weights: time, MFU, and how far scores and head state move
+    from the float32 adapters (LoRA B drawn with `lever_lora_b_std`, so the adapters do something)."""
+    from modeling_sla.lora_sla import lora_in_dtype, lora_merged
+
+    item = encoder_cache(model, synthesizer, session, device)
+    inputs = {"input_ids": item["input_ids"][None].to(device), "audio_embeds": item["audio_embeds"].to(device),
+              "app_pooled": None if item["app_pooled"] is None else item["app_pooled"][None].to(device)}
+    flops = session_forward_flops(model.config, session)["decoder"]
+    low = next(model.backbone.parameters()).dtype
+    levers = {"float32": nullcontext, "backbone_dtype": lambda: lora_in_dtype(model.backbone, low),
+              "merged": lambda: lora_merged(model.backbone)}
+    results, reference = {}, None
+    with random_lora_b(model, settings.lever_lora_b_std, seed):
+        for name, lever in levers.items():
+            with lever(), torch.no_grad():
+                outputs = []
+
+                def decode():
+                    outputs.append(model(**inputs))
+                    synchronize(device)
+
+                seconds = median_time(decode, repeats)
+            scores, state = outputs[-1].scores.float(), outputs[-1].pooled_state.float()
+            reference = reference or (scores, state)
+            results[name] = {"seconds_median": seconds, "mfu": mfu(flops, seconds, peak),
+                             "max_abs_score_diff": float((scores - reference[0]).abs().max()),
+                             "relative_state_diff": float((state - reference[1]).norm() / reference[1].norm())}
+    return {"lora_b_std": settings.lever_lora_b_std, "levers": results}
 
 
 def encoder_cache(model, synthesizer, session, device) -> dict:
@@ -543,9 +808,11 @@ def random_marks(count: int, num_scores: int, seed: int) -> tuple[torch.Tensor, 
 
 
 def measure_training(model, synthesizer, sessions, device, steps: int, learning_rate: float, peak: float | None,
-                     seed: int = 0) -> dict:
-    """`steps` AdamW steps on the trainable parameters with activation checkpointing and cached encoder outputs; the
-    trainable weights are restored afterwards, so every phase starts from the same model."""
+                     seed: int = 0, autocast: bool = False) -> dict:
+    """`steps` AdamW steps (fused on CUDA, as the Trainer's default) on the trainable parameters with activation
+    checkpointing and cached encoder outputs, optionally under `torch.autocast` in the backbone's dtype (LoRA then
+    computed in it, on float32 master weights); the trainable weights are restored afterwards, so every phase starts
+    from the same model."""
     trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
     initial = {name: p.detach().clone() for name, p in trainable.items()}
     start = time.perf_counter()
@@ -555,7 +822,8 @@ def measure_training(model, synthesizer, sessions, device, steps: int, learning_
     labels, labels_mask = random_marks(len(sessions), model.config.num_scores, seed)
     batch = to_device({**batch_of_cached(items, synthesizer.token_ids.pad), "labels": labels,
                        "labels_mask": labels_mask}, device)
-    optimizer = torch.optim.AdamW(trainable.values(), lr=learning_rate)
+    optimizer = torch.optim.AdamW(trainable.values(), lr=learning_rate, fused=device.type == "cuda")
+    low = next(model.backbone.parameters()).dtype
     model.activation_checkpointing_enable()
     model.train()
     reset_peak_memory(device)
@@ -563,7 +831,8 @@ def measure_training(model, synthesizer, sessions, device, steps: int, learning_
     try:
         for _ in tqdm(range(steps), desc=f"training, batch {len(sessions)}", unit="step", leave=False):
             begin = time.perf_counter()
-            loss = model(**batch).loss
+            with torch.autocast(device.type, dtype=low, enabled=autocast):
+                loss = model(**batch).loss
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -576,9 +845,10 @@ def measure_training(model, synthesizer, sessions, device, steps: int, learning_
         with torch.no_grad():
             for name, parameter in trainable.items():
                 parameter.copy_(initial[name])
-    step_s = statistics.median(times)
+    step_s = statistics.median(times[1:] or times)  # the first step warms up
     return {
-        "batch": len(sessions), "steps": steps, "tokens": [len(session.input_ids) for session in sessions],
+        "batch": len(sessions), "steps": steps, "autocast": autocast,
+        "tokens": [len(session.input_ids) for session in sessions],
         "cache_s": cache_s, "step_s_median": step_s, "step_s_first": times[0], "sessions_per_s": len(sessions) / step_s,
         "mfu": mfu(train_step_flops(model.config, sessions), step_s, peak), **peak_memory(device),
         "losses": losses, "losses_finite": all(math.isfinite(loss) for loss in losses),
@@ -645,14 +915,14 @@ def make_plan(args, settings: CheckSettings = CHECK) -> tuple[RunPlan, dict]:
     attentions, skipped = requested_attentions(args.attn, device, dtype)
     tolerances = dict(settings.tolerances)
     if args.score_tolerance is not None:
-        tolerances["score"] = args.score_tolerance
+        tolerances["float32_score"] = args.score_tolerance
     if args.state_tolerance is not None:
-        tolerances["state_relative"] = args.state_tolerance
+        tolerances["float32_state_relative"] = args.state_tolerance
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     peak_flops, peak_source = device_peak_flops(device_name, settings)
     plan = RunPlan(
         device=device, dtype=dtype, attentions=attentions,
-        steps=args.steps if args.steps is not None else quick.get("steps", 20),
+        steps=args.steps if args.steps is not None else quick.get("steps", settings.steps),
         repeats=args.repeats or quick.get("repeats", settings.scoring_repeats),
         session_scale=quick.get("session_scale", 1.0), tolerances=tolerances, learning_rate=settings.learning_rate,
         device_name=device_name, peak_flops=peak_flops, peak_source=peak_source, seed=args.seed,
@@ -661,48 +931,134 @@ def make_plan(args, settings: CheckSettings = CHECK) -> tuple[RunPlan, dict]:
 
 
 def plan_sessions(synthesizer: SessionSynthesizer, plan: RunPlan, settings: CheckSettings = CHECK) -> dict:
-    """The sessions of every phase: one of the real layout, 4 of different lengths, a training batch of 4."""
+    """The sessions of every phase: one of the real layout; 16 for batched scoring, 4 for batch invariance and 2 in
+    float32, of 0.6-1.2 x the real durations; a training batch of 8 around the real length."""
     scale, seed = plan.session_scale, plan.seed
+
+    def sessions(scales, first_seed: int) -> list[SyntheticSession]:
+        return [synthesizer.session(scaled_session(scale * factor), seed=first_seed + index)
+                for index, factor in enumerate(scales)]
+
     return {
         "real": synthesizer.session(scaled_session(scale), seed=seed),
-        "invariance": [synthesizer.session(scaled_session(scale * factor), seed=seed + 1 + index)
-                       for index, factor in enumerate(settings.invariance_scales)],
-        "train": [synthesizer.session(scaled_session(scale * factor), seed=seed + 11 + index)
-                  for index, factor in enumerate(settings.train_batch_scales)],
+        "invariance": sessions(settings.invariance_scales, seed + 1),
+        "float32": sessions(settings.float32_scales, seed + 1),
+        "scoring": sessions(settings.scoring_session_scales, seed + 31),
+        "train": sessions(settings.train_batch_scales, seed + 11),
     }
 
 
-def run_attention(model, synthesizer, sessions: dict, plan: RunPlan, attention: str) -> dict:
-    """Every phase under one attention implementation."""
+def training_batches(sessions: dict, settings: CheckSettings = CHECK) -> list[tuple[str, list, bool]]:
+    """(name, sessions, autocast) of each training measurement: the real session alone, then the first 4 and 8 of the
+    training batch; one more under autocast."""
+    batches = [(str(size), [sessions["real"]] if size == 1 else sessions["train"][:size], False)
+               for size in settings.train_batch_sizes]
+    size = settings.autocast_batch_size
+    return batches + [(f"{size}_autocast", [sessions["real"]] if size == 1 else sessions["train"][:size], True)]
+
+
+def projected_training(result: dict, settings: CheckSettings = CHECK) -> dict:
+    """3 epochs of S&I train (`real_size.json`: its hours over the real session's length) at the best measured
+    training rate, plus one pass of the frozen encoders per session to fill the cache (the parts' audio tower and APP
+    Whisper times)."""
+    parts = result["parts"]
+    cache_s = sum(parts[part]["seconds_median"] or 0.0 for part in ("audio_tower", "app_whisper"))
+    sessions = SETTINGS.train_hours * 3600 / sum(SETTINGS.session_lengths)
+
+    def minutes(rows: list[dict]) -> float | None:
+        rates = [row["sessions_per_s"] for row in rows if "sessions_per_s" in row]
+        if not rates:
+            return None
+        return (SETTINGS.train_epochs * sessions / max(rates) + sessions * cache_s) / 60
+
+    rows = [row for row in result["training"].values() if isinstance(row, dict)]
+    plain = [row for row in rows if not row.get("autocast")]
+    return {"train_sessions": sessions, "epochs": SETTINGS.train_epochs, "encoder_cache_s_per_session": cache_s,
+            "encoder_cache_minutes": sessions * cache_s / 60, "minutes": minutes(plain),
+            "minutes_with_autocast": minutes(rows)}
+
+
+def guarded(target: dict, name: str, measure, device: torch.device, errors: list, label: str) -> None:
+    """Runs one phase into `target[name]`; an error is recorded there and in `errors` (as `label` raised ...), and the
+    next phase runs."""
+    try:
+        target[name] = measure()
+    except Exception as error:  # recorded, so the other phases' figures are not lost
+        target[name] = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+        errors.append(f"{label} raised {type(error).__name__}: {error}")
+        print(target[name]["traceback"], file=sys.stderr, flush=True)
+    finally:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def run_attention(model, synthesizer, sessions: dict, plan: RunPlan, attention: str, saved=lambda result: None,
+                  settings: CheckSettings = CHECK) -> dict:
+    """Every phase under one attention implementation; `saved(result)` is called after each phase."""
     model.set_attn_implementation(attention)
     in_use = attention_in_use(model)
-    device, peak = plan.device, plan.peak_flops
-    result = {"attn_implementation": attention, "in_use": in_use}
-    result["scoring"] = measure_scoring(model, synthesizer, sessions["real"], device, plan.repeats, peak)
-    result["batch_invariance"] = measure_invariance(model, synthesizer, sessions["invariance"], device,
-                                                    plan.tolerances)
-    result["training"] = {
-        str(len(batch)): measure_training(model, synthesizer, batch, device, plan.steps, plan.learning_rate, peak,
-                                          plan.seed)
-        for batch in ([sessions["real"]], sessions["train"])
+    device, peak, repeats, real = plan.device, plan.peak_flops, plan.repeats, sessions["real"]
+    result = {"attn_implementation": attention, "in_use": in_use, "errors": []}
+    phases = {
+        "scoring": lambda: measure_scoring(model, synthesizer, real, device, repeats, peak),
+        "parts": lambda: measure_parts(model, synthesizer, real, device, repeats, peak),
+        "audio_tower": lambda: measure_audio_tower(model, synthesizer, real, device, repeats,
+                                                   plan.tolerances["tower_float32_relative"]),
+        "lora_levers": lambda: measure_lora_levers(model, synthesizer, real, device, repeats, peak, plan.seed),
+        "batched_scoring": lambda: measure_batched_scoring(model, synthesizer, sessions["scoring"], device, peak),
+        "batch_invariance": lambda: measure_invariance(model, synthesizer, sessions["invariance"], device,
+                                                       plan.tolerances),
+        "float32_agreement": lambda: measure_float32_agreement(model, synthesizer, sessions["float32"], device,
+                                                               plan.tolerances),
     }
+    for name, measure in phases.items():
+        guarded(result, name, measure, device, result["errors"], f"{attention}: {name}")
+        saved(result)
+    result["training"] = {}
+    for name, batch, autocast in training_batches(sessions, settings):
+        guarded(result["training"], name,
+                lambda: measure_training(model, synthesizer, batch, device, plan.steps, plan.learning_rate, peak,
+                                         plan.seed, autocast=autocast),
+                device, result["errors"], f"{attention}: training {name}")
+        saved(result)
+    guarded(result, "projection", lambda: projected_training(result), device, result["errors"],
+            f"{attention}: projection")
     result["failures"] = attention_failures(attention, in_use) + phase_failures(attention, result)
+    saved(result)
     return result
 
 
 def phase_failures(attention: str, result: dict) -> list[str]:
-    failures = []
-    if not result["scoring"]["scores_finite"]:
+    """What failed: a phase that raised, non-finite scores or losses, a session whose scores moved with its batch
+    under the default settings, float32 disagreement beyond its tolerance (a masking fault), the audio tower's units
+    together disagreeing with each alone."""
+    failures = list(result.get("errors", []))
+    scoring = result.get("scoring", {})
+    if "scores_finite" in scoring and not scoring["scores_finite"]:
         failures.append(f"{attention}: scoring gave non-finite scores")
-    invariance = result["batch_invariance"]
-    if not invariance["passed"]:
+    invariance = result.get("batch_invariance", {})
+    if "passed" in invariance and not invariance["passed"]:
         failures.append(
-            f"{attention}: batch invariance failed: scores differ by up to {invariance['max_abs_score_diff']:.4g} "
-            f"(tolerance {invariance['score_tolerance']:g}), the head's state by "
-            f"{invariance['max_relative_state_diff']:.3g} relative (tolerance {invariance['state_tolerance']:g}), "
-            f"scores finite: {invariance['scores_finite']}")
-    for batch, training in result["training"].items():
-        if not training["losses_finite"]:
+            f"{attention}: batch invariance failed: under the default settings a session batched is not bitwise "
+            f"equal to it alone (scores differ by up to {invariance['default_max_abs_score_diff']:.4g}), or scores "
+            f"are not finite ({invariance['scores_finite']})")
+    batched = result.get("batched_scoring", {})
+    if "default_bitwise" in batched and not batched["default_bitwise"]:
+        failures.append(f"{attention}: batched scoring: a batch size gave scores not bitwise equal to batch 1")
+    agreement = result.get("float32_agreement", {})
+    if "passed" in agreement and not agreement["passed"]:
+        failures.append(
+            f"{attention}: float32 agreement failed: padded batch against alone, scores differ by up to "
+            f"{agreement['max_abs_score_diff']:.4g} (tolerance {agreement['score_tolerance']:g}), the head's state "
+            f"by {agreement['max_relative_state_diff']:.3g} relative (tolerance {agreement['state_tolerance']:g}), "
+            f"default bitwise: {agreement['bitwise']}")
+    tower = result.get("audio_tower", {})
+    if "passed" in tower and not tower["passed"]:
+        failures.append(f"{attention}: the audio tower's units encoded together differ from each alone by "
+                        f"{tower['relative_diff_float32']:.3g} of the largest value in float32 (tolerance "
+                        f"{tower['tolerance']:g})")
+    for batch, training in result.get("training", {}).items():
+        if "losses_finite" in training and not training["losses_finite"]:
             failures.append(f"{attention}: training at batch {batch} gave a non-finite loss: {training['losses']}")
     return failures
 
@@ -715,43 +1071,44 @@ def quick_checkpoint(backbone: str, folder: str, size: str) -> str:
     return build_tiny_checkpoint(folder, backbone=backbone, size=size, audio_tower="random")
 
 
-def configuration(args, folder: str | None):
+def configuration(backbone: str, folder: str | None):
     """The SLA configuration and token ids: the real ones, or those of a checkpoint folder (--quick, --config-from)."""
     if folder is None:
-        config = real_sla_config(args.backbone)
-        return config, family_token_ids(args.backbone, config)
+        config = real_sla_config(backbone)
+        return config, family_token_ids(backbone, config)
     from modeling_sla import SLAConfig
     from processing_sla import SLAProcessor
 
     config = SLAConfig.from_pretrained(folder)
     model_type = config.audio_llm_config.model_type
-    if model_type != SETTINGS.families[args.backbone]:
-        raise ValueError(f"{folder} holds a {model_type} backbone, not --backbone {args.backbone} "
-                         f"({SETTINGS.families[args.backbone]}).")
+    if model_type != SETTINGS.families[backbone]:
+        raise ValueError(f"{folder} holds a {model_type} backbone, not --backbone {backbone} "
+                         f"({SETTINGS.families[backbone]}).")
     return config, processor_token_ids(SLAProcessor.from_pretrained(folder))
 
 
-def run(args, folder: str | None) -> dict:
-    """Builds the model and runs every phase under each attention implementation; the JSON report is written after
-    each one, so a run stopped part way keeps what it measured. A phase that raises is recorded as a failure and the
-    next attention implementation still runs."""
+def run(args, folder: str | None, backbone: str | None = None, saved=lambda report: None) -> dict:
+    """Builds the model of `backbone` (default `args.backbone`) and runs every phase under each attention
+    implementation; `saved(report)` is called after every phase, so a run stopped part way keeps what it measured. A
+    phase that raises is recorded as a failure and the next one still runs."""
     import transformers
 
+    backbone = backbone or args.backbone
     plan, skipped = make_plan(args)
-    config, token_ids = configuration(args, folder)
+    config, token_ids = configuration(backbone, folder)
     synthesizer = SessionSynthesizer(config, token_ids)
     estimate = estimated_seconds(config, synthesizer, len(plan.attentions), plan.steps, plan.repeats)
-    announce_estimate(estimate, args.quick)
     model, build = build_measured(config, plan)
     sessions = plan_sessions(synthesizer, plan)
     real = sessions["real"]
     flops = session_forward_flops(config, real)
     report = {
         "meta": {
-            "backbone": args.backbone, "backbone_model_type": config.audio_llm_config.model_type,
+            "backbone": backbone, "backbone_model_type": config.audio_llm_config.model_type,
             "configuration": configuration_label(args, folder), "mode": "quick" if args.quick else "full",
             "device": str(plan.device), "device_name": plan.device_name, "dtype": args.dtype, "steps": plan.steps,
             "scoring_repeats": plan.repeats, "session_scale": plan.session_scale, "seed": plan.seed,
+            "session_batching": config.session_batching,
             "torch": torch.__version__, "transformers": transformers.__version__, "platform": platform.platform(),
             "estimated_s": estimate,
         },
@@ -764,34 +1121,95 @@ def run(args, folder: str | None) -> dict:
             "tflop_forward": {part: value / 1e12 for part, value in flops.items()},
             "tflop_train_step": train_step_flops(config, [real]) / 1e12,
             "invariance_scales": list(CHECK.invariance_scales), "train_batch_scales": list(CHECK.train_batch_scales),
+            "scoring_session_scales": list(CHECK.scoring_session_scales),
         },
         "runs": {},
         "skipped": skipped,
         "failures": [],
     }
-    for attention in tqdm(plan.attentions, desc="attention implementations", unit="run"):
-        try:
-            result = run_attention(model, synthesizer, sessions, plan, attention)
-        except Exception as error:  # recorded, so the other implementation's figures are not lost
-            result = {"attn_implementation": attention, "error": f"{type(error).__name__}: {error}",
-                      "traceback": traceback.format_exc(), "failures": [f"{attention}: raised {type(error).__name__}: "
-                                                                        f"{error}"]}
-            print(result["traceback"], file=sys.stderr, flush=True)
-        report["runs"][attention] = result
-        report["failures"] += result["failures"]
-        save_report(report, args.output)
+    try:
+        for attention in tqdm(plan.attentions, desc="attention implementations", unit="run"):
+            def save_partial(result, attention=attention):
+                report["runs"][attention] = result
+                saved(report)
+
+            try:
+                result = run_attention(model, synthesizer, sessions, plan, attention, save_partial)
+            except Exception as error:  # recorded, so the other implementation's figures are not lost
+                result = {"attn_implementation": attention, "error": f"{type(error).__name__}: {error}",
+                          "traceback": traceback.format_exc(),
+                          "failures": [f"{attention}: raised {type(error).__name__}: {error}"]}
+                print(result["traceback"], file=sys.stderr, flush=True)
+            report["runs"][attention] = result
+            report["failures"] += result["failures"]
+            saved(report)
+    finally:
+        del model
+        gc.collect()  # the next backbone needs the memory back
+        if plan.device.type == "cuda":
+            torch.cuda.empty_cache()
     return report
 
 
+def backbones_of(choice: str) -> list[str]:
+    """`all`, or a comma list of backbone families."""
+    names = list(BACKBONES) if choice == "all" else choice.split(",")
+    unknown = [name for name in names if name not in BACKBONES]
+    if unknown or not names:
+        raise ValueError(f"Unknown backbone(s) {unknown}; choose from {', '.join(BACKBONES)}, a comma list or 'all'.")
+    return names
+
+
+def run_backbones(args, folders: dict, output: str) -> dict:
+    """`run` for each backbone of `args.backbone` (one, a comma list or `all`) in one process, written to `output`
+    after every phase: the report of the one backbone, or `{"backbones": {name: report}, "failures": [...]}`. A
+    backbone that fails to build is recorded and the next one runs."""
+    names = backbones_of(args.backbone)
+    single = len(names) == 1
+    combined = {"meta": {"backbones": names, "mode": "quick" if args.quick else "full"}, "backbones": {},
+                "failures": []}
+
+    def saved(report, name):
+        combined["backbones"][name] = report
+        save_report(report if single else combined, output)
+
+    for name in names:
+        try:
+            report = run(args, folders.get(name), name, lambda report, name=name: saved(report, name))
+        except Exception as error:
+            report = {"meta": {"backbone": name}, "error": f"{type(error).__name__}: {error}",
+                      "traceback": traceback.format_exc(), "failures": [f"{name}: raised {type(error).__name__}: "
+                                                                        f"{error}"]}
+            print(report["traceback"], file=sys.stderr, flush=True)
+        saved(report, name)
+        combined["failures"] += [failure if single else f"{name}: {failure}" for failure in report["failures"]]
+    return combined["backbones"][names[0]] if single else combined
+
+
 def save_report(report: dict, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
+    """Writes the report whole or not at all (a run stopped by `timeout` mid-write keeps the last complete one)."""
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as handle:
         strict_json.dump(report, handle, indent=2)
+    os.replace(partial, path)
 
 
-def announce_estimate(estimate: float, quick: bool, settings: CheckSettings = CHECK) -> None:
-    budget = settings.estimate["budget_s"]
-    if quick:
+def call_estimate(args, folders: dict, settings: CheckSettings = CHECK) -> float:
+    """Device time of a whole call: every backbone's estimate, plus the fixed overhead once."""
+    plan, _ = make_plan(args)
+    total = settings.estimate["fixed_overhead_s"]
+    for name in backbones_of(args.backbone):
+        config, token_ids = configuration(name, folders.get(name))
+        total += estimated_seconds(config, SessionSynthesizer(config, token_ids), len(plan.attentions), plan.steps,
+                                   plan.repeats)
+    return total
+
+
+def announce_call_estimate(args, folders: dict, settings: CheckSettings = CHECK) -> None:
+    """Prints the estimated device time of a full run first, and says so when it is over the budget."""
+    if args.quick:
         return
+    budget, estimate = settings.estimate["budget_s"], call_estimate(args, folders)
     print(f"Estimated device time at {settings.estimate['assumed_mfu']:.0%} of a 989 TFLOP/s device: {estimate:.0f} s",
           flush=True)
     if estimate > budget:
@@ -864,27 +1282,95 @@ def format_report(report: dict) -> str:
         in_use = result["in_use"]
         label = f"{attention} ({'/'.join(in_use['decoder'])} / {'/'.join(in_use['audio_tower'])} / " \
                 f"{'/'.join(in_use['app_encoder']) or '-'})"
-        scoring, invariance = result["scoring"], result["batch_invariance"]
-        lines.append(f"| {label} | scoring | 1 | {scoring['sessions_per_s']:.3g} | {percent(scoring['mfu'])} | "
-                     f"{memory(scoring)} | scores finite: {scoring['scores_finite']} |")
-        verdict = "passed" if invariance["passed"] else "FAILED"
-        lines.append(
-            f"| {label} | batch invariance | {invariance['sessions']} | - | - | {memory(invariance)} | "
-            f"{verdict}: max score diff {invariance['max_abs_score_diff']:.2g} (tolerance "
-            f"{invariance['score_tolerance']:g}), relative state diff {invariance['max_relative_state_diff']:.2g} "
-            f"(tolerance {invariance['state_tolerance']:g}) |")
-        for batch, training in result["training"].items():
-            losses = training["losses"]
-            lines.append(
-                f"| {label} | training ({training['steps']} steps) | {batch} | {training['sessions_per_s']:.3g} | "
-                f"{percent(training['mfu'])} | {memory(training)} | loss {losses[0]:.3g} -> "
-                f"{losses[-1]:.3g}, finite: {training['losses_finite']} |")
+        lines += [f"| {label} | {row} |" for row in attention_rows(result)]
     for attention, reason in report["skipped"].items():
         lines.append(f"| {attention} | skipped | - | - | - | - | {reason} |")
+    projection = [result.get("projection") for result in report["runs"].values()]
+    for attention, projected in zip(report["runs"], projection):
+        if projected and "minutes" in projected and projected["minutes"] is not None:
+            autocast = projected["minutes_with_autocast"]
+            lines.append(f"\n{attention}: {projected['epochs']} epochs of S&I train "
+                         f"({projected['train_sessions']:,.0f} "
+                         f"sessions) projected at {projected['minutes']:.0f} min ({autocast:.0f} min with autocast), "
+                         f"encoder cache included ({projected['encoder_cache_minutes']:.1f} min).")
     lines.append("")
     lines.append("All checks passed." if not report["failures"] else "FAILED:\n" + "\n".join(
         f"- {failure}" for failure in report["failures"]))
     return "\n".join(lines)
+
+
+def attention_rows(result: dict) -> list[str]:
+    """The table's cells after the attention label, one row per measurement (a phase that raised: one FAILED row)."""
+    rows = []
+
+    def failed(name: str, phase: dict) -> bool:
+        if "error" in phase:
+            rows.append(f"{name} | - | - | - | - | FAILED: {phase['error']}")
+        return "error" in phase
+
+    scoring = result.get("scoring", {})
+    if scoring and not failed("scoring", scoring):
+        rows.append(f"scoring | 1 | {scoring['sessions_per_s']:.3g} | {percent(scoring['mfu'])} | {memory(scoring)} | "
+                    f"scores finite: {scoring['scores_finite']}")
+    parts = result.get("parts", {})
+    if parts and not failed("parts", parts):
+        for part, figures in parts.items():
+            if figures["seconds_median"] is not None:
+                rows.append(f"part: {part.replace('_', ' ')} | 1 | {1 / figures['seconds_median']:.3g} | "
+                            f"{percent(figures['mfu'])} | - | {figures['seconds_median']:.4g} s per session")
+    tower = result.get("audio_tower", {})
+    if tower and not failed("audio tower", tower):
+        verdict = "passed" if tower["passed"] else "FAILED"
+        rows.append(f"audio tower, {tower['units']} units in one call | 1 | {1 / tower['together_s']:.3g} | - | - | "
+                    f"{tower['speedup']:.2f}x unit by unit; {verdict}: float32 difference "
+                    f"{tower['relative_diff_float32']:.2g} of the largest value (tolerance {tower['tolerance']:g})")
+    levers = result.get("lora_levers", {})
+    if levers and not failed("LoRA levers", levers):
+        for name, lever in levers["levers"].items():
+            rows.append(f"decoder from cache, LoRA {name.replace('_', ' ')} | 1 | {1 / lever['seconds_median']:.3g} | "
+                        f"{percent(lever['mfu'])} | - | scores move {lever['max_abs_score_diff']:.2g}, state "
+                        f"{lever['relative_state_diff']:.2g} (LoRA B std {levers['lora_b_std']:g})")
+    batched = result.get("batched_scoring", {})
+    if batched and not failed("batched scoring", batched):
+        for row in batched["rows"]:
+            check = (f"bitwise equal to batch 1: {row['bitwise_equal_to_batch_1']}" if row["session_batching"] ==
+                     "per_session" else f"opt-in; against batch 1: scores {row['max_abs_score_diff']:.2g}, state "
+                     f"{row['max_relative_state_diff']:.2g}")
+            rows.append(f"scoring {batched['sessions']} sessions, {row['session_batching'].replace('_', ' ')} | "
+                        f"{row['batch']} | {row['sessions_per_s']:.3g} | {percent(row['mfu'])} | {memory(batched)} | "
+                        f"{check}")
+    invariance = result.get("batch_invariance", {})
+    if invariance and not failed("batch invariance", invariance):
+        verdict = "passed" if invariance["passed"] else "FAILED"
+        rows.append(f"batch invariance | {invariance['sessions']} | - | - | {memory(invariance)} | {verdict}: bitwise "
+                    f"{invariance['bitwise']}; padded (opt-in): max score diff {invariance['max_abs_score_diff']:.2g}, "
+                    f"relative state diff {invariance['max_relative_state_diff']:.2g}")
+    agreement = result.get("float32_agreement", {})
+    if agreement and not failed("float32 agreement", agreement):
+        verdict = "passed" if agreement["passed"] else "FAILED"
+        rows.append(f"float32 agreement | {agreement['sessions']} | - | - | - | {verdict}: padded against alone, max "
+                    f"score diff {agreement['max_abs_score_diff']:.2g} (tolerance {agreement['score_tolerance']:g}), "
+                    f"relative state diff {agreement['max_relative_state_diff']:.2g} (tolerance "
+                    f"{agreement['state_tolerance']:g}); bitwise {agreement['bitwise']}")
+    for batch, training in result.get("training", {}).items():
+        if failed(f"training {batch}", training):
+            continue
+        losses = training["losses"]
+        rows.append(f"training ({training['steps']} steps{', autocast' if training['autocast'] else ''}) | "
+                    f"{training['batch']} | {training['sessions_per_s']:.3g} | {percent(training['mfu'])} | "
+                    f"{memory(training)} | loss {losses[0]:.3g} -> {losses[-1]:.3g}, finite: "
+                    f"{training['losses_finite']}")
+    return rows
+
+
+def format_combined(report: dict) -> str:
+    """The table of every backbone of a multi-backbone report, then the failures of all."""
+    parts = []
+    for name, single in report["backbones"].items():
+        parts.append(format_report(single) if "runs" in single else f"## {name}: FAILED: {single['error']}")
+    parts.append("All backbones passed." if not report["failures"] else "FAILED (all backbones):\n" + "\n".join(
+        f"- {failure}" for failure in report["failures"]))
+    return "\n\n".join(parts)
 
 
 def memory(phase: dict) -> str:

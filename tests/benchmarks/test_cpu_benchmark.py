@@ -85,8 +85,11 @@ def test_quick_run_writes_the_table_and_json(tmp_path, capsys):
     assert saved["processor"]["audio_seconds_per_second"] > 0
     for key in ("encoders_every_step_s_per_session", "cached_s_per_session", "speedup_cached_vs_encoders"):
         assert saved["training"][key] > 0
-    for key in ("one_at_a_time_sessions_per_s", "batched_sessions_per_s", "speedup_batched_vs_single"):
+    for key in ("one_at_a_time_sessions_per_s", "batched_sessions_per_s", "speedup_batched_vs_single",
+                "padded_sessions_per_s", "speedup_padded_vs_single", "model_only_speedup_batched_vs_single",
+                "model_only_speedup_padded_vs_single"):
         assert saved["scoring"][key] > 0
+    assert saved["scoring"]["session_batching"] == "per_session"
     assert saved["long"] and {"minutes", "tokens", "total_s", "peak_rss_mb"} <= set(saved["long"][0])
     for row in saved["paper"]["families"].values():
         assert row["h100_floor_3_epochs_cached_h"] < row["h100_floor_3_epochs_uncached_h"]

@@ -11,7 +11,7 @@ from transformers import Phi4MultimodalModel
 
 from modeling_sla import SLAConfig, SLAForSessionScoring
 from modeling_sla.lora_sla import merge_speech_lora
-from modeling_sla.speech_encoding_sla import encode_speech_clips
+from modeling_sla.speech_encoding_sla import encode_clip_natively, encode_speech_clips
 from sla_phi4.testing import make_session, noise_clip
 
 
@@ -267,21 +267,39 @@ def test_frozen_encoders_stay_in_eval_mode(tiny_model):
         tiny_model.eval()
 
 
-def test_long_clips_of_equal_length_are_encoded(tiny_model, tiny_processor):
-    """Clips over 40 s take the conformer's unfold path, which fails for a batch of several: they run alone."""
-    from modeling_sla.speech_encoding_sla import group_by_length
+def test_one_masked_pass_equals_each_clip_alone(tiny_model):
+    """Clips of many lengths in one call, padded with garbage: each equals the native clip-alone encoding. Lengths
+    cross the conformer's 500-frame unfolding (4,000 feature frames), at and just past it, and several long clips
+    share a pass (the native unfold path fails for a batch of those)."""
+    from modeling_sla.speech_encoding_sla import passes_within
 
-    assert group_by_length([4001, 4001, 300, 300]) == [(300, [2, 3]), (4001, [0]), (4001, [1])]
-    clip = noise_clip(50.0, 9)
-    (unit,) = tiny_processor.audio_units(clip)
-    features, size = unit.features, unit.tokens
-    batch = torch.from_numpy(np.stack([features, features]))
-    lengths, sizes = torch.tensor([features.shape[0]] * 2), torch.tensor([size, size])
     audio_embed = tiny_model.backbone.embed_tokens_extend.audio_embed
+    lengths = [4500, 301, 57, 1200, 8100, 4001, 4000, 4001, 9]
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(len(lengths), max(lengths), 80, generator=generator) * 4 + 15
+    for row, length in enumerate(lengths):
+        features[row, length:] = 1e4  # whatever lies past a clip must not matter
+    sizes = torch.tensor([-(-length // 8) for length in lengths])
     with torch.no_grad():
-        encoded = encode_speech_clips(audio_embed, batch, lengths, sizes)
-    assert encoded.shape[0] == 2 * size
-    torch.testing.assert_close(encoded[:size], encoded[size:])
+        alone = torch.cat([encode_clip_natively(audio_embed, features[row], length, int(sizes[row]))
+                           for row, length in enumerate(lengths)])
+        together = encode_speech_clips(audio_embed, features, torch.tensor(lengths), sizes)
+    assert len(passes_within([-(-length // 8) for length in lengths], 16_000, 500)) < len(lengths)
+    scale = float(alone.abs().max())
+    print(f"one pass vs each clip alone: largest difference {float((together - alone).abs().max()):.2e} "
+          f"(values up to {scale:.3g})")
+    torch.testing.assert_close(together, alone, rtol=0, atol=1e-5 * max(scale, 1.0))
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-7)
+
+
+def test_passes_group_clips_by_length_within_the_budget():
+    from modeling_sla.speech_encoding_sla import passes_within
+
+    real_session_rows = [188] * 6 + [238] * 5 + [500] * 4  # P1, P5, and P3/P4 cut into rows of 500
+    assert passes_within(real_session_rows, 16_000, 500) == [list(range(11)), [11, 12, 13, 14]]
+    assert passes_within([57, 301, 1200, 8100, 4001, 4000, 4500], 60_000, 4_000) == [[0, 1, 2], [5, 4, 6], [3]]
+    assert passes_within([5, 5], 4, 1) == [[0], [1]]  # each over the budget: alone
+    assert passes_within([], 4, 1) == []
 
 
 def test_trained_weights_survive_save_and_load(tiny_checkpoint, tiny_processor, tmp_path):
@@ -350,3 +368,37 @@ def test_random_encoders_keep_local_acoustics(tiny_model, tiny_processor):
     for encode in (conformer, whisper):
         first, second = _half_changes(encode(speech), encode(silenced))
         assert first < 0.1 and second > 0.5, (encode.__name__, first, second)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["float32", "bfloat16"])
+def test_lora_merged_or_in_the_backbone_dtype_scores_close_and_restores_exactly(tiny_checkpoint, tiny_processor, dtype):
+    """Merging LoRA for scoring, or holding it in the backbone's dtype, moves scores by rounding only (float32: none
+    to speak of), and the float32 adapters and the frozen weights come back bit for bit."""
+    from modeling_sla.lora_sla import ADAPTER_NAME, lora_in_dtype, lora_layers, lora_merged
+
+    model = SLAForSessionScoring.from_pretrained(tiny_checkpoint, dtype=dtype).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for layer in lora_layers(model.backbone):  # a trained-looking adapter (B is zero when built)
+            layer.lora_B[ADAPTER_NAME].weight.copy_(torch.randn(layer.lora_B[ADAPTER_NAME].weight.shape,
+                                                                generator=generator) * 0.02)
+    before = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    batch = tiny_processor(make_session("a", [("P1", 1.0), ("P3", 2.0)]))
+    with torch.no_grad():
+        reference = model(**batch)
+        with lora_merged(model.backbone) as merged:
+            assert merged == model.num_lora_modules and all(layer.merged for layer in lora_layers(model.backbone))
+            merged_output = model(**batch)
+        with lora_in_dtype(model.backbone, dtype) as cast:
+            assert cast == 2 * model.num_lora_modules
+            cast_output = model(**batch)
+    state_moves = {name: float((output.pooled_state - reference.pooled_state).norm() / reference.pooled_state.norm())
+                   for name, output in (("merged", merged_output), ("in dtype", cast_output))}
+    score_move = float((merged_output.scores - reference.scores).abs().max())
+    print(f"{dtype}: relative state moves {state_moves}, merged scores move {score_move:.2e}")
+    assert max(state_moves.values()) < (1e-5 if dtype == torch.float32 else 2e-2)
+    assert state_moves["merged"] > 0 or dtype == torch.float32
+    after = model.state_dict()
+    assert all(torch.equal(after[name], tensor) and after[name].dtype == tensor.dtype
+               for name, tensor in before.items())
+    assert not any(layer.merged for layer in lora_layers(model.backbone))
