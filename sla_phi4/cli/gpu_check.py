@@ -17,7 +17,7 @@ tower, decoder), the LoRA levers (float32, backbone dtype, merged), the float32 
 sessions alone, training at batch 1, 4 and 8 (sessions/s, MFU), and the projected time of 3 epochs of S&I train.
 A Markdown table goes to stdout, everything to the JSON file (rewritten after every phase); it exits non-zero when
 an exactness check fails or a score or loss is not finite. Tolerances and device peaks are in
-sla_phi4/benchmarks/gpu_check.json; scripts/gpu_run.sh is the prepared run for a lent GPU machine."""
+sla_phi4/benchmarks/gpu_check.json; docs/performance.md describes the prepared run for a lent GPU machine."""
 
 EXAMPLES = """\
   sla gpu-check --backbone all --attn sdpa --output gpu_check.json

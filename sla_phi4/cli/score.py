@@ -110,6 +110,8 @@ def main(argv=None) -> None:
     if report is None:  # another process than the main one: the main one merges and reports
         return
     print(format_table(report))
+    if "calibration" in report:
+        print(report["calibration"]["summary"])
     for section in (format_uncertainty(report), format_fairness(report)):
         if section:
             print(section)

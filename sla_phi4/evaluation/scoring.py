@@ -53,6 +53,7 @@ from sla_phi4.evaluation.fairness import fairness_section
 from sla_phi4.evaluation.intake import Intake, take_in
 from sla_phi4.evaluation.metrics import official_metrics, within_keys
 from sla_phi4.evaluation.predictions import default_batch_size, evidence_from_records, marks, predict
+from sla_phi4.evaluation.recalibration import apply_recalibration, describe_recalibration, fit_recalibration
 from sla_phi4.evaluation.scores_table import SCORES_FILE, write_scores_table
 from sla_phi4.evaluation.shards import checkpoint_fingerprint, score_into_shards
 from sla_phi4.evaluation.uncertainty import apply_intervals, difficulties
@@ -86,25 +87,6 @@ def metric_table(predictions: np.ndarray, references: np.ndarray, names: list[st
             table[name] = official_metrics(predictions[present, column], references[present, column],
                                            test_format.target_scale(name).within)
     return table
-
-
-def fit_calibration(predictions: np.ndarray, references: np.ndarray, names: list[str]) -> dict:
-    """Per target, `reference ~ a * prediction + b` by least squares (as the S&I baseline calibrates)."""
-    calibration = {}
-    for column, name in enumerate(names):
-        present = np.isfinite(references[:, column]) & np.isfinite(predictions[:, column])
-        if present.sum() >= 2:
-            slope, intercept = np.polyfit(predictions[present, column], references[present, column], 1)
-            calibration[name] = {"slope": float(slope), "intercept": float(intercept)}
-    return calibration
-
-
-def apply_calibration(predictions: np.ndarray, calibration: dict, names: list[str]) -> np.ndarray:
-    calibrated = predictions.copy()
-    for column, name in enumerate(names):
-        if name in calibration:
-            calibrated[:, column] = calibration[name]["slope"] * predictions[:, column] + calibration[name]["intercept"]
-    return calibrated
 
 
 def prediction_file(folder: str, split: str, target: str, test_format) -> str:
@@ -402,7 +384,8 @@ def score_cohort(checkpoint: str, read_cohort, output_dir: str, settings: Scorin
 def add_calibration(report: dict, model, processor, corpus_root: str, calibrate_on: str, split: str, rows: list[dict],
                     predictions: np.ndarray, references: np.ndarray, calibration_predictions: str | None,
                     settings: ScoringOptions, batch_size: int, test_format, output_dir: str) -> None:
-    """Fits a linear calibration on `calibrate_on` and adds its section; writes the calibrated predictions."""
+    """Fits a linear calibration on `calibrate_on` where it can be trusted (`recalibration.py`) and adds its section;
+    writes the calibrated predictions."""
     names = test_format.score_names
     if calibrate_on == split:
         raise ValueError("Calibration must be fitted on another split than the one scored.")
@@ -412,9 +395,10 @@ def add_calibration(report: dict, model, processor, corpus_root: str, calibrate_
         fitted_on = read_predictions(calibration_predictions, calibrate_on, calibration_rows, names, test_format)
     else:
         fitted_on = predict(model, processor, calibration_rows, batch_size, settings.unscorable_policy)[0]
-    calibration = fit_calibration(fitted_on, marks(calibration_rows, names), names)
-    predictions_calibrated = apply_calibration(predictions, calibration, names)
+    calibration = fit_recalibration(fitted_on, marks(calibration_rows, names), names)
+    predictions_calibrated = apply_recalibration(predictions, calibration, names)
     report["calibration"] = {"fitted_on": calibrate_on, "coefficients": calibration,
+                             "summary": describe_recalibration(calibration, calibrate_on),
                              "metrics": metric_table(predictions_calibrated, references, names, test_format)}
     write_predictions(os.path.join(output_dir, "predictions-calibrated"), split, rows, predictions_calibrated,
                       names, test_format)

@@ -138,8 +138,12 @@ def test_score_corpus_writes_kit_predictions_report_and_plots(stage_app_dir, tin
     reused = score_corpus(str(stage_app_dir), str(tiny_corpus), "eval", str(tmp_path / "again"), calibrate_on="dev",
                           train_split=None, calibration_predictions=str(tmp_path / "dev" / "predictions"))
     assert dev["num_sessions"] > 0
-    for name, coefficients in saved["calibration"]["coefficients"].items():  # files keep 6 decimals
-        assert reused["calibration"]["coefficients"][name]["slope"] == pytest.approx(coefficients["slope"], rel=1e-3)
+    for name, fitted in saved["calibration"]["coefficients"].items():  # files keep 6 decimals
+        again = reused["calibration"]["coefficients"][name]
+        if "slope" in fitted:
+            assert again["slope"] == pytest.approx(fitted["slope"], rel=1e-3)
+        else:  # too few sessions or a wild slope: left raw, for the same reason both times
+            assert again == fitted
     with pytest.raises(ValueError, match="another split"):
         score_corpus(str(stage_app_dir), str(tiny_corpus), "eval", str(tmp_path), calibrate_on="eval")
 
