@@ -414,17 +414,18 @@ class SLAProcessor(ProcessorMixin):
         return pad_right(sequences, self.prompt.pad_token_id(self.tokenizer))
 
     def _app_inputs(self, audio: list[list[np.ndarray]]) -> dict:
-        windows, frames, owners = [], [], []
+        features, frames, owners = [], [], []
         for session_index, clips in enumerate(audio):
             # A session's responses are packed end to end before windowing: the APP pools over all of them, and
-            # packing fills each 30 s Whisper window instead of padding every short answer to 30 s.
+            # packing fills each 30 s Whisper window instead of padding every short answer to 30 s. Each session is
+            # featurized on its own, exactly as alone (and faster than all windows of a batch in one call).
             chunks, counts = self.app_windows(np.concatenate(clips))
-            windows += chunks
+            features.append(self.app_feature_extractor(
+                chunks, sampling_rate=TARGET_SAMPLING_RATE, padding="max_length", return_tensors="np"
+            )["input_features"])
             frames += counts
             owners += [session_index] * len(chunks)
-        features = self.app_feature_extractor(
-            windows, sampling_rate=TARGET_SAMPLING_RATE, padding="max_length", return_tensors="np"
-        )["input_features"]
+        features = np.concatenate(features)
         return {
             "app_input_features": torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
             "app_frame_counts": torch.tensor(frames, dtype=torch.long),
