@@ -23,9 +23,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import struct
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -42,6 +40,7 @@ from transformers import (
     WhisperTokenizer,
 )
 
+from sla_phi4.conversion.staging import staged_folder
 from sla_phi4.resources import package_file
 
 
@@ -569,20 +568,9 @@ def convert_ct2_whisper(source: CT2Source, output: str | os.PathLike, dtype: tor
     model = load_strictly(whisper_config(architecture, tokens), state, source.model_name)
     model.generation_config = generation
     processor = WhisperProcessor(WhisperFeatureExtractor(feature_size=architecture.num_mel_bins), tokenizer)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+    with staged_folder(output, CT2WhisperError) as staging:
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
-        staging.chmod(0o755)
-        try:
-            staging.rename(output)
-        except OSError as error:
-            raise CT2WhisperError(
-                f"{output}: could not be written ({error}); did another process create it?"
-            ) from error
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return output
 
 
