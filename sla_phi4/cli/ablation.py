@@ -20,6 +20,10 @@ def main(argv=None) -> dict:
                         help="truncation: the probability of the model trained with --drop_responses")
     parser.add_argument("--draws", type=int, default=StudySettings.draws,
                         help="truncation: random draws of each number of responses dropped")
+    parser.add_argument("--language_model", default=StudySettings.language_model,
+                        help="language: the pretrained language model of the real-parts backbones (or a Llama folder)")
+    parser.add_argument("--full_size", action="store_true",
+                        help="language: the main job's corpus and epochs (a GPU) rather than the CPU sizes")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: tiny corpus and model, two epochs (lora-rank: ranks 4 and 8 only)")
     args = parser.parse_args(argv)

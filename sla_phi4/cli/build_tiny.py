@@ -6,6 +6,7 @@ import time
 from modeling_sla import SLAForSessionScoring
 from sla_phi4.testing import tiny_checkpoint
 from sla_phi4.testing.stand_ins import BACKBONES, RANDOM, app_encoder_choices
+from sla_phi4.testing.stand_ins import RANDOM_LANGUAGE_MODEL, language_model_choices
 from sla_phi4.testing.tiny_checkpoint import DEFAULT_AUDIO_TOWER, build_tiny_checkpoint
 
 
@@ -18,6 +19,8 @@ def main(argv=None) -> None:
                         help=f"the APP's Whisper: {', '.join(app_encoder_choices())}, or a Whisper folder")
     parser.add_argument("--audio-tower", default=DEFAULT_AUDIO_TOWER,
                         help="real Whisper in the audio tower of voxtral and qwen2-audio (package name or folder)")
+    parser.add_argument("--language-model", default=RANDOM_LANGUAGE_MODEL,
+                        help=f"voxtral's text model: {', '.join(language_model_choices())}, or a Llama folder")
     parser.add_argument("--format", default="sandi2025",
                         help="the test format: sandi2025 (default), ielts-like, toefl-like, or a test_format.json file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
@@ -29,7 +32,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     build_tiny_checkpoint(args.output, seed=args.seed, size=args.size, backbone=args.backbone,
                           app_encoder=args.app_encoder, audio_tower=args.audio_tower, pack_audio=args.pack_audio,
-                          use_app=not args.no_app, test_format=args.format)
+                          use_app=not args.no_app, test_format=args.format, language_model=args.language_model)
     model = SLAForSessionScoring.from_pretrained(args.output)
     total = sum(parameter.numel() for parameter in model.parameters())
     print(

@@ -29,7 +29,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", nargs="?", metavar="FILE", type=Path, help="a GGUF file")
-    parser.add_argument("--package", choices=sorted(lm_packages()), help="convert the language model of a pinned package")
+    parser.add_argument("--package", choices=sorted(lm_packages()),
+                        help="convert the language model of a pinned package")
     parser.add_argument("--output", type=Path, help="new folder to write (default with --package: the cache)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="dtype of the saved weights")
     args = parser.parse_args(argv)

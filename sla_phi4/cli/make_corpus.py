@@ -3,6 +3,7 @@
 
     sla make-corpus --output /tmp/syn --sessions 120 --duration-scale 0.25
     sla make-corpus --output /tmp/ielts --format ielts-like --sessions 120 --duration-scale 0.25
+    sla make-corpus --output /tmp/words --cue-profile content-only --sessions 120 --duration-scale 0.25
 
 See sla_phi4/data/synthetic/ for the learner model and the files written.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from sla_phi4.data.synthetic import DEFAULT_SPLITS, make_synthetic_corpus
+from sla_phi4.data.synthetic.learners import CUE_PROFILES, DEFAULT_CUE_PROFILE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="every part and answer present (no gaps; S&I's gaps are the real kit's)")
     parser.add_argument("--cue-strength", type=float, default=1.0,
                         help="scale each cue's signal-to-noise ratio (default 1.0, real-like loose coupling)")
+    parser.add_argument("--cue-profile", choices=sorted(CUE_PROFILES), default=DEFAULT_CUE_PROFILE,
+                        help="which cues carry proficiency: default (all six) or content-only (only the words; "
+                             "rate, pauses, fillers, disfluencies and length are noise)")
     parser.add_argument("--overwrite", action="store_true", help="replace a synthetic corpus already in --output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or printed summary")
     args = parser.parse_args(argv)
@@ -43,5 +48,6 @@ def main(argv: list[str] | None = None) -> int:
         args.output, sessions=args.sessions, seed=args.seed, duration_scale=args.duration_scale,
         splits=tuple(args.splits), progress=not args.quiet, workers=args.workers, gaps=not args.no_gaps,
         overwrite=args.overwrite, cue_strength=args.cue_strength, test_format=args.format, split_shares=shares,
+        cue_profile=args.cue_profile,
     )
     return 0

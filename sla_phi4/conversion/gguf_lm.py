@@ -56,7 +56,8 @@ def lm_packages(path: Path | None = None) -> dict[str, LanguageModelPackage]:
     """The pinned packages of `gguf_lm_packages.json`, by name (`smollm2-135m`)."""
     source = Path(path or PACKAGES_FILE)
     entries = json.loads(source.read_text(encoding="utf-8"))
-    return {name: LanguageModelPackage(name=name, **entry) for name, entry in entries.items() if not name.startswith("_")}
+    return {name: LanguageModelPackage(name=name, **entry)
+            for name, entry in entries.items() if not name.startswith("_")}
 
 
 def locate_gguf(spec: LanguageModelPackage) -> Path:
@@ -65,13 +66,15 @@ def locate_gguf(spec: LanguageModelPackage) -> Path:
         installed = metadata.version(spec.distribution)
     except metadata.PackageNotFoundError:
         raise GGUFLanguageModelError(
-            f"{spec.name}: the package {spec.distribution}=={spec.version} is not installed: pip install 'sla-phi4[lm]'."
+            f"{spec.name}: the package {spec.distribution}=={spec.version} is not installed: "
+            f"pip install 'sla-phi4[lm]'."
         ) from None
     if installed != spec.version:
         location = metadata.distribution(spec.distribution).locate_file("")
         raise GGUFLanguageModelError(
             f"{spec.name}: {spec.distribution} {installed} is installed (in {location}), but {spec.version} is pinned "
-            f"(its file is checked against the sha256 of that version): pip install '{spec.distribution}=={spec.version}'."
+            f"(its file is checked against the sha256 of that version): "
+            f"pip install '{spec.distribution}=={spec.version}'."
         )
     return Path(metadata.distribution(spec.distribution).locate_file(spec.path))
 

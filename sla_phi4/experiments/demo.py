@@ -37,6 +37,7 @@ from sla_phi4.hub.model_card import write_model_card
 from sla_phi4.testing.stand_ins import BACKBONES, tiny_size
 from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint
 from sla_phi4.training import DataArguments, ModelArguments, SLATrainingArguments, train
+from sla_phi4.training.alignment import AlignmentSettings
 from sla_phi4.training.run_summary import training_summary
 
 
@@ -55,6 +56,12 @@ class DemoSettings:
         "help": "The APP's Whisper: whisper-base or whisper-tiny.en (real weights), random, or a Whisper folder."})
     audio_tower: str = field(default="whisper-tiny.en", metadata={
         "help": "The real Whisper in the audio tower of voxtral and qwen2-audio."})
+    language_model: str = field(default="random", metadata={
+        "help": "Voxtral's text model: random (a small random decoder), smollm2-135m (SmolLM2-135M-Instruct, real "
+                "pretrained weights from a pinned package) or a Llama folder."})
+    align: bool = field(default=False, metadata={
+        "help": "With a pretrained --language_model: first align Voxtral's projector on speech-to-text (sla align's "
+                "defaults; cached), so that the language model hears words."})
     pack_audio: bool = field(default=True, metadata={
         "help": "Where the backbone's tower supports it (voxtral, qwen2-audio), a session's answers share 30 s "
                 "windows: 5.6x fewer on this corpus's short answers, but not exact per answer (README)."})
@@ -72,6 +79,8 @@ class DemoSettings:
     duration_scale: float = field(default=0.1, metadata={"help": "Answer durations as a fraction of the real ones."})
     cue_strength: float = field(default=2.0, metadata={
         "help": "Synthetic cues' signal-to-noise scale; 2 makes marks about as predictable as real ones (README)."})
+    cue_profile: str = field(default="default", metadata={
+        "help": "Which cues carry proficiency: default (all six) or content-only (only the words)."})
     gaps: bool = field(default=True, metadata={"help": "Train sessions miss parts and marks as in the real kit."})
     corpus_seed: int = field(default=0, metadata={"help": "Seed of the synthetic corpus."})
     seed: int = field(default=0, metadata={"help": "Seed of the random weights and of training."})
@@ -91,6 +100,10 @@ class DemoSettings:
         self.lora_rank = self.lora_rank or tiny_size(self.size)["lora_rank"]
         self.corpus_dir = self.corpus_dir or os.path.join(self.workdir, "corpus")
         self.cache_dir = self.cache_dir or os.path.join(self.workdir, "cache")
+
+
+# What a corpus summary written before a setting existed means by its absence.
+SUMMARY_DEFAULTS = {"test_format": "sandi2025", "cue_profile": "default"}
 
 
 class Steps:
@@ -145,9 +158,8 @@ def corpus_matches(folder: str, settings: DemoSettings) -> bool:
         summary = json.load(handle)
     wanted = {"seed": settings.corpus_seed, "sessions": settings.sessions, "duration_scale": settings.duration_scale,
               "cue_strength": settings.cue_strength, "gaps": settings.gaps, "test_format": settings.format,
-              "split_shares": split_shares(settings)}
-    return all(summary.get(key, "sandi2025" if key == "test_format" else None) == value
-               for key, value in wanted.items())
+              "split_shares": split_shares(settings), "cue_profile": settings.cue_profile}
+    return all(summary.get(key, SUMMARY_DEFAULTS.get(key)) == value for key, value in wanted.items())
 
 
 def split_shares(settings: DemoSettings) -> dict[str, float] | None:
@@ -169,7 +181,8 @@ def ensure_corpus(settings: DemoSettings, test_format) -> None:
     shutil.rmtree(corpus, ignore_errors=True)
     make_synthetic_corpus(corpus, sessions=settings.sessions, seed=settings.corpus_seed,
                           duration_scale=settings.duration_scale, cue_strength=settings.cue_strength,
-                          gaps=settings.gaps, test_format=test_format, split_shares=split_shares(settings))
+                          gaps=settings.gaps, test_format=test_format, split_shares=split_shares(settings),
+                          cue_profile=settings.cue_profile)
 
 
 def run(settings: DemoSettings) -> dict:
@@ -184,13 +197,16 @@ def run(settings: DemoSettings) -> dict:
     ensure_corpus(settings, test_format)
 
     steps(f"Building a {settings.size} {settings.backbone} model from local stand-ins; APP: {settings.app_encoder}"
-          + ("" if settings.use_app else " (off)"))
+          + ("" if settings.use_app else " (off)")
+          + ("" if settings.language_model == "random" else f"; language model: {settings.language_model}")
+          + (" (aligned)" if settings.align else ""))
     pack_audio = settings.pack_audio and speech_prompt(BACKBONES[settings.backbone][0]).supports_packing
     build_tiny_checkpoint(base, seed=settings.seed, size=settings.size, backbone=settings.backbone,
                           app_encoder=settings.app_encoder, audio_tower=settings.audio_tower,
                           pack_audio=pack_audio, use_app=settings.use_app, lora_rank=settings.lora_rank,
                           lora_alpha=2 * settings.lora_rank, overall_mode=settings.overall_mode,
-                          test_format=test_format)
+                          test_format=test_format, language_model=settings.language_model,
+                          align=alignment_settings(settings))
 
     data = DataArguments(corpus_root=corpus, cache_dir=settings.cache_dir)
     start = base
@@ -222,7 +238,7 @@ def run(settings: DemoSettings) -> dict:
                               group_columns=["l1_voice"])
     summary = {"settings": asdict(settings), "eval": overall_summary(evaluation), "dev": overall_summary(dev),
                "uncertainty": evaluation.get("uncertainty"), "fairness": evaluation.get("fairness"),
-               "training": training_summary(trainer)}
+               "training": training_summary(trainer), "alignment": alignment_summary(base)}
 
     if settings.model_card:
         steps("Writing the model card")
@@ -248,6 +264,22 @@ def run(settings: DemoSettings) -> dict:
     with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2, default=str)
     return summary
+
+
+def alignment_settings(settings: DemoSettings) -> AlignmentSettings | None:
+    """The alignment stage's settings (a smoke run's with `--quick`), or None without `--align`."""
+    if not settings.align:
+        return None
+    return AlignmentSettings.smoke() if settings.quick else AlignmentSettings()
+
+
+def alignment_summary(base: str) -> dict | None:
+    """The figures of the stand-in's alignment (WER before and after, seconds), if it was aligned."""
+    path = os.path.join(base, "parts", "alignment.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def calibrate_on_dev(model_dir: str, corpus: str, dev_report: dict, settings: DemoSettings) -> None:

@@ -78,7 +78,7 @@ def write_tiny_gguf(path: str | Path, seed: int = 0, size: TinyLlamaSize = TinyL
         }
     tensors = {}
     for name, shape in shapes.items():
-        values = 1.0 + 0.1 * rng.standard_normal(shape) if name.endswith("norm.weight") else 0.1 * rng.standard_normal(shape)
+        values = 0.1 * rng.standard_normal(shape) + (1.0 if name.endswith("norm.weight") else 0.0)
         tensors[name] = values.astype(np.float32)
         writer.add_tensor(name, tensors[name])
     writer.write_header_to_file()
