@@ -94,6 +94,10 @@ class DemoSettings:
     quick: bool = field(default=False, metadata={"help": "A minute-long smoke run (tests): tiny corpus and model."})
 
     def __post_init__(self):
+        if self.language_model != "random" and self.backbone != "voxtral":
+            raise ValueError(f"--language_model fits the voxtral backbone only, not {self.backbone}.")
+        if self.align and self.language_model == "random":
+            raise ValueError("--align needs a pretrained --language_model (e.g. smollm2-135m), not a random decoder.")
         if self.quick:
             self.sessions, self.duration_scale, self.size, self.epochs_app, self.epochs_sla = 12, 0.05, "tiny", 2, 2
             self.app_encoder = "random" if self.app_encoder == "whisper-base" else self.app_encoder

@@ -24,7 +24,7 @@ class StudySettings:
     """What every study shares.
 
     Args:
-        study: `app`, `lora-rank`, `truncation` or `overall-mode`.
+        study: `app`, `lora-rank`, `truncation`, `overall-mode` or `language`.
         workdir: holds the shared corpus (`corpus/`) and cache (`cache/`), the runs (`runs/`) and each study's
             `<study>.json`, `.md` and `.png`.
         seeds: seeds of the random weights and of training (the corpus is the main job's, seed 0).

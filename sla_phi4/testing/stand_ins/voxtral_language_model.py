@@ -17,7 +17,7 @@ from processing_sla.speech_prompt_voxtral_sla import VOXTRAL_PRIOR_TOKEN, Voxtra
 from sla_phi4.conversion.gguf_lm import convert_lm_package, lm_packages
 
 from .sizes import real_values
-from .voxtral import save_flat_preprocessor_config
+from .voxtral import audio_config_values, save_flat_preprocessor_config
 
 
 RANDOM_LANGUAGE_MODEL = "random"
@@ -65,14 +65,7 @@ def voxtral_config(language_config, whisper_config, audio_token_id: int) -> Voxt
     """Voxtral's real configuration with the language model's as its text config and the Whisper's as its tower's."""
     values = real_values("voxtral")
     values["text_config"] = language_config.to_dict()
-    values["audio_config"] = {
-        **values["audio_config"], "hidden_size": whisper_config.d_model,
-        "intermediate_size": whisper_config.encoder_ffn_dim, "num_hidden_layers": whisper_config.encoder_layers,
-        "num_attention_heads": whisper_config.encoder_attention_heads,
-        "num_key_value_heads": whisper_config.encoder_attention_heads,
-        "head_dim": whisper_config.d_model // whisper_config.encoder_attention_heads,
-        "num_mel_bins": whisper_config.num_mel_bins,
-    }
+    values["audio_config"] = audio_config_values(values["audio_config"], whisper_config)
     values.update(hidden_size=language_config.hidden_size, vocab_size=language_config.vocab_size,
                   audio_token_id=audio_token_id)
     return VoxtralConfig(**values)
@@ -89,7 +82,9 @@ def build_voxtral_with_language_model(folder: str, audio_whisper: str, language_
         raise ValueError(f"{language_model}: a {text.config.model_type} model; Voxtral's text model is a llama.")
     tokenizer = AutoTokenizer.from_pretrained(language_model)
     add_voxtral_tokens(tokenizer)
+    tokenizer.pad_token = PAD_TOKEN  # Voxtral's padding token, in the tokenizer and the config alike
     grow_embeddings(text, len(tokenizer))
+    text.config.pad_token_id = tokenizer.pad_token_id
     config = voxtral_config(text.config, whisper.config, tokenizer.convert_tokens_to_ids(AUDIO_TOKEN))
     with torch.random.fork_rng():
         torch.manual_seed(PROJECTOR_SEED)
@@ -97,7 +92,7 @@ def build_voxtral_with_language_model(folder: str, audio_whisper: str, language_
     model.model.audio_tower.load_state_dict(whisper.state_dict(), strict=True)
     model.model.language_model.load_state_dict(text.model.state_dict(), strict=True)
     model.lm_head.load_state_dict(text.lm_head.state_dict(), strict=True)
-    model.generation_config.pad_token_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     save_flat_preprocessor_config(WhisperFeatureExtractor.from_pretrained(audio_whisper), folder, "VoxtralProcessor")
