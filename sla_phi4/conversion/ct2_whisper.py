@@ -40,7 +40,7 @@ from transformers import (
     WhisperTokenizer,
 )
 
-from sla_phi4.conversion.staging import staged_folder
+from sla_phi4.conversion.staging import convert_once, staged_folder
 from sla_phi4.resources import package_file
 
 
@@ -699,13 +699,7 @@ def convert_package(name: str, output: str | os.PathLike | None = None, dtype: t
     spec = specs[name]
     paths = locate_package(spec)
     verify_package_files(spec, paths)
-    target = Path(output) if output is not None else cached_folder(spec, dtype, cache_root and Path(cache_root))
-    if output is None and target.is_dir():
-        return target
     source = CT2Source(tuple(paths[piece] for piece in spec.model_bin), paths[spec.config], paths[spec.tokenizer])
-    try:
-        return convert_ct2_whisper(source, target, dtype)
-    except CT2WhisperError:
-        if output is None and target.is_dir():  # another process converted it meanwhile
-            return target
-        raise
+    cached = cached_folder(spec, dtype, cache_root and Path(cache_root))
+    return convert_once(output and Path(output), cached, lambda target: convert_ct2_whisper(source, target, dtype),
+                        CT2WhisperError)

@@ -25,7 +25,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from sla_phi4.conversion.ct2_whisper import cache_dir
-from sla_phi4.conversion.staging import file_sha256, staged_folder
+from sla_phi4.conversion.staging import convert_once, file_sha256, staged_folder
 from sla_phi4.resources import package_file
 
 
@@ -164,15 +164,9 @@ def convert_lm_package(name: str, output: str | os.PathLike | None = None, dtype
     spec = specs[name]
     path = locate_gguf(spec)
     verify_gguf(spec, path)
-    target = Path(output) if output is not None else cached_lm_folder(spec, dtype, cache_root and Path(cache_root))
-    if output is None and target.is_dir():
-        return target
-    try:
-        return convert_gguf_lm(path, target, dtype)
-    except GGUFLanguageModelError:
-        if output is None and target.is_dir():  # another process converted it meanwhile
-            return target
-        raise
+    cached = cached_lm_folder(spec, dtype, cache_root and Path(cache_root))
+    return convert_once(output and Path(output), cached, lambda target: convert_gguf_lm(path, target, dtype),
+                        GGUFLanguageModelError)
 
 
 __all__ = [

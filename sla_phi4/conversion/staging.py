@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -29,6 +29,21 @@ def staged_folder(output: Path, error_type: type[Exception]) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def convert_once(output: Path | None, cached: Path, convert: Callable[[Path], Path],
+                 error_type: type[Exception]) -> Path:
+    """`convert(output)`; without `output`, the cache folder `cached`, converted unless it is there already (a race
+    lost to another process converting it too returns that process's folder)."""
+    target = output if output is not None else cached
+    if output is None and target.is_dir():
+        return target
+    try:
+        return convert(target)
+    except error_type:
+        if output is None and target.is_dir():
+            return target
+        raise
+
+
 def file_sha256(path: Path, chunk_bytes: int = 1 << 24) -> str:
     """The sha256 of a file, read in chunks."""
     digest = hashlib.sha256()
@@ -38,4 +53,4 @@ def file_sha256(path: Path, chunk_bytes: int = 1 << 24) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["file_sha256", "staged_folder"]
+__all__ = ["convert_once", "file_sha256", "staged_folder"]
