@@ -10,6 +10,7 @@ backbone folder. `sla demo --language_model smollm2-135m --align` does all of th
 
 import argparse
 import json
+import sys
 
 from transformers import HfArgumentParser
 
@@ -25,7 +26,7 @@ def main(argv=None) -> int:
     try:
         result = align_backbone(args.backbone, settings)
     except AlignmentError as error:
-        print(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
         return 1
     if args.install:
         install_projector(args.backbone, result)

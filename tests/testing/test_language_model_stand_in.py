@@ -99,3 +99,10 @@ def test_alignment_refuses_what_it_cannot_align(tmp_path, tiny_checkpoint):
 
     train, held_out = split_sentences(sentences)
     assert len(train) == 50 and len(held_out) == 20 and not set(train) & set(held_out)
+
+
+def test_align_command_names_a_folder_it_cannot_align(tmp_path, capsys):
+    from sla_phi4.cli import align
+
+    assert align.main(["--backbone", str(tmp_path), "--epochs", "1"]) == 1
+    assert f"{tmp_path}: not a Voxtral-layout backbone folder" in capsys.readouterr().err
