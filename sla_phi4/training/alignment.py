@@ -36,13 +36,13 @@ from sla_phi4.conversion.ct2_whisper import cache_dir
 from sla_phi4.conversion.staging import staged_folder
 from sla_phi4.data import espeak_tts
 from sla_phi4.data.synthetic.learners import L1_VOICES
-from sla_phi4.data.synthetic.pools import corpus_texts
+from sla_phi4.data.synthetic.pools import pool_sentences
 from sla_phi4.training.session_cache import module_fingerprint
 
 
 PROJECTOR_FILE, SUMMARY_FILE = "projector.safetensors", "alignment.json"
 # Part of the cache key: raise it whenever a change here changes what alignment trains or measures.
-ALIGNMENT_VERSION = 1
+ALIGNMENT_VERSION = 2  # 2: the graded pools' sentences only (1 also drew some question texts)
 
 
 class AlignmentError(ValueError):
@@ -117,8 +117,8 @@ class AlignmentResult:
 
 
 def split_sentences(settings: AlignmentSettings) -> tuple[list[str], list[str]]:
-    """Disjoint training and held-out sentences from the corpus's graded pools."""
-    sentences = sorted({text for text in corpus_texts(forms=1) if "?" not in text and len(text.split()) >= 3})
+    """Disjoint training and held-out sentences from the corpus's graded pools (what learners say, not questions)."""
+    sentences = [text for text in pool_sentences() if len(text.split()) >= 3]
     needed = settings.train_sentences + settings.eval_sentences
     if needed > len(sentences):
         raise ValueError(f"{needed} sentences asked for; the pools have {len(sentences)}.")
@@ -170,11 +170,14 @@ class AlignmentPrompt:
         return self.tokenizer.encode(" " + text, add_special_tokens=False) + [self.eos]
 
     def embed(self, backbone, clip: Clip, target: list[int]) -> torch.Tensor:
+        """The prompt, the clip's projected audio and the `target` ids (none when transcribing), embedded."""
         embed_tokens = backbone.model.language_model.embed_tokens
-        projected = backbone.model.multi_modal_projector(clip.states)
-        ids = lambda values: embed_tokens(torch.tensor(values, dtype=torch.long))  # noqa: E731
-        return torch.cat([ids(self.before), projected, ids(self.after), ids(target)]) if target else torch.cat(
-            [ids(self.before), projected, ids(self.after)])
+
+        def tokens(ids: list[int]) -> torch.Tensor:
+            return embed_tokens(torch.tensor(ids, dtype=torch.long))
+
+        pieces = [tokens(self.before), backbone.model.multi_modal_projector(clip.states), tokens(self.after)]
+        return torch.cat(pieces + ([tokens(target)] if target else []))
 
 
 def transcript_loss(backbone, prompt: AlignmentPrompt, clips: list[Clip]) -> torch.Tensor:
@@ -259,7 +262,8 @@ def train_projector(backbone, prompt: AlignmentPrompt, clips: list[Clip], settin
         for start in range(0, len(order), settings.batch_size):
             if step == total:
                 break
-            loss = transcript_loss(backbone, prompt, [clips[index] for index in order[start:start + settings.batch_size]])
+            batch = [clips[index] for index in order[start:start + settings.batch_size]]
+            loss = transcript_loss(backbone, prompt, batch)
             loss.backward()
             optimizer.step()
             schedule.step()

@@ -80,7 +80,8 @@ def test_alignment_trains_the_projector_only_is_cached_and_installs(lm_checkpoin
     assert {example["voice"] for example in summary["examples_after"]} <= {"ar", "hi", "cmn"}  # held-out voices
     assert json.loads((result.folder / "alignment.json").read_text()) == summary
     monkeypatch.setattr(alignment, "run_alignment", lambda *args: pytest.fail("the cache was not used"))
-    assert align_backbone(backbone_dir, AlignmentSettings.smoke(), cache_root=tmp_path / "cache").folder == result.folder
+    again = align_backbone(backbone_dir, AlignmentSettings.smoke(), cache_root=tmp_path / "cache")
+    assert again.folder == result.folder
     install_projector(backbone_dir, result)
     after = VoxtralForConditionalGeneration.from_pretrained(backbone_dir).state_dict()
     projector = load_file(str(result.projector_file))
@@ -95,10 +96,12 @@ def test_alignment_refuses_what_it_cannot_align(tmp_path, tiny_checkpoint):
     with pytest.raises(ValueError, match="overlap the training voices"):
         AlignmentSettings(train_voices=["es", "ar"], eval_voices=["ar"])
     sentences = AlignmentSettings(train_sentences=50, eval_sentences=20)
+    from sla_phi4.data.synthetic.pools import pool_sentences
     from sla_phi4.training.alignment import split_sentences
 
     train, held_out = split_sentences(sentences)
     assert len(train) == 50 and len(held_out) == 20 and not set(train) & set(held_out)
+    assert set(train + held_out) <= set(pool_sentences())  # what learners say, never a question's text
 
 
 def test_align_command_names_a_folder_it_cannot_align(tmp_path, capsys):

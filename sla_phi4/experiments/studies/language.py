@@ -69,7 +69,8 @@ def alignment_figures(results: dict[str, list[dict]]) -> dict | None:
 
 
 def corpus_table(stats: dict, baselines: dict) -> str:
-    header = ["target", *(f"{label}: RMSE / PCC" for label in stats), *(f"{BASELINES[name]} RMSE" for name in baselines)]
+    header = ["target", *(f"{label}: RMSE / PCC" for label in stats),
+              *(f"{BASELINES[name]} RMSE" for name in baselines)]
     rows = [[target, *(f"{mean_sd(stats[label][target]['rmse'])} / {mean_sd(stats[label][target]['pcc'], 2)}"
                        for label in stats),
              *(f"{baselines[name][target]:.3f}" for name in baselines)] for target in TARGETS]
@@ -88,8 +89,8 @@ def alignment_line(figures: dict | None) -> str:
 def markdown(per_corpus: dict, footer: str) -> str:
     sections = []
     for corpus, values in per_corpus.items():
-        sections += [f"Corpus `{corpus}`, eval RMSE / PCC per target:", corpus_table(values["table"], values["baselines"]),
-                     values["runs_line"]]
+        sections += [f"Corpus `{corpus}`, eval RMSE / PCC per target:",
+                     corpus_table(values["table"], values["baselines"]), values["runs_line"]]
     alignment = next((values["alignment"] for values in per_corpus.values() if values["alignment"]), None)
     return "\n\n".join([*sections, alignment_line(alignment), footer])
 
