@@ -23,6 +23,8 @@ COMMANDS = {
     "demo": ("demo", "the main job: corpus, tiny checkpoint, both training stages, scoring, card, reload"),
     "build-tiny": ("build_tiny", "a tiny SLA checkpoint assembled from local stand-ins of the Hub repos"),
     "convert-whisper": ("convert_whisper", "CTranslate2 Whisper weights (pinned packages) to a transformers folder"),
+    "convert-lm": ("convert_lm", "a pretrained language model's GGUF file (pinned package) to a transformers folder"),
+    "align": ("align", "align a Voxtral-layout backbone's projector on speech-to-text (WER before and after)"),
     "make-corpus": ("make_corpus", "a synthetic corpus of a test format in the kit layout (espeak-ng speech)"),
     "train": ("train", "train with the HF Trainer: stage app, then stage sla"),
     "calibrate": ("calibrate", "fit a checkpoint's intervals and referral on a held-out split (saved in its config)"),

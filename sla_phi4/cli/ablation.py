@@ -3,7 +3,7 @@
 from sla_phi4.cli.parser import SLAArgumentParser
 
 
-STUDY_NAMES = ("app", "lora-rank", "truncation", "overall-mode")  # sla_phi4.experiments.studies.STUDIES
+STUDY_NAMES = ("app", "lora-rank", "truncation", "overall-mode", "language")  # sla_phi4.experiments.studies.STUDIES
 
 DESCRIPTION = """\
 The ablation studies on the main job's corpus. Every study trains `sla demo` once per variant and seed on one
@@ -15,6 +15,7 @@ EXAMPLES = """\
   sla ablation --study lora-rank      # LoRA rank 4, 8, 16, 32 (alpha = 2 x rank)
   sla ablation --study truncation     # eval sessions with responses taken out
   sla ablation --study overall-mode   # overall as its own output, or the mean of the part outputs
+  sla ablation --study language       # random decoder, SmolLM2 unaligned and aligned, on two corpora
   sla ablation --study app --quick    # a smoke run in minutes"""
 
 
@@ -30,6 +31,10 @@ def build_parser() -> SLAArgumentParser:
                         help="truncation: the probability of the model trained with --drop-responses")
     parser.add_argument("--draws", type=int, default=10,
                         help="truncation: random draws of each number of responses dropped")
+    parser.add_argument("--language_model", default="smollm2-135m",
+                        help="language: the pretrained language model of the real-parts backbones (or a Llama folder)")
+    parser.add_argument("--full_size", action="store_true",
+                        help="language: the main job's corpus and epochs (a GPU) rather than the CPU sizes")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: tiny corpus and model, two epochs (lora-rank: ranks 4 and 8 only)")
     return parser

@@ -18,7 +18,8 @@ checked before anything is written."""
 EXAMPLES = """\
   sla build-tiny --output tiny-sla
   sla build-tiny --output tiny-vox --backbone voxtral --app-encoder whisper-base
-  sla build-tiny --output tiny-ielts --format ielts-like --size small --no-app"""
+  sla build-tiny --output tiny-ielts --format ielts-like --size small --no-app
+  sla build-tiny --output tiny-words --backbone voxtral --language-model smollm2-135m"""
 
 
 def build_parser() -> SLAArgumentParser:
@@ -29,6 +30,9 @@ def build_parser() -> SLAArgumentParser:
                         help="the APP's Whisper: random, whisper-tiny.en, whisper-base, or a Whisper folder")
     parser.add_argument("--audio_tower", default=DEFAULT_AUDIO_TOWER,
                         help="real Whisper in the audio tower of voxtral and qwen2-audio (package name or folder)")
+    parser.add_argument("--language_model", default="random",
+                        help="voxtral's text model: random (a small random decoder), smollm2-135m (SmolLM2-135M-Instruct "
+                             "from its pinned package, the `lm` extra) or a Llama folder")
     parser.add_argument("--format", default="sandi2025",
                         help="the test format: sandi2025, ielts-like, toefl-like, or a test_format.json file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
@@ -49,7 +53,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     build_tiny_checkpoint(args.output, seed=args.seed, size=args.size, backbone=args.backbone,
                           app_encoder=args.app_encoder, audio_tower=args.audio_tower, pack_audio=args.pack_audio,
-                          use_app=not args.no_app, test_format=args.format)
+                          use_app=not args.no_app, test_format=args.format, language_model=args.language_model)
     model = SLAForSessionScoring.from_pretrained(args.output)
     total = sum(parameter.numel() for parameter in model.parameters())
     print(

@@ -6,6 +6,7 @@ from sla_phi4.cli.parser import SLAArgumentParser
 
 
 DEFAULT_SPLITS = ("train", "dev", "eval")  # sla_phi4.data.synthetic.DEFAULT_SPLITS
+CUE_PROFILE_NAMES = ("content-only", "default")  # sla_phi4/data/synthetic/resources/cue_profiles.json
 
 DESCRIPTION = """\
 Writes a synthetic corpus of a test format in the S&I kit's layout, for tests and demos: learners of known
@@ -15,7 +16,8 @@ The same seed gives the same bytes. See sla_phi4/data/synthetic/ for the learner
 EXAMPLES = """\
   sla make-corpus --output /tmp/syn --sessions 120 --duration-scale 0.25
   sla make-corpus --output /tmp/ielts --format ielts-like --sessions 120 --duration-scale 0.25
-  sla make-corpus --output corpus --sessions 12 --duration-scale 0.1 --splits train dev --split-shares 0.5 0.5"""
+  sla make-corpus --output corpus --sessions 12 --duration-scale 0.1 --splits train dev --split-shares 0.5 0.5
+  sla make-corpus --output /tmp/words --cue-profile content-only --sessions 120 --duration-scale 0.25"""
 
 
 def build_parser() -> SLAArgumentParser:
@@ -36,6 +38,9 @@ def build_parser() -> SLAArgumentParser:
                         help="every part and answer present (no gaps; S&I's gaps are the real kit's)")
     parser.add_argument("--cue_strength", type=float, default=1.0,
                         help="scale each cue's signal-to-noise ratio (1.0: real-like loose coupling)")
+    parser.add_argument("--cue_profile", choices=CUE_PROFILE_NAMES, default="default",
+                        help="which cues carry proficiency: default (all six) or content-only (only the words; "
+                             "rate, pauses, fillers, disfluencies and length are noise)")
     parser.add_argument("--overwrite", action="store_true", help="replace a synthetic corpus already in --output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or printed summary")
     return parser
@@ -53,5 +58,6 @@ def main(argv: list[str] | None = None) -> int:
         args.output, sessions=args.sessions, seed=args.seed, duration_scale=args.duration_scale,
         splits=tuple(args.splits), progress=not args.quiet, workers=args.workers, gaps=not args.no_gaps,
         overwrite=args.overwrite, cue_strength=args.cue_strength, test_format=args.format, split_shares=shares,
+        cue_profile=args.cue_profile,
     )
     return 0

@@ -23,9 +23,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import struct
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -42,6 +40,7 @@ from transformers import (
     WhisperTokenizer,
 )
 
+from sla_phi4.conversion.staging import convert_once, staged_folder
 from sla_phi4.resources import package_file
 
 
@@ -569,20 +568,9 @@ def convert_ct2_whisper(source: CT2Source, output: str | os.PathLike, dtype: tor
     model = load_strictly(whisper_config(architecture, tokens), state, source.model_name)
     model.generation_config = generation
     processor = WhisperProcessor(WhisperFeatureExtractor(feature_size=architecture.num_mel_bins), tokenizer)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+    with staged_folder(output, CT2WhisperError) as staging:
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
-        staging.chmod(0o755)
-        try:
-            staging.rename(output)
-        except OSError as error:
-            raise CT2WhisperError(
-                f"{output}: could not be written ({error}); did another process create it?"
-            ) from error
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return output
 
 
@@ -711,13 +699,7 @@ def convert_package(name: str, output: str | os.PathLike | None = None, dtype: t
     spec = specs[name]
     paths = locate_package(spec)
     verify_package_files(spec, paths)
-    target = Path(output) if output is not None else cached_folder(spec, dtype, cache_root and Path(cache_root))
-    if output is None and target.is_dir():
-        return target
     source = CT2Source(tuple(paths[piece] for piece in spec.model_bin), paths[spec.config], paths[spec.tokenizer])
-    try:
-        return convert_ct2_whisper(source, target, dtype)
-    except CT2WhisperError:
-        if output is None and target.is_dir():  # another process converted it meanwhile
-            return target
-        raise
+    cached = cached_folder(spec, dtype, cache_root and Path(cache_root))
+    return convert_once(output and Path(output), cached, lambda target: convert_ct2_whisper(source, target, dtype),
+                        CT2WhisperError)

@@ -4,6 +4,7 @@
     sla ablation --study lora-rank      # LoRA rank 4, 8, 16, 32 (alpha = 2 x rank)
     sla ablation --study truncation     # eval sessions with responses taken out; models trained whole or truncated
     sla ablation --study overall-mode   # overall as its own output, or the mean of the part outputs
+    sla ablation --study language       # a random decoder, SmolLM2, SmolLM2 aligned; content-only and default corpora
 
 Every study trains `sla demo` once per variant and seed (3 seeds by default) on one shared corpus and session cache
 under `--workdir`, reusing every run already finished there (the default run serves the LoRA-rank, overall-mode and

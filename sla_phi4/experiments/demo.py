@@ -39,7 +39,12 @@ from sla_phi4.hub.model_card import write_model_card
 from sla_phi4.testing.stand_ins import BACKBONES
 from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint
 from sla_phi4.training import DataArguments, ModelArguments, SLATrainingArguments, train
+from sla_phi4.training.alignment import AlignmentSettings
 from sla_phi4.training.run_summary import training_summary
+
+
+# What a corpus summary written before a setting existed means by its absence.
+SUMMARY_DEFAULTS = {"test_format": "sandi2025", "cue_profile": "default"}
 
 
 class Steps:
@@ -94,9 +99,8 @@ def corpus_matches(folder: str, settings: DemoSettings) -> bool:
         summary = json.load(handle)
     wanted = {"seed": settings.corpus_seed, "sessions": settings.sessions, "duration_scale": settings.duration_scale,
               "cue_strength": settings.cue_strength, "gaps": settings.gaps, "test_format": settings.format,
-              "split_shares": split_shares(settings)}
-    return all(summary.get(key, "sandi2025" if key == "test_format" else None) == value
-               for key, value in wanted.items())
+              "split_shares": split_shares(settings), "cue_profile": settings.cue_profile}
+    return all(summary.get(key, SUMMARY_DEFAULTS.get(key)) == value for key, value in wanted.items())
 
 
 def split_shares(settings: DemoSettings) -> dict[str, float] | None:
@@ -118,7 +122,8 @@ def ensure_corpus(settings: DemoSettings, test_format) -> None:
     shutil.rmtree(corpus, ignore_errors=True)
     make_synthetic_corpus(corpus, sessions=settings.sessions, seed=settings.corpus_seed,
                           duration_scale=settings.duration_scale, cue_strength=settings.cue_strength,
-                          gaps=settings.gaps, test_format=test_format, split_shares=split_shares(settings))
+                          gaps=settings.gaps, test_format=test_format, split_shares=split_shares(settings),
+                          cue_profile=settings.cue_profile)
 
 
 def run(settings: DemoSettings) -> dict:
@@ -133,13 +138,16 @@ def run(settings: DemoSettings) -> dict:
     ensure_corpus(settings, test_format)
 
     steps(f"Building a {settings.size} {settings.backbone} model from local stand-ins; APP: {settings.app_encoder}"
-          + ("" if settings.use_app else " (off)"))
+          + ("" if settings.use_app else " (off)")
+          + ("" if settings.language_model == "random" else f"; language model: {settings.language_model}")
+          + (" (aligned)" if settings.align else ""))
     pack_audio = settings.pack_audio and speech_prompt(BACKBONES[settings.backbone][0]).supports_packing
     build_tiny_checkpoint(base, seed=settings.seed, size=settings.size, backbone=settings.backbone,
                           app_encoder=settings.app_encoder, audio_tower=settings.audio_tower,
                           pack_audio=pack_audio, use_app=settings.use_app, lora_rank=settings.lora_rank,
                           lora_alpha=2 * settings.lora_rank, overall_mode=settings.overall_mode,
-                          test_format=test_format)
+                          test_format=test_format, language_model=settings.language_model,
+                          align=alignment_settings(settings))
 
     data = DataArguments(corpus_root=corpus, cache_dir=settings.cache_dir)
     start = base
@@ -171,7 +179,7 @@ def run(settings: DemoSettings) -> dict:
                               group_columns=["l1_voice"])
     summary = {"settings": asdict(settings), "eval": overall_summary(evaluation), "dev": overall_summary(dev),
                "uncertainty": evaluation.get("uncertainty"), "fairness": evaluation.get("fairness"),
-               "training": training_summary(trainer)}
+               "training": training_summary(trainer), "alignment": alignment_summary(base)}
 
     if settings.model_card:
         steps("Writing the model card")
@@ -197,6 +205,22 @@ def run(settings: DemoSettings) -> dict:
     with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as handle:
         strict_json.dump(summary, handle, indent=2, default=str)
     return summary
+
+
+def alignment_settings(settings: DemoSettings) -> AlignmentSettings | None:
+    """The alignment stage's settings (a smoke run's with `--quick`), or None without `--align`."""
+    if not settings.align:
+        return None
+    return AlignmentSettings.smoke() if settings.quick else AlignmentSettings()
+
+
+def alignment_summary(base: str) -> dict | None:
+    """The figures of the stand-in's alignment (WER before and after, seconds), if it was aligned."""
+    path = os.path.join(base, "parts", "alignment.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def calibrate_on_dev(model_dir: str, corpus: str, dev_report: dict, settings: DemoSettings) -> None:

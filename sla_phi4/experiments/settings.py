@@ -20,6 +20,12 @@ class DemoSettings:
         "help": "The APP's Whisper: whisper-base or whisper-tiny.en (real weights), random, or a Whisper folder."})
     audio_tower: str = field(default="whisper-tiny.en", metadata={
         "help": "The real Whisper in the audio tower of voxtral and qwen2-audio."})
+    language_model: str = field(default="random", metadata={
+        "help": "Voxtral's text model: random (a small random decoder), smollm2-135m (SmolLM2-135M-Instruct, real "
+                "pretrained weights from a pinned package) or a Llama folder."})
+    align: bool = field(default=False, metadata={
+        "help": "With a pretrained --language_model: first align Voxtral's projector on speech-to-text (sla align's "
+                "defaults; cached), so that the language model hears words."})
     pack_audio: bool = field(default=True, metadata={
         "help": "Where the backbone's tower supports it (voxtral, qwen2-audio), a session's answers share 30 s "
                 "windows: 5.6x fewer on this corpus's short answers, but not exact per answer (README)."})
@@ -37,6 +43,8 @@ class DemoSettings:
     duration_scale: float = field(default=0.1, metadata={"help": "Answer durations as a fraction of the real ones."})
     cue_strength: float = field(default=2.0, metadata={
         "help": "Synthetic cues' signal-to-noise scale; 2 makes marks about as predictable as real ones (README)."})
+    cue_profile: str = field(default="default", metadata={
+        "help": "Which cues carry proficiency: default (all six) or content-only (only the words)."})
     gaps: bool = field(default=True, metadata={"help": "Train sessions miss parts and marks as in the real kit."})
     corpus_seed: int = field(default=0, metadata={"help": "Seed of the synthetic corpus."})
     seed: int = field(default=0, metadata={"help": "Seed of the random weights and of training."})
@@ -51,6 +59,10 @@ class DemoSettings:
     quick: bool = field(default=False, metadata={"help": "A minute-long smoke run (tests): tiny corpus and model."})
 
     def __post_init__(self):
+        if self.language_model != "random" and self.backbone != "voxtral":
+            raise ValueError(f"--language_model fits the voxtral backbone only, not {self.backbone}.")
+        if self.align and self.language_model == "random":
+            raise ValueError("--align needs a pretrained --language_model (e.g. smollm2-135m), not a random decoder.")
         if self.quick:
             self.sessions, self.duration_scale, self.size, self.epochs_app, self.epochs_sla = 12, 0.05, "tiny", 2, 2
             self.app_encoder = "random" if self.app_encoder == "whisper-base" else self.app_encoder

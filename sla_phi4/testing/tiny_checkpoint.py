@@ -7,12 +7,15 @@ their real configurations at small width; the checkpoint is then assembled throu
 
     sla build-tiny --output tiny-sla [--backbone phi4|voxtral|qwen2-audio] [--format sandi2025|ielts-like|...]
         [--app-encoder random|whisper-tiny.en|whisper-base|PATH] [--size tiny|small] [--seed 0] [--no-app]
+        [--language-model random|smollm2-135m|PATH]
 
 Voxtral and Qwen2-Audio carry a real Whisper encoder (converted from the PyPI packages, `--audio-tower`) in their
-audio tower, so their language model hears real speech; Phi-4's conformer is random.
+audio tower, so their language model hears real speech; Phi-4's conformer is random. `--language-model smollm2-135m`
+makes Voxtral's text model a real pretrained one (SmolLM2-135M-Instruct, `sla convert-lm`), its projector random.
 """
 
 import importlib.util
+import json
 import os
 
 import torch
@@ -20,7 +23,10 @@ import torch
 from modeling_sla import SLAForSessionScoring, load_test_format
 from processing_sla import SLAProcessor
 from sla_phi4.conversion.ct2_whisper import locate_package, package_specs
-from sla_phi4.testing.stand_ins import BACKBONES, RANDOM, build_backbone, tiny_size, whisper_folder
+from sla_phi4.testing.stand_ins import (
+    BACKBONES, RANDOM, RANDOM_LANGUAGE_MODEL, build_backbone, language_model_folder, tiny_size, whisper_folder,
+)
+from sla_phi4.training.alignment import AlignmentSettings, align_backbone, install_projector
 
 
 DEFAULT_AUDIO_TOWER = "whisper-tiny.en"
@@ -44,6 +50,18 @@ def check_requirements(backbone: str, app_encoder: str, audio_tower: str) -> Non
             locate_package(specs[choice])  # says which pinned package to install
 
 
+def align_stand_in(backbone_dir: str, settings: AlignmentSettings, parts: str, language_model: str) -> dict:
+    """Aligns the stand-in's projector in place (cached) and writes its figures to `parts/alignment.json`."""
+    if language_model == RANDOM_LANGUAGE_MODEL:
+        raise ValueError("Alignment needs a pretrained language model (--language-model), not a random decoder.")
+    result = align_backbone(backbone_dir, settings)
+    install_projector(backbone_dir, result)
+    summary = {**result.summary, "cache_folder": str(result.folder)}
+    with open(os.path.join(parts, "alignment.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2, allow_nan=False)
+    return summary
+
+
 def build_tiny_checkpoint(
     output: str,
     seed: int = 0,
@@ -53,6 +71,8 @@ def build_tiny_checkpoint(
     audio_tower: str = DEFAULT_AUDIO_TOWER,
     pack_audio: bool = False,
     test_format="sandi2025",
+    language_model: str = RANDOM_LANGUAGE_MODEL,
+    align: AlignmentSettings | None = None,
     **options,
 ) -> str:
     """Writes the parts under `output/parts/` and the assembled checkpoint in `output`; returns `output`.
@@ -66,6 +86,10 @@ def build_tiny_checkpoint(
         pack_audio: the processor packs a session's clips into shared windows (Voxtral and Qwen2-Audio).
         test_format: the test the model scores: a built-in name (`sandi2025`, `ielts-like`, `toefl-like`), a JSON
             file, a dict or a `TestFormat`.
+        language_model: Voxtral's text model: `random` (a small random decoder), `smollm2-135m` (SmolLM2-135M-Instruct,
+            converted from its pinned package) or a Llama folder.
+        align: with a pretrained `language_model`, align Voxtral's projector on speech-to-text with these settings
+            first (cached; its figures are copied to `output/parts/alignment.json`).
         options: `SLAConfig` fields (`use_app`, `lora_rank`, ...).
     """
     check_requirements(backbone, app_encoder, audio_tower)
@@ -75,7 +99,9 @@ def build_tiny_checkpoint(
     backbone_dir = os.path.join(parts, BACKBONES[backbone][0].replace("_", "-"))
     whisper_dir = whisper_folder(app_encoder, os.path.join(parts, "whisper"), widths)
     tower_dir = None if backbone == "phi4" else whisper_folder(audio_tower, os.path.join(parts, "audio-tower"), widths)
-    build_backbone(backbone, backbone_dir, widths, tower_dir)
+    build_backbone(backbone, backbone_dir, widths, tower_dir, language_model_folder(language_model))
+    if align is not None:
+        align_stand_in(backbone_dir, align, parts, language_model)
     use_app = options.setdefault("use_app", True)
     test_format = load_test_format(test_format).to_dict()
     processor = SLAProcessor.from_backbone(backbone_dir, whisper_dir, use_app=use_app, pack_audio=pack_audio,

@@ -31,6 +31,7 @@ from sla_phi4.conversion.ct2_whisper import (
     read_ct2_checkpoint,
 )
 from sla_phi4.data import espeak_tts
+from sla_phi4.testing.fake_packages import fake_distribution
 
 
 # Spoken by espeak-ng's en-us voice. American spelling: Whisper writes American English.
@@ -317,21 +318,6 @@ def test_model_pieces_are_found_across_folders_and_gaps_named(tmp_path):
 
 
 # --- pinned packages and the cache -------------------------------------------------------------------------------
-
-
-def fake_distribution(root: Path, name: str, version: str, files: dict[str, Path | bytes]) -> None:
-    """An installed distribution `name==version` under `root` (put first on the import path) holding `files`: real files
-    (linked) or bytes."""
-    info = root / f"{name.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    for relative, content in files.items():
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            target.write_bytes(content)
-        else:
-            target.symlink_to(content)
 
 
 def _tiny_en_package(tiny_en_files, model_bin: bytes | None = None) -> dict[str, Path | bytes]:

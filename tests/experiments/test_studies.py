@@ -73,3 +73,33 @@ def test_app_study_on_the_phi4_stand_in(workdir):
     report = study(workdir, "app")
     assert report["backbone"] == "phi4" and set(report["table"]) == {"APP on", "APP off"}
     assert "| overall |" in (workdir / "app.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def tiny_language_model(tmp_path_factory):
+    """A tiny pretrained-shaped Llama (written as GGUF, converted as `sla convert-lm` converts SmolLM2)."""
+    pytest.importorskip("gguf")
+    from sla_phi4.conversion.gguf_lm import convert_gguf_lm
+    from sla_phi4.testing.tiny_gguf import write_tiny_gguf
+
+    folder = tmp_path_factory.mktemp("tiny-lm")
+    write_tiny_gguf(folder / "tiny.gguf")
+    return convert_gguf_lm(folder / "tiny.gguf", folder / "hf")
+
+
+@pytest.mark.slow
+def test_language_study_on_both_corpora(workdir, tiny_language_model, monkeypatch, tmp_path):
+    monkeypatch.setenv("SLA_CACHE_DIR", str(tmp_path / "cache"))
+    report = study(workdir, "language", "--language_model", str(tiny_language_model))
+    assert report["backbone"] == "voxtral" and set(report["corpora"]) == {"content-only", "default"}
+    for corpus, values in report["corpora"].items():
+        assert list(values["table"]) == ["(a) random decoder", "(b) SmolLM2, projector random",
+                                         "(c) SmolLM2, projector aligned"]
+        assert set(values["baselines"]) == {"train_mean", "acoustic_ridge", "whisper_ridge"}
+        assert values["alignment"]["wer_before"] >= 0 and values["alignment"]["train_clips"] == 8
+        folders = [runs[0]["folder"] for runs in values["runs"].values()]
+        assert all(f"language-{corpus}" in folder for folder in folders) and len(set(folders)) == 3
+    summary = json.loads((workdir / "language-content-only" / "corpus" / "synthetic-summary.json").read_text())
+    assert summary["cue_profile"] == "content-only"
+    markdown = (workdir / "language.md").read_text()
+    assert "Corpus `content-only`" in markdown and "held-out WER" in markdown and "timing ridge RMSE" in markdown

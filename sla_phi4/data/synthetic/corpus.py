@@ -16,7 +16,7 @@ from sla_phi4 import strict_json
 from sla_phi4.data.espeak_tts import require_speech_synthesis
 from sla_phi4.data.synthetic.kit import DEFAULT_SPLITS, SAMPLE_RATE, SPLIT_SHARES
 from sla_phi4.data.synthetic.kit_writer import prepare_output, relative_path, write_kit_files
-from sla_phi4.data.synthetic.learners import assign_l1, draw_learner
+from sla_phi4.data.synthetic.learners import DEFAULT_CUE_PROFILE, assign_l1, draw_learner, profile_loadings
 from sla_phi4.data.synthetic.plan import CorpusPlan, load_plan
 from sla_phi4.data.synthetic.pools import POOLS, questions_for
 from sla_phi4.data.synthetic.speaking import speak_answer
@@ -28,8 +28,8 @@ def _session_worker(task: tuple) -> dict:
 
     from sla_phi4.data import espeak_tts  # noqa: PLC0415
 
-    output, seed, index, split, scale, gaps, l1, cue_strength, plan = task
-    learner = draw_learner(seed, index, split, gaps, l1, cue_strength, plan)
+    output, seed, index, split, scale, gaps, l1, cue_strength, plan, cue_profile = task
+    learner = draw_learner(seed, index, split, gaps, l1, cue_strength, plan, cue_profile)
     form = questions_for(np.random.default_rng([seed, 1, index, 2]), POOLS, plan)
     speech_rng = np.random.default_rng([seed, 1, index, 3])
     espeak_tts.reset()  # the same bytes whatever this process synthesised before
@@ -153,6 +153,7 @@ def make_synthetic_corpus(
     test_format="sandi2025",
     plan: CorpusPlan | None = None,
     split_shares: dict[str, float] | None = None,
+    cue_profile: str = DEFAULT_CUE_PROFILE,
 ) -> dict:
     """Write a synthetic corpus of a test format (Speak & Improve by default) in the kit layout under ``output``,
     with the format as ``test_format.json`` at its root; return its summary.
@@ -169,7 +170,10 @@ def make_synthetic_corpus(
     plan: how its parts are spoken and marked (default: the package's plan of the format, `plan_<name>.json`).
     split_shares: each split's share of the sessions (default train 0.70, dev 0.15, eval 0.15); e.g. larger
         held-out splits to measure intervals on.
+    cue_profile: which cues carry proficiency (resources/cue_profiles.json): `default` (all six) or
+        `content-only` (only the words: delivery cues are the learner's own noise).
     """
+    profile_loadings(cue_profile)  # an unknown profile fails before anything is written
     plan = plan or load_plan(test_format)
     if not 1 <= sessions <= 99999:
         raise ValueError("sessions must be in 1-99999 (submission IDs have five digits)")
@@ -185,8 +189,8 @@ def make_synthetic_corpus(
 
     split_of = _split_of(sessions, splits, seed, split_shares)
     l1_of = assign_l1(seed, split_of, splits)
-    tasks = [(str(root), seed, i, split_of[i], float(duration_scale), gaps, l1_of[i], float(cue_strength), plan)
-             for i in range(sessions)]
+    tasks = [(str(root), seed, i, split_of[i], float(duration_scale), gaps, l1_of[i], float(cue_strength), plan,
+              cue_profile) for i in range(sessions)]
     if workers is None:
         workers = max(1, min(2, os.cpu_count() or 1))
     workers = max(1, min(int(workers), sessions))
@@ -195,7 +199,8 @@ def make_synthetic_corpus(
     wall = time.perf_counter() - started
 
     write_kit_files(root, results, splits, plan.test_format)
-    summary = summarise(results, splits, seed, float(duration_scale), wall, workers, float(cue_strength), gaps, plan)
+    summary = summarise(results, splits, seed, float(duration_scale), wall, workers, float(cue_strength), gaps, plan,
+                        cue_profile)
     if split_shares is not None:
         summary["split_shares"] = dict(split_shares)
     with open(root / "synthetic-summary.json", "w", encoding="utf-8") as handle:

@@ -26,8 +26,12 @@ _VOICES = read_json(resource("voices.json"))
 L1_VOICES = tuple(_VOICES["l1_voices"])
 VOICE_VARIANTS = tuple(_VOICES["voice_variants"])
 
-# Loading of each cue on the latent; the rest of each cue is the learner's own noise.
-CUE_LOADINGS = {"rate": 0.5, "pause": 0.5, "filler": 0.45, "disfluency": 0.45, "length": 0.45, "lexical": 0.75}
+# Loading of each cue on the latent, per named profile (resources/cue_profiles.json); the rest of each cue is the
+# learner's own noise.
+CUE_PROFILES = {name: values for name, values in read_json(resource("cue_profiles.json")).items()
+                if not name.startswith("_")}
+DEFAULT_CUE_PROFILE = "default"
+CUE_LOADINGS = CUE_PROFILES[DEFAULT_CUE_PROFILE]
 
 
 def _sigmoid(x: float) -> float:
@@ -78,13 +82,26 @@ def assign_l1(seed: int, split_of: dict[int, str], splits: tuple[str, ...]) -> d
     return out
 
 
-def cue_loadings(cue_strength: float = 1.0) -> dict[str, float]:
+def profile_loadings(cue_profile: str = DEFAULT_CUE_PROFILE) -> dict[str, float]:
+    """The loadings of a named cue profile (resources/cue_profiles.json)."""
+    if cue_profile not in CUE_PROFILES:
+        raise ValueError(f"Unknown cue profile {cue_profile!r}; {resource('cue_profiles.json')} has "
+                         f"{sorted(CUE_PROFILES)}.")
+    loadings = CUE_PROFILES[cue_profile]
+    if sorted(loadings) != sorted(CUE_LOADINGS):
+        raise ValueError(f"{resource('cue_profiles.json')}: profile {cue_profile!r} gives cues {sorted(loadings)}, "
+                         f"not {sorted(CUE_LOADINGS)}.")
+    return loadings
+
+
+def cue_loadings(cue_strength: float = 1.0, cue_profile: str = DEFAULT_CUE_PROFILE) -> dict[str, float]:
     """Each cue's loading on the latent. `cue_strength` scales how much of a cue's variance the latent explains
-    (its signal-to-noise ratio); loadings are capped at 0.95 so that no cue is the latent itself."""
+    (its signal-to-noise ratio); loadings are capped at 0.95 so that no cue is the latent itself. A cue the profile
+    loads with 0 is the learner's own noise."""
     if cue_strength <= 0:
         raise ValueError("cue_strength must be positive")
     loadings = {}
-    for name, rho in CUE_LOADINGS.items():
+    for name, rho in profile_loadings(cue_profile).items():
         ratio = cue_strength * rho * rho / (1.0 - rho * rho)
         loadings[name] = min(0.95, math.sqrt(ratio / (1.0 + ratio)))
     return loadings
@@ -162,13 +179,16 @@ def draw_marks(trait: np.random.Generator, z: float, plan: CorpusPlan) -> tuple[
 
 
 def draw_learner(seed: int, index: int, split: str, gaps: bool, l1: str | None = None,
-                 cue_strength: float = 1.0, plan: CorpusPlan = SANDI_PLAN) -> dict:
-    """Everything about a learner that does not depend on the duration scale."""
+                 cue_strength: float = 1.0, plan: CorpusPlan = SANDI_PLAN,
+                 cue_profile: str = DEFAULT_CUE_PROFILE) -> dict:
+    """Everything about a learner that does not depend on the duration scale. The same random draws in the same
+    order whatever the cue profile: two profiles give the same learners, marks and noise, and differ only in how
+    much of each cue follows the latent."""
     trait = _trait_rng(seed, index)
     structure = np.random.default_rng([seed, 1, index, 1])
     z = float(trait.standard_normal())
     cue_z = {}
-    for name, rho in cue_loadings(cue_strength).items():
+    for name, rho in cue_loadings(cue_strength, cue_profile).items():
         cue_z[name] = rho * z + math.sqrt(1.0 - rho * rho) * float(trait.standard_normal())
     drawn = L1_VOICES[int(trait.integers(len(L1_VOICES)))]
     l1 = l1 if l1 is not None else drawn

@@ -142,11 +142,15 @@ def corpus_texts(forms: int = 100, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     texts = {question.text.replace("\\n", "\n") for _ in range(forms)
              for questions in questions_for(rng).values() for question in questions}
-    pools = [pool for _, pool in POOLS.p1.values()] + [pool for _, pool in POOLS.p3.values()]
-    pools += [pool for _, _, pool in POOLS.p4.values()]
-    pools += [pool for _, subs in POOLS.p5.values() for pool in subs.values()]
-    sentences = {sentence for pool in pools for level in pool for sentence in level}
-    return sorted(texts) + sorted(sentences)
+    return sorted(texts) + pool_sentences()
+
+
+def pool_sentences(pools: Pools = POOLS) -> list[str]:
+    """Every sentence of the graded pools (all parts, topics and levels), sorted: what learners say."""
+    every_pool = [pool for _, pool in pools.p1.values()] + [pool for _, pool in pools.p3.values()]
+    every_pool += [pool for _, _, pool in pools.p4.values()]
+    every_pool += [pool for _, subs in pools.p5.values() for pool in subs.values()]
+    return sorted({sentence for pool in every_pool for level in pool for sentence in level})
 
 
 def level_of_sentence(lexical: float, rng: np.random.Generator) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from sla_phi4.data.synthetic.kit import REAL_KIT_RATES, SAMPLE_RATE, split_profile
-from sla_phi4.data.synthetic.learners import CUE_LOADINGS, L1_VOICES
+from sla_phi4.data.synthetic.learners import DEFAULT_CUE_PROFILE, L1_VOICES, profile_loadings
 from sla_phi4.data.synthetic.plan import REAL_KIT, SANDI_PLAN, CorpusPlan
 
 
@@ -119,10 +119,11 @@ def _split_counts(rows: list[dict], plan: CorpusPlan) -> dict:
 
 
 def summarise(sessions: list[dict], splits, seed: int, scale: float, wall: float, workers: int,
-              cue_strength: float = 1.0, gaps: bool = True, plan: CorpusPlan = SANDI_PLAN) -> dict:
+              cue_strength: float = 1.0, gaps: bool = True, plan: CorpusPlan = SANDI_PLAN,
+              cue_profile: str = DEFAULT_CUE_PROFILE) -> dict:
     parts = plan.part_ids
     summary: dict = {"seed": seed, "sessions": len(sessions), "duration_scale": scale, "cue_strength": cue_strength,
-                     "gaps": gaps, "test_format": plan.test_format.name, "splits": {}}
+                     "cue_profile": cue_profile, "gaps": gaps, "test_format": plan.test_format.name, "splits": {}}
     all_audio = 0.0
     for split in splits:
         rows = [s for s in sessions if s["split"] == split]
@@ -162,7 +163,7 @@ def summarise(sessions: list[dict], splits, seed: int, scale: float, wall: float
 
     z = [s["z"] for s in sessions]
     summary["cue_correlations_with_latent"] = {
-        "loadings": dict(CUE_LOADINGS),
+        "loadings": dict(profile_loadings(cue_profile)),
         "parameters": {name: _pearson([s["params"][name] for s in sessions], z)
                        for name in ("rate_wpm", "pause_scale", "filler_prob", "disfluency_rate", "fill_target",
                                     "lexical_level")},

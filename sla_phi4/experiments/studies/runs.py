@@ -24,7 +24,7 @@ class StudySettings:
     """What every study shares.
 
     Args:
-        study: `app`, `lora-rank`, `truncation` or `overall-mode`.
+        study: `app`, `lora-rank`, `truncation`, `overall-mode` or `language`.
         workdir: holds the shared corpus (`corpus/`) and cache (`cache/`), the runs (`runs/`) and each study's
             `<study>.json`, `.md` and `.png`.
         seeds: seeds of the random weights and of training (the corpus is the main job's, seed 0).
@@ -32,6 +32,9 @@ class StudySettings:
         quick: a smoke run (tiny corpus and model, two epochs).
         drop_responses: truncation study: the probability of the model trained with `--drop_responses`.
         draws: truncation study: random draws of each number of responses dropped.
+        language_model: language study: the pretrained language model of its real-parts backbones (a pinned
+            package's name or a Llama folder).
+        full_size: language study: the main job's corpus and epochs rather than its CPU sizes.
     """
 
     study: str
@@ -41,6 +44,8 @@ class StudySettings:
     quick: bool = False
     drop_responses: float = 0.15
     draws: int = 10
+    language_model: str = "smollm2-135m"
+    full_size: bool = False
 
     @property
     def corpus_dir(self) -> str:

@@ -6,6 +6,9 @@ from .phi4_multimodal import build_phi4_multimodal
 from .qwen2_audio import build_qwen2_audio
 from .sizes import FAMILIES, tiny_size
 from .voxtral import build_voxtral
+from .voxtral_language_model import (
+    RANDOM_LANGUAGE_MODEL, build_voxtral_with_language_model, language_model_choices, language_model_folder,
+)
 from .whisper import RANDOM, app_encoder_choices, whisper_folder
 
 
@@ -17,11 +20,21 @@ BACKBONES = {
 }
 
 
-def build_backbone(backbone: str, folder: str, size: dict, audio_whisper: str) -> None:
+def build_backbone(backbone: str, folder: str, size: dict, audio_whisper: str,
+                   language_model: str | None = None) -> None:
     """Writes the stand-in of `backbone` (a `BACKBONES` key) at `size` into `folder`. Voxtral and Qwen2-Audio put
-    the encoder of the Whisper folder `audio_whisper` in their audio tower; Phi-4's conformer is random."""
+    the encoder of the Whisper folder `audio_whisper` in their audio tower; Phi-4's conformer is random. With a
+    `language_model` folder (Voxtral only), that pretrained Llama is the text model instead of a random one."""
     family, _, builder = BACKBONES[backbone]
-    builder(folder, size[family], audio_whisper)
+    if language_model is None:
+        builder(folder, size[family], audio_whisper)
+    elif backbone == "voxtral":
+        build_voxtral_with_language_model(folder, audio_whisper, language_model)
+    else:
+        raise ValueError(f"A pretrained language model fits the voxtral stand-in only, not {backbone}.")
 
 
-__all__ = ["BACKBONES", "FAMILIES", "RANDOM", "app_encoder_choices", "build_backbone", "tiny_size", "whisper_folder"]
+__all__ = [
+    "BACKBONES", "FAMILIES", "RANDOM", "RANDOM_LANGUAGE_MODEL", "app_encoder_choices", "build_backbone",
+    "language_model_choices", "language_model_folder", "tiny_size", "whisper_folder",
+]

@@ -25,17 +25,22 @@ def voxtral_config(size: dict, whisper_config, vocab_size: int) -> VoxtralConfig
         "num_key_value_heads": scaled_heads(heads, text["num_attention_heads"], text["num_key_value_heads"]),
         "bos_token_id": BOS_ID, "eos_token_id": EOS_ID, "pad_token_id": PAD_ID,
     }
-    values["audio_config"] = {
-        **values["audio_config"], "hidden_size": whisper_config.d_model,
+    values["audio_config"] = audio_config_values(values["audio_config"], whisper_config)
+    values["hidden_size"] = size["hidden_size"]
+    values["vocab_size"] = values["text_config"]["vocab_size"]
+    return VoxtralConfig(**values)
+
+
+def audio_config_values(real_audio_config: dict, whisper_config) -> dict:
+    """Voxtral's real audio-tower config with the widths of the Whisper encoder that fills it."""
+    return {
+        **real_audio_config, "hidden_size": whisper_config.d_model,
         "intermediate_size": whisper_config.encoder_ffn_dim, "num_hidden_layers": whisper_config.encoder_layers,
         "num_attention_heads": whisper_config.encoder_attention_heads,
         "num_key_value_heads": whisper_config.encoder_attention_heads,
         "head_dim": whisper_config.d_model // whisper_config.encoder_attention_heads,
         "num_mel_bins": whisper_config.num_mel_bins,
     }
-    values["hidden_size"] = size["hidden_size"]
-    values["vocab_size"] = values["text_config"]["vocab_size"]
-    return VoxtralConfig(**values)
 
 
 def build_voxtral(folder: str, size: dict, audio_whisper: str) -> None:
@@ -66,4 +71,4 @@ def save_flat_preprocessor_config(feature_extractor, folder: str, processor_clas
         json.dump(values, handle, indent=2, allow_nan=False)
 
 
-__all__ = ["build_voxtral", "save_flat_preprocessor_config", "voxtral_config"]
+__all__ = ["audio_config_values", "build_voxtral", "save_flat_preprocessor_config", "voxtral_config"]
