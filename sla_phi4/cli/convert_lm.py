@@ -1,13 +1,10 @@
 """`sla convert-lm`: the command line of :mod:`sla_phi4.conversion.gguf_lm`."""
 
-import json
-from importlib.resources import files
 from pathlib import Path
 
+from sla_phi4.cli.conversion_flags import add_conversion_flags, check_source, folder_written
 from sla_phi4.cli.parser import SLAArgumentParser
 
-
-DTYPE_NAMES = ("bfloat16", "float32")
 
 DESCRIPTION = """\
 Converts a pretrained language model shipped as one GGUF file into a transformers folder (safetensors weights,
@@ -23,30 +20,17 @@ EXAMPLES = """\
   sla convert-lm model.gguf --output DIR"""
 
 
-def package_names() -> list[str]:
-    """The pinned packages' model names (`sla_phi4/conversion/gguf_lm_packages.json`), read without torch."""
-    path = Path(str(files("sla_phi4").joinpath("conversion", "gguf_lm_packages.json")))
-    return sorted(name for name in json.loads(path.read_text(encoding="utf-8")) if not name.startswith("_"))
-
-
 def build_parser() -> SLAArgumentParser:
     parser = SLAArgumentParser(description=DESCRIPTION, examples=EXAMPLES)
     parser.add_argument("source", nargs="?", metavar="FILE", type=Path, default=None, help="a GGUF file")
-    parser.add_argument("--package", choices=package_names(), default=None,
-                        help="convert the language model of a pinned package")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="new folder to write (default with --package: the cache)")
-    parser.add_argument("--dtype", choices=DTYPE_NAMES, default="float32", help="dtype of the saved weights")
+    add_conversion_flags(parser, "gguf_lm_packages.json", "language model")
     return parser
 
 
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if bool(args.package) == bool(args.source):
-        parser.error("give either --package or a GGUF FILE")
-    if args.source and args.output is None:
-        parser.error("--output is required with a GGUF FILE")
+    check_source(parser, args, bool(args.source), "a GGUF FILE")
     return args
 
 
@@ -64,8 +48,5 @@ def main(argv=None) -> int:
         folder = convert_lm_package(args.package, args.output, dtype=dtype)
     else:
         folder = convert_gguf_lm(args.source, args.output, dtype=dtype)
-    files_written = sorted(path for path in folder.iterdir() if path.is_file())
-    total = sum(path.stat().st_size for path in files_written)
-    print(f"Language model folder {folder} ({total / 1e6:.1f} MB: {', '.join(path.name for path in files_written)}), "
-          f"ready in {time.perf_counter() - start:.1f} s.")
+    print(folder_written("Language model", folder, start))
     return 0
