@@ -61,7 +61,7 @@ class _Fields:
         value = self.value[key]
         if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
             expected = _KIND_NAMES[kinds] if kinds in _KIND_NAMES else " or ".join(kind.__name__ for kind in kinds)
-            raise self.error(self.join(key), f"must be {expected}, got {json.dumps(value)}")
+            raise self.error(self.join(key), f"must be {expected}, got {json.dumps(value, allow_nan=False)}")
         return value
 
     def text(self, key: str, required: bool = True, default: str | None = None) -> str | None:

@@ -46,7 +46,7 @@ WORKER = textwrap.dedent(
     time.sleep(0.05)
     weights = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
     print(json.dumps({"anonymous_after_imports_mb": before, "peak_anonymous_mb": peak_anonymous[0],
-                      "peak_rss_mb": status_mb("VmHWM"), "model_mb": weights}))
+                      "peak_rss_mb": status_mb("VmHWM"), "model_mb": weights}, allow_nan=False))
     """
 )
 

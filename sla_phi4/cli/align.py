@@ -45,5 +45,5 @@ def main(argv=None) -> int:
         install_projector(args.backbone, result)
     figures = {key: result.summary[key] for key in ("wer_before", "wer_after", "train_clips", "eval_clips", "seconds")}
     print(f"Aligned projector in {result.folder}"
-          + (f", installed in {args.backbone}" if args.install else "") + ":\n" + json.dumps(figures, indent=2))
+          + (f", installed in {args.backbone}" if args.install else "") + ":\n" + json.dumps(figures, indent=2, allow_nan=False))
     return 0

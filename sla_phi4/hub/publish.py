@@ -69,7 +69,7 @@ LOAD_CHECK = textwrap.dedent(
     for task, info in (getattr(model.config, "custom_pipelines", None) or {}).items():
         pipelines[task] = get_class_from_dynamic_module(info["impl"], folder).__name__
     print(json.dumps({"model": type(model).__name__, "processor": type(processor).__name__,
-                      "pipelines": pipelines, "parameters": model.num_parameters()}))
+                      "pipelines": pipelines, "parameters": model.num_parameters()}, allow_nan=False))
     """
 )
 

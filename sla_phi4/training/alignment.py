@@ -291,7 +291,7 @@ def load_backbone(backbone_dir: str | Path):
 
 def alignment_key(backbone, settings: AlignmentSettings) -> str:
     """A fingerprint of what the aligned projector depends on: every weight, the settings and `ALIGNMENT_VERSION`."""
-    described = json.dumps(asdict(settings), sort_keys=True)
+    described = json.dumps(asdict(settings), sort_keys=True, allow_nan=False)
     return f"{module_fingerprint(backbone)}-{hashlib.sha256(described.encode()).hexdigest()[:12]}-v{ALIGNMENT_VERSION}"
 
 
