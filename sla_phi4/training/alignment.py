@@ -23,7 +23,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import jiwer
 import numpy as np
 import torch
 from filelock import FileLock
@@ -220,6 +219,8 @@ def transcribe(backbone, prompt: AlignmentPrompt, clip: Clip, max_new_tokens: in
 
 def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
     """WER after Whisper's English normalisation (case, punctuation, numbers) of both sides."""
+    import jiwer  # the `lm` extra: only alignment's figure of merit needs it
+
     normalize = EnglishTextNormalizer({})
     return float(jiwer.wer([normalize(text) for text in references], [normalize(text) or "-" for text in hypotheses]))
 
