@@ -3,12 +3,14 @@
 from sla_phi4.cli.parser import SLAArgumentParser
 
 
-STUDY_NAMES = ("app", "lora-rank", "truncation", "overall-mode", "language")  # sla_phi4.experiments.studies.STUDIES
+STUDY_NAMES = ("app", "lora-rank", "truncation", "overall-mode", "language", "language-probe")  # sla_phi4.experiments.studies.STUDIES
 
 DESCRIPTION = """\
 The ablation studies on the main job's corpus. Every study trains `sla demo` once per variant and seed on one
 shared corpus and session cache under --workdir, reusing every run already finished there, and writes
-<study>.json, <study>.md (mean +- standard deviation over the seeds, baselines beside) and <study>.png."""
+<study>.json, <study>.md (mean +- standard deviation over the seeds, baselines beside) and <study>.png.
+language-probe trains no session model: ridges on the untrained backbones' pooled states, cross-validated over
+all sessions (--seeds: the fold assignments)."""
 
 EXAMPLES = """\
   sla ablation --study app            # APP on against off (the Phi-4 stand-in by default)
@@ -16,6 +18,7 @@ EXAMPLES = """\
   sla ablation --study truncation     # eval sessions with responses taken out
   sla ablation --study overall-mode   # overall as its own output, or the mean of the part outputs
   sla ablation --study language       # random decoder, SmolLM2 unaligned and aligned, on two corpora
+  sla ablation --study language-probe # the same backbones untrained: ridges on their pooled states (minutes)
   sla ablation --study app --quick    # a smoke run in minutes"""
 
 
@@ -32,7 +35,8 @@ def build_parser() -> SLAArgumentParser:
     parser.add_argument("--draws", type=int, default=10,
                         help="truncation: random draws of each number of responses dropped")
     parser.add_argument("--language_model", default="smollm2-135m",
-                        help="language: the pretrained language model of the real-parts backbones (or a Llama folder)")
+                        help="language, language-probe: the pretrained language model of the real-parts backbones (or a Llama "
+                             "folder)")
     parser.add_argument("--full_size", action="store_true",
                         help="language: the main job's corpus and epochs (a GPU) rather than the CPU sizes")
     parser.add_argument("--quick", action="store_true",

@@ -126,6 +126,17 @@ def ensure_corpus(settings: DemoSettings, test_format) -> None:
                           cue_profile=settings.cue_profile)
 
 
+def build_base(settings: DemoSettings, base: str, test_format) -> str:
+    """The untrained model these settings describe, from local stand-ins, written to `base` (returned)."""
+    pack_audio = settings.pack_audio and speech_prompt(BACKBONES[settings.backbone][0]).supports_packing
+    return build_tiny_checkpoint(base, seed=settings.seed, size=settings.size, backbone=settings.backbone,
+                                 app_encoder=settings.app_encoder, audio_tower=settings.audio_tower,
+                                 pack_audio=pack_audio, use_app=settings.use_app, lora_rank=settings.lora_rank,
+                                 lora_alpha=2 * settings.lora_rank, overall_mode=settings.overall_mode,
+                                 test_format=test_format, language_model=settings.language_model,
+                                 align=alignment_settings(settings))
+
+
 def run(settings: DemoSettings) -> dict:
     steps = Steps(8 if settings.model_card else 6)
     workdir, corpus = settings.workdir, settings.corpus_dir
@@ -141,13 +152,7 @@ def run(settings: DemoSettings) -> dict:
           + ("" if settings.use_app else " (off)")
           + ("" if settings.language_model == "random" else f"; language model: {settings.language_model}")
           + (" (aligned)" if settings.align else ""))
-    pack_audio = settings.pack_audio and speech_prompt(BACKBONES[settings.backbone][0]).supports_packing
-    build_tiny_checkpoint(base, seed=settings.seed, size=settings.size, backbone=settings.backbone,
-                          app_encoder=settings.app_encoder, audio_tower=settings.audio_tower,
-                          pack_audio=pack_audio, use_app=settings.use_app, lora_rank=settings.lora_rank,
-                          lora_alpha=2 * settings.lora_rank, overall_mode=settings.overall_mode,
-                          test_format=test_format, language_model=settings.language_model,
-                          align=alignment_settings(settings))
+    build_base(settings, base, test_format)
 
     data = DataArguments(corpus_root=corpus, cache_dir=settings.cache_dir)
     start = base

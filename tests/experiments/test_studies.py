@@ -103,3 +103,21 @@ def test_language_study_on_both_corpora(workdir, tiny_language_model, monkeypatc
     assert summary["cue_profile"] == "content-only"
     markdown = (workdir / "language.md").read_text()
     assert "Corpus `content-only`" in markdown and "held-out WER" in markdown and "timing ridge RMSE" in markdown
+
+
+@pytest.mark.slow
+def test_language_probe_on_both_corpora(workdir, tiny_language_model, monkeypatch, tmp_path):
+    monkeypatch.setenv("SLA_CACHE_DIR", str(tmp_path / "cache"))
+    report = study(workdir, "language-probe", "--language_model", str(tiny_language_model))
+    assert set(report["corpora"]) == {"content-only", "default"} and report["folds"] == 5
+    for probe in report["corpora"].values():
+        assert set(probe["baselines"]) == {"train_mean", "timing", "whisper"}
+        backbones = probe["backbones"]
+        assert list(backbones) == ["(a) random decoder", "(b) SmolLM2, projector random",
+                                   "(c) SmolLM2, projector aligned"]
+        assert set(backbones["(a) random decoder"]) == {"heard", "head_input", "read", "read_embeddings"}
+        assert set(backbones["(c) SmolLM2, projector aligned"]) == {"heard", "head_input"}  # reads as (b) does
+        for stats in backbones["(b) SmolLM2, projector random"].values():
+            assert all(stats[target]["rmse"]["mean"] > 0 for target in TARGETS)
+    markdown = (workdir / "language-probe.md").read_text()
+    assert "(b) SmolLM2, projector random: read, middle layer" in markdown and "5-fold cross-validation" in markdown
