@@ -179,10 +179,11 @@ def plot(per_corpus: dict):
     for axis, (corpus, probe) in zip(axes[0], per_corpus.items()):
         labelled = rows_of(probe)
         positions = np.arange(len(labelled))
-        axis.barh(positions, [stats["overall"]["rmse"]["mean"] for _, stats in labelled],
-                  xerr=[stats["overall"]["rmse"]["sd"] for _, stats in labelled], capsize=2,
-                  color=["grey" if label in BASELINES.values() else "C0" for label, _ in labelled])
-        axis.axvline(probe["baselines"]["train_mean"]["overall"]["rmse"]["mean"], color="grey", linestyle="--")
+        for position, (label, stats) in zip(positions, labelled):
+            axis.errorbar(stats["overall"]["rmse"]["mean"], position, xerr=stats["overall"]["rmse"]["sd"], fmt="o",
+                          capsize=2, color="grey" if label in BASELINES.values() else "C0")
+        axis.axvline(probe["baselines"]["train_mean"]["overall"]["rmse"]["mean"], color="grey", linestyle="--",
+                     label="training mean")
         axis.set(yticks=positions, yticklabels=[label for label, _ in labelled], xlabel="overall RMSE (CV)",
                  title=f"{corpus} corpus")
         axis.invert_yaxis()
