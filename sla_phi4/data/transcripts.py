@@ -32,8 +32,11 @@ def read_transcripts(root: str | os.PathLike, split: str) -> dict[str, str]:
                               f"(reference-materials/annotations/{split}-*-trans-ref.json).")
     words = {}
     for path in paths:
-        with open(path, encoding="utf-8-sig") as handle:
-            document = json.load(handle)
+        try:
+            with open(path, encoding="utf-8-sig") as handle:
+                document = json.load(handle)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise TranscriptError(f"{path}: not readable as UTF-8 JSON ({error}).") from error
         if not isinstance(document, dict) or not isinstance(document.get("files"), list):
             raise TranscriptError(f"{path}: not a kit transcript file (a JSON object with a 'files' list).")
         for number, entry in enumerate(document["files"], start=1):

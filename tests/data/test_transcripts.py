@@ -31,6 +31,9 @@ def test_gaps_and_bad_files_are_named(tmp_path):
     write(tmp_path, "dev-x-trans-ref.json", {"files": [{"File-id": "S1-P10001"}]})
     with pytest.raises(TranscriptError, match="dev-x-trans-ref.json: entry 1 has no"):
         read_transcripts(tmp_path, "dev")
+    write(tmp_path, "dev-x-trans-ref.json", '{"files": [')
+    with pytest.raises(TranscriptError, match="dev-x-trans-ref.json: not readable as UTF-8 JSON"):
+        read_transcripts(tmp_path, "dev")
     write(tmp_path, "dev-x-trans-ref.json", [1, 2])
     with pytest.raises(TranscriptError, match="not a kit transcript file"):
         read_transcripts(tmp_path, "dev")
