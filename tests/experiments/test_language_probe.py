@@ -2,6 +2,7 @@
 are fold assignments, and the middle layer is the one fixed in advance."""
 
 import numpy as np
+import pytest
 
 from sla_phi4.experiments.studies.language_probe import cross_validated, fold_predictions, middle
 from sla_phi4.experiments.studies.report import TARGETS
@@ -41,3 +42,12 @@ def test_middle_layer():
     states = np.arange(5 * 31 * 2).reshape(5, 31, 2)
     np.testing.assert_array_equal(middle(states), states[:, 15])
     assert middle(np.zeros((3, 5, 4))).shape == (3, 4)
+
+
+def test_an_unknown_language_model_fails_before_any_work(tmp_path):
+    from sla_phi4.cli.ablation import main
+
+    with pytest.raises(ValueError, match="is neither .* nor a model folder"):
+        main(["--study", "language-probe", "--quick", "--workdir", str(tmp_path), "--language_model",
+              str(tmp_path / "nothing")])
+    assert not any(tmp_path.iterdir())  # no corpus, no backbone

@@ -108,7 +108,16 @@ def plot(per_corpus: dict):
     return canvas
 
 
+def check_language_model(study: StudySettings) -> None:
+    """Fails at once, before any run, on a language model that is neither a pinned package nor a model folder (a
+    package's is converted here, once per machine)."""
+    from sla_phi4.testing.stand_ins.voxtral_language_model import language_model_folder
+
+    language_model_folder(study.language_model)
+
+
 def run(study: StudySettings) -> dict:
+    check_language_model(study)
     per_corpus = {}
     for corpus in CORPORA:
         results = run_variants(corpus_study(study, corpus), variants(study, corpus))
@@ -127,4 +136,4 @@ def run(study: StudySettings) -> dict:
     return write_study(study, report, markdown(per_corpus, footer), plot(per_corpus))
 
 
-__all__ = ["CORPORA", "CPU_SIZES", "aggregate", "corpus_study", "run", "variants"]
+__all__ = ["CORPORA", "CPU_SIZES", "aggregate", "check_language_model", "corpus_study", "run", "variants"]

@@ -25,7 +25,7 @@ from dataclasses import replace
 import numpy as np
 from sklearn.model_selection import KFold
 
-from sla_phi4.experiments.studies.language import CORPORA, corpus_study, variants
+from sla_phi4.experiments.studies.language import CORPORA, check_language_model, corpus_study, variants
 from sla_phi4.experiments.studies.report import TARGETS, figure, mean_sd, spread, table, write_study
 from sla_phi4.experiments.studies.runs import StudySettings, demo_settings
 
@@ -193,6 +193,7 @@ def plot(per_corpus: dict):
 
 def run(study: StudySettings) -> dict:
     study = replace(study, study="language-probe")
+    check_language_model(study)
     per_corpus = {corpus: corpus_probe(study, corpus) for corpus in CORPORA}
     report = {"study": "language-probe", "seeds": study.seeds, "folds": FOLDS, "language_model": study.language_model,
               "corpora": per_corpus}
