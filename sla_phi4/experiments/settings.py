@@ -53,6 +53,11 @@ class DemoSettings:
     epochs_app: float = field(default=20, metadata={"help": "Epochs of stage app."})
     epochs_sla: float = field(default=6, metadata={"help": "Epochs of stage sla."})
     lr_sla: float = field(default=5e-4, metadata={"help": "Learning rate of stage sla."})
+    batch_size: int = field(default=8, metadata={
+        "help": "Training sessions per step and process, of both stages (times --gradient_accumulation)."})
+    gradient_accumulation: int = field(default=1, metadata={
+        "help": "Micro-batches per optimizer step: --batch_size 2 --gradient_accumulation 4 steps as a batch of 8 "
+                "does, in a quarter of the activation memory."})
     corpus_dir: str | None = field(default=None, metadata={"help": "Default: <workdir>/corpus."})
     cache_dir: str | None = field(default=None, metadata={"help": "Default: <workdir>/cache."})
     model_card: bool = field(default=True, metadata={"help": "Write the model card and reload through the pipeline."})
@@ -61,6 +66,8 @@ class DemoSettings:
     def __post_init__(self):
         if self.language_model != "random" and self.backbone != "voxtral":
             raise ValueError(f"--language_model fits the voxtral backbone only, not {self.backbone}.")
+        if self.batch_size < 1 or self.gradient_accumulation < 1:
+            raise ValueError("--batch_size and --gradient_accumulation must be at least 1.")
         if self.align and self.language_model == "random":
             raise ValueError("--align needs a pretrained --language_model (e.g. smollm2-135m), not a random decoder.")
         if self.quick:

@@ -26,17 +26,21 @@ from sla_phi4.experiments.studies.runs import StudySettings, Variant, run_varian
 CORPORA = ("content-only", "default")
 # The sizes that fit 2 shared CPU cores: a third of the main job's sessions, answers half as long, fewer epochs.
 CPU_SIZES = {"sessions": 140, "duration_scale": 0.05, "epochs_sla": 4}
+# SmolLM2's session model at the main job's batch of 8 was killed at 23.5 GB resident on a 24 GB machine: at the CPU
+# sizes its backbones step in micro-batches of 2 (about 3 GB), 4 to an optimizer step, the same effective batch.
+CPU_MICRO_BATCHES = {"batch_size": 2, "gradient_accumulation": 4}
 BASELINES = {"train_mean": "training mean", "acoustic_ridge": "timing ridge", "whisper_ridge": "pooled-Whisper ridge"}
 
 
 def variants(study: StudySettings, corpus: str) -> list[Variant]:
     """(a), (b) and (c) on one corpus, at the study's sizes."""
-    sizes = {} if study.full_size or study.quick else dict(CPU_SIZES)
-    shared = {"cue_profile": corpus, **sizes}
+    cpu = not (study.full_size or study.quick)
+    shared = {"cue_profile": corpus, **(CPU_SIZES if cpu else {})}
+    pretrained = {**shared, "language_model": study.language_model, **(CPU_MICRO_BATCHES if cpu else {})}
     return [
         Variant("(a) random decoder", shared),
-        Variant("(b) SmolLM2, projector random", {**shared, "language_model": study.language_model}),
-        Variant("(c) SmolLM2, projector aligned", {**shared, "language_model": study.language_model, "align": True}),
+        Variant("(b) SmolLM2, projector random", pretrained),
+        Variant("(c) SmolLM2, projector aligned", {**pretrained, "align": True}),
     ]
 
 
