@@ -27,7 +27,7 @@ CORPORA = ("content-only", "default")
 # The sizes that fit 2 shared CPU cores: a third of the main job's sessions, answers half as long, fewer epochs.
 CPU_SIZES = {"sessions": 140, "duration_scale": 0.05, "epochs_sla": 4}
 # SmolLM2's session model at the main job's batch of 8 was killed at 23.5 GB resident on a 24 GB machine: at the CPU
-# sizes its backbones step in micro-batches of 2 (about 3 GB), 4 to an optimizer step, the same effective batch.
+# sizes its backbones step in micro-batches of 2 (8.3 GB at peak), 4 to an optimizer step, the same effective batch.
 CPU_MICRO_BATCHES = {"batch_size": 2, "gradient_accumulation": 4}
 BASELINES = {"train_mean": "training mean", "acoustic_ridge": "timing ridge", "whisper_ridge": "pooled-Whisper ridge"}
 
