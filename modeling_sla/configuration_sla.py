@@ -75,7 +75,12 @@ class SLAConfig(PreTrainedConfig):
             How a batch is run in eval mode (scoring). `"per_session"`: each session runs its own passes (its clips
             share them, sessions never do), so its scores are the same to the last bit alone, in any batch and in
             any order. `"padded"`: sessions share padded passes (opt-in; the rounding then moves with the batch,
-            in bf16 by up to a few hundredths of a band). Training batches are always padded.
+            in bf16 by up to a few hundredths of a band). Training batches follow `training_batching`.
+        training_batching (`str`, *optional*, defaults to `"padded"`):
+            How a batch is run in training mode. `"padded"`: one padded pass over the batch. `"per_session"`
+            (opt-in): each session runs its own forward pass, without padding or a padding mask, and the masked MSE
+            is taken over the whole batch's targets at once, as the padded pass takes it; the activations of every
+            session of the batch are kept for the backward pass, as in the padded pass.
     """
 
     model_type = "sla_session_scoring"
@@ -103,6 +108,7 @@ class SLAConfig(PreTrainedConfig):
     head_normalization: bool = True
     uncertainty: dict | None = None
     session_batching: Literal["per_session", "padded"] = "per_session"
+    training_batching: Literal["padded", "per_session"] = "padded"
 
     def __post_init__(self, **kwargs):
         test_format = load_test_format(self.test_format)

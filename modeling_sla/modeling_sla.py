@@ -267,7 +267,8 @@ class SLAForSessionScoring(SLAPreTrainedModel):
             Which labels are present. Without it, finite labels count as present.
 
         In eval mode with `config.session_batching="per_session"` (the default) each session of a batch runs alone,
-        exactly as the processor makes it for that session, so its scores do not depend on its batch-mates.
+        exactly as the processor makes it for that session, so its scores do not depend on its batch-mates. In
+        training mode `config.training_batching="per_session"` (opt-in) does the same, the loss taken over the batch.
         """
         inputs = {
             "input_ids": input_ids, "attention_mask": attention_mask, "audio_input_features": audio_input_features,
@@ -282,7 +283,8 @@ class SLAForSessionScoring(SLAPreTrainedModel):
                                    output_hidden_states=output_hidden_states)
 
     def _runs_per_session(self, input_ids: torch.Tensor) -> bool:
-        return not self.training and self.config.session_batching == "per_session" and input_ids.shape[0] > 1
+        mode = self.config.training_batching if self.training else self.config.session_batching
+        return mode == "per_session" and input_ids.shape[0] > 1
 
     def _forward_per_session(self, inputs: dict, labels, labels_mask, output_hidden_states) -> SLAOutput:
         """Each session on its own (`session_batch_sla.py`), the outputs joined in batch order."""

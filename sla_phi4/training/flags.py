@@ -34,6 +34,10 @@ class ModelArguments:
     overall_mode: str = field(default="head", metadata={"help": "'head' or 'part_mean' (ablation)."})
     lora_rank: int = field(default=16, metadata={"help": "LoRA rank (ablation), when building from parts."})
     lora_alpha: int | None = field(default=None, metadata={"help": "Defaults to twice the rank."})
+    training_batching: str = field(default="padded", metadata={
+        "choices": ["padded", "per_session"],
+        "help": "How a training batch runs: one padded pass (default), or per_session, one pass per session without "
+                "padding, the loss over the whole batch (opt-in; docs/performance.md)."})
 
 
 @dataclass
@@ -105,7 +109,8 @@ class TrainerDefaults:
 FLAG_GROUPS = {
     "stage": (StageArguments, ("stage", "app_targets", "drop_responses")),
     "data": (DataArguments, None),
-    "model": (ModelArguments, ("checkpoint", "format", "init_from", "backbone", "backbone_revision", "overall_mode")),
+    "model": (ModelArguments, ("checkpoint", "format", "init_from", "backbone", "backbone_revision", "overall_mode",
+                                    "training_batching")),
     "LoRA": (ModelArguments, ("lora_rank", "lora_alpha")),
     "APP (Acoustic Proficiency Prior)": (ModelArguments, ("app_encoder", "app_checkpoint", "use_app")),
     "Trainer flags this package sets (transformers.TrainingArguments)": (TrainerDefaults, None),

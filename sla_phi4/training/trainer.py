@@ -53,6 +53,13 @@ def model_source(model_args: ModelArguments) -> str:
 
 
 def load_model(model_args: ModelArguments, dtype=torch.float32) -> SLAForSessionScoring:
+    """The model to train, its training batches run as `--training_batching` says."""
+    model = source_model(model_args, dtype)
+    model.config.training_batching = model_args.training_batching
+    return model
+
+
+def source_model(model_args: ModelArguments, dtype=torch.float32) -> SLAForSessionScoring:
     """From a checkpoint, from a model of another test (`init_from`, with a new head for `format`), or built from
     parts (optionally taking the APP classifier of a stage-app result)."""
     source = model_source(model_args)

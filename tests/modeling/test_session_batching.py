@@ -82,7 +82,7 @@ def test_loss_and_hidden_states_are_joined_in_batch_order(tiny_model, tiny_proce
         torch.testing.assert_close(ours[mask], theirs[mask], rtol=1e-4, atol=1e-4)
 
 
-def test_training_batches_stay_padded(tiny_model, tiny_processor, monkeypatch):
+def test_training_batches_are_padded_by_default(tiny_model, tiny_processor, monkeypatch):
     calls = []
     original = tiny_model._forward_batch
     monkeypatch.setattr(tiny_model, "_forward_batch", lambda **kwargs: calls.append(kwargs["input_ids"].shape[0])
@@ -97,6 +97,53 @@ def test_training_batches_stay_padded(tiny_model, tiny_processor, monkeypatch):
     with torch.no_grad():
         tiny_model(**batch)
     assert calls == [3, 1, 1, 1]
+
+
+def training_step(model, batch) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Loss, scores and the trainable parameters' gradients of one training forward and backward pass."""
+    model.zero_grad(set_to_none=True)
+    model.train()
+    try:
+        output = model(**batch)
+        output.loss.backward()
+    finally:
+        model.eval()
+    gradients = {name: parameter.grad.clone() for name, parameter in model.named_parameters()
+                 if parameter.requires_grad and parameter.grad is not None}
+    model.zero_grad(set_to_none=True)
+    return output.loss.detach(), output.scores.detach(), gradients
+
+
+def test_per_session_training_takes_the_padded_batchs_loss_and_gradients(tiny_checkpoint, tiny_processor, monkeypatch):
+    """`training_batching="per_session"` (opt-in): one pass per session, no padding, the same loss and gradients as
+    the padded pass (float32, dropout off so both see the same network), and each session's scores bitwise those of
+    it alone in training mode."""
+    model = SLAForSessionScoring.from_pretrained(tiny_checkpoint, lora_dropout=0.0).eval()
+    model.set_trainable("sla")
+    batch = tiny_processor(SESSIONS, scores=[{"P1": 4.0, "overall": 4.0}, {"P3": 3.5, "P5": 3.0}, {"P4": 2.5}])
+    padded_loss, padded_scores, padded_gradients = training_step(model, batch)
+    calls = []
+    original = model._forward_batch
+    monkeypatch.setattr(model, "_forward_batch", lambda **kwargs: calls.append(kwargs["input_ids"].shape[0])
+                        or original(**kwargs))
+    model.config.training_batching = "per_session"
+    loss, scores, gradients = training_step(model, batch)
+    assert calls == [1, 1, 1]
+    torch.testing.assert_close(loss, padded_loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(scores, padded_scores, rtol=1e-5, atol=1e-5)
+    assert gradients.keys() == padded_gradients.keys() and any(name.startswith("head") for name in gradients)
+    assert any("lora" in name for name in gradients)
+    for name, gradient in gradients.items():
+        assert gradient.abs().sum() > 0 or padded_gradients[name].abs().sum() == 0, name
+        torch.testing.assert_close(gradient, padded_gradients[name], rtol=1e-4, atol=1e-6, msg=name)
+    model.train()
+    try:
+        with torch.no_grad():
+            alone = [model(**tiny_processor([session])).scores[0] for session in SESSIONS]
+    finally:
+        model.eval()
+    for row, session_scores in enumerate(alone):
+        assert torch.equal(session_scores, scores[row])
 
 
 def test_units_that_do_not_fit_the_placeholders_are_refused(tiny_processor):

@@ -330,3 +330,16 @@ def test_pinned_memory_is_off_without_an_accelerator(tmp_path):
     assert SLATrainingArguments(output_dir=str(tmp_path), use_cpu=True).dataloader_pin_memory is False
     if not torch.accelerator.is_available():
         assert SLATrainingArguments(output_dir=str(tmp_path)).dataloader_pin_memory is False
+
+
+def test_training_batching_flag_reaches_the_model(tiny_checkpoint, capsys):
+    from sla_phi4.cli.train import build_parser
+    from sla_phi4.training.trainer import load_model
+
+    assert load_model(ModelArguments(checkpoint=str(tiny_checkpoint))).config.training_batching == "padded"
+    model = load_model(ModelArguments(checkpoint=str(tiny_checkpoint), training_batching="per_session"))
+    assert model.config.training_batching == "per_session"
+    assert "--training-batching" in build_parser().format_help()
+    with pytest.raises(SystemExit):
+        build_parser().parse_known_args(["--training-batching", "packed"])
+    assert "invalid choice: 'packed'" in capsys.readouterr().err
