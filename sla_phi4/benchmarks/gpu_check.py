@@ -20,7 +20,8 @@ stays on sdpa):
   batch_invariance   4 sessions alone and batched: bitwise under the default settings; the padded batch's differences
   float32_agreement  the model in float32: 2 sessions alone against one padded batch (a masking fault fails it)
   training           3 AdamW steps (LoRA rank 16, head and APP projector; activation checkpointing; frozen encoders'
-                     outputs cached first) at batch 1, 4 and 8, and at 4 under autocast: sessions/s
+                     outputs cached first) at batch 1, 4 and 8, at 8 one pass per session (opt-in
+                     `training_batching`), and at 4 under autocast: sessions/s
   projection         3 epochs of S&I train at the best rate, the encoder cache included
 with peak GPU memory per phase and MFU (analytic FLOPs from `real_size.py` over time and the device's dense bf16 peak,
 `gpu_check.json`). It also reports the host memory of the process while building (does building hold a second copy
@@ -98,6 +99,7 @@ class CheckSettings:
     padded_batch_sizes: tuple[int, ...]
     train_batch_scales: tuple[float, ...]
     train_batch_sizes: tuple[int, ...]
+    train_per_session_batch_sizes: tuple[int, ...]
     autocast_batch_size: int
     lever_lora_b_std: float
     steps: int
@@ -114,7 +116,8 @@ def load_check_settings(path: Path = CHECK_SETTINGS_PATH) -> CheckSettings:
         raise ValueError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from error
     values = {key: value for key, value in values.items() if not key.startswith("_")}
     for key in ("invariance_scales", "float32_scales", "scoring_batch_sizes", "scoring_session_scales",
-                "padded_batch_sizes", "train_batch_scales", "train_batch_sizes", "device_peaks"):
+                "padded_batch_sizes", "train_batch_scales", "train_batch_sizes", "train_per_session_batch_sizes",
+                "device_peaks"):
         values[key] = tuple(values[key])
     return CheckSettings(**values)
 
@@ -467,8 +470,8 @@ def estimated_seconds(config, synthesizer: SessionSynthesizer, attentions: int, 
     invariance = sum(item["total"] for item in flops(settings.invariance_scales))
     float32 = sum(item["total"] for item in flops(settings.float32_scales))
     train = flops(settings.train_batch_scales)
-    batches = [[real] if size == 1 else train[:size] for size in settings.train_batch_sizes]
-    batches.append(train[: settings.autocast_batch_size])
+    sizes = (*settings.train_batch_sizes, *settings.train_per_session_batch_sizes, settings.autocast_batch_size)
+    batches = [[real] if size == 1 else train[:size] for size in sizes]
     multiples = SETTINGS.train_step_forward_multiples + estimate["recompute_forward_multiples"]
     per_attention = (
         2 * (repeats + 1) * real["total"]  # scoring, and its parts one by one (one warm-up pass each)
@@ -808,11 +811,12 @@ def random_marks(count: int, num_scores: int, seed: int) -> tuple[torch.Tensor, 
 
 
 def measure_training(model, synthesizer, sessions, device, steps: int, learning_rate: float, peak: float | None,
-                     seed: int = 0, autocast: bool = False) -> dict:
+                     seed: int = 0, autocast: bool = False, batching: str = "padded") -> dict:
     """`steps` AdamW steps (fused on CUDA, as the Trainer's default) on the trainable parameters with activation
-    checkpointing and cached encoder outputs, optionally under `torch.autocast` in the backbone's dtype (LoRA then
-    computed in it, on float32 master weights); the trainable weights are restored afterwards, so every phase starts
-    from the same model."""
+    checkpointing and cached encoder outputs, the batch run as `batching` (`config.training_batching`: one padded
+    pass, or one pass per session), optionally under `torch.autocast` in the backbone's dtype (LoRA then computed in
+    it, on float32 master weights); the trainable weights are restored afterwards, so every phase starts from the
+    same model."""
     trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
     initial = {name: p.detach().clone() for name, p in trainable.items()}
     start = time.perf_counter()
@@ -828,6 +832,7 @@ def measure_training(model, synthesizer, sessions, device, steps: int, learning_
     model.train()
     reset_peak_memory(device)
     losses, times = [], []
+    saved_batching, model.config.training_batching = model.config.training_batching, batching
     try:
         for _ in tqdm(range(steps), desc=f"training, batch {len(sessions)}", unit="step", leave=False):
             begin = time.perf_counter()
@@ -840,6 +845,7 @@ def measure_training(model, synthesizer, sessions, device, steps: int, learning_
             times.append(time.perf_counter() - begin)
             losses.append(float(loss.detach()))
     finally:
+        model.config.training_batching = saved_batching
         model.activation_checkpointing_disable()
         model.eval()
         with torch.no_grad():
@@ -847,7 +853,7 @@ def measure_training(model, synthesizer, sessions, device, steps: int, learning_
                 parameter.copy_(initial[name])
     step_s = statistics.median(times[1:] or times)  # the first step warms up
     return {
-        "batch": len(sessions), "steps": steps, "autocast": autocast,
+        "batch": len(sessions), "steps": steps, "autocast": autocast, "batching": batching,
         "tokens": [len(session.input_ids) for session in sessions],
         "cache_s": cache_s, "step_s_median": step_s, "step_s_first": times[0], "sessions_per_s": len(sessions) / step_s,
         "mfu": mfu(train_step_flops(model.config, sessions), step_s, peak), **peak_memory(device),
@@ -948,13 +954,18 @@ def plan_sessions(synthesizer: SessionSynthesizer, plan: RunPlan, settings: Chec
     }
 
 
-def training_batches(sessions: dict, settings: CheckSettings = CHECK) -> list[tuple[str, list, bool]]:
-    """(name, sessions, autocast) of each training measurement: the real session alone, then the first 4 and 8 of the
-    training batch; one more under autocast."""
-    batches = [(str(size), [sessions["real"]] if size == 1 else sessions["train"][:size], False)
-               for size in settings.train_batch_sizes]
-    size = settings.autocast_batch_size
-    return batches + [(f"{size}_autocast", [sessions["real"]] if size == 1 else sessions["train"][:size], True)]
+def training_batches(sessions: dict, settings: CheckSettings = CHECK) -> list[tuple[str, list, bool, str]]:
+    """(name, sessions, autocast, batching) of each training measurement: the real session alone, then the first 4
+    and 8 of the training batch, padded; the per-session sizes run one pass per session (opt-in); one more under
+    autocast."""
+
+    def batch(size: int) -> list:
+        return [sessions["real"]] if size == 1 else sessions["train"][:size]
+
+    return ([(str(size), batch(size), False, "padded") for size in settings.train_batch_sizes]
+            + [(f"{size}_per_session", batch(size), False, "per_session")
+               for size in settings.train_per_session_batch_sizes]
+            + [(f"{settings.autocast_batch_size}_autocast", batch(settings.autocast_batch_size), True, "padded")])
 
 
 def projected_training(result: dict, settings: CheckSettings = CHECK) -> dict:
@@ -1015,10 +1026,10 @@ def run_attention(model, synthesizer, sessions: dict, plan: RunPlan, attention: 
         guarded(result, name, measure, device, result["errors"], f"{attention}: {name}")
         saved(result)
     result["training"] = {}
-    for name, batch, autocast in training_batches(sessions, settings):
+    for name, batch, autocast, batching in training_batches(sessions, settings):
         guarded(result["training"], name,
                 lambda: measure_training(model, synthesizer, batch, device, plan.steps, plan.learning_rate, peak,
-                                         plan.seed, autocast=autocast),
+                                         plan.seed, autocast=autocast, batching=batching),
                 device, result["errors"], f"{attention}: training {name}")
         saved(result)
     guarded(result, "projection", lambda: projected_training(result), device, result["errors"],
@@ -1356,7 +1367,9 @@ def attention_rows(result: dict) -> list[str]:
         if failed(f"training {batch}", training):
             continue
         losses = training["losses"]
-        rows.append(f"training ({training['steps']} steps{', autocast' if training['autocast'] else ''}) | "
+        how = (", per session" if training["batching"] == "per_session" else "") + (
+            ", autocast" if training["autocast"] else "")
+        rows.append(f"training ({training['steps']} steps{how}) | "
                     f"{training['batch']} | {training['sessions_per_s']:.3g} | {percent(training['mfu'])} | "
                     f"{memory(training)} | loss {losses[0]:.3g} -> {losses[-1]:.3g}, finite: "
                     f"{training['losses_finite']}")

@@ -14,7 +14,8 @@ bf16, real-length sessions, nothing downloaded. For each backbone (several in on
 scoring of 16 sessions of 0.6-1.2x the real length at batch 1, 4, 8 and 16 (sessions/s, MFU, and whether every
 session's scores equal its batch-1 scores to the last bit), the time of each part of a session (APP Whisper, audio
 tower, decoder), the LoRA levers (float32, backbone dtype, merged), the float32 agreement of a padded batch with
-sessions alone, training at batch 1, 4 and 8 (sessions/s, MFU), and the projected time of 3 epochs of S&I train.
+sessions alone, training at batch 1, 4 and 8 and at 8 with one pass per session, opt-in (sessions/s, MFU), and
+the projected time of 3 epochs of S&I train.
 A Markdown table goes to stdout, everything to the JSON file (rewritten after every phase); it exits non-zero when
 an exactness check fails or a score or loss is not finite. Tolerances and device peaks are in
 sla_phi4/benchmarks/gpu_check.json; docs/performance.md describes the prepared run for a lent GPU machine."""

@@ -362,20 +362,23 @@ def test_batched_scoring_parts_tower_and_levers(tiny_checkpoint, tiny_processor)
     assert torch.equal(model.backbone.layers[0].self_attn.qkv_proj.base_layer.weight, base)
 
 
-def test_training_uses_cached_encoders_and_restores_the_model(tiny_checkpoint, tiny_processor, monkeypatch):
+@pytest.fixture
+def training_setup(tiny_checkpoint, tiny_processor):
+    """A fresh tiny model, its session synthesizer, and two sessions of different lengths."""
     from modeling_sla import SLAConfig
-    from sla_phi4.benchmarks.gpu_check import (
-        SessionSynthesizer,
-        build_model,
-        measure_training,
-        processor_token_ids,
-        scaled_session,
-    )
+    from sla_phi4.benchmarks.gpu_check import SessionSynthesizer, build_model, processor_token_ids, scaled_session
 
     config = SLAConfig.from_pretrained(tiny_checkpoint)
     synthesizer = SessionSynthesizer(config, processor_token_ids(tiny_processor))
     model = build_model(config, "cpu", torch.float32)
     sessions = [synthesizer.session(scaled_session(0.05 * factor), seed=index) for index, factor in enumerate([1, 2])]
+    return model, synthesizer, sessions
+
+
+def test_training_uses_cached_encoders_and_restores_the_model(training_setup, monkeypatch):
+    from sla_phi4.benchmarks.gpu_check import measure_training
+
+    model, synthesizer, sessions = training_setup
     before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
     calls = {"encode_speech": 0, "checkpointing": []}
     encode_speech, forward = model.encode_speech, model.forward
@@ -400,8 +403,22 @@ def test_training_uses_cached_encoders_and_restores_the_model(tiny_checkpoint, t
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters() if p.requires_grad)
 
 
+def test_per_session_training_runs_one_pass_a_session_and_restores_the_setting(training_setup, monkeypatch):
+    from sla_phi4.benchmarks.gpu_check import measure_training
+
+    model, synthesizer, sessions = training_setup
+    rows = []
+    forward_batch = model._forward_batch
+    monkeypatch.setattr(model, "_forward_batch", lambda **kwargs: rows.append(kwargs["input_ids"].shape[0])
+                        or forward_batch(**kwargs))
+    result = measure_training(model, synthesizer, sessions, torch.device("cpu"), steps=2, learning_rate=1e-2,
+                              peak=None, batching="per_session")
+    assert rows == [1, 1, 1, 1] and result["batching"] == "per_session" and result["losses_finite"]
+    assert model.config.training_batching == "padded"
+
+
 def fabricated_report(mfu=0.412, failures=()) -> dict:
-    training = {"steps": 3, "autocast": False, "batch": 4, "sessions_per_s": 1.25, "mfu": None,
+    training = {"steps": 3, "autocast": False, "batching": "padded", "batch": 4, "sessions_per_s": 1.25, "mfu": None,
                 "peak_gpu_mb": 30 * 1024, "peak_gpu_reserved_mb": 32 * 1024, "losses": [1.5, 0.75],
                 "losses_finite": True}
     run = {
@@ -433,7 +450,8 @@ def fabricated_report(mfu=0.412, failures=()) -> dict:
         "float32_agreement": {"sessions": 2, "bitwise": True, "max_abs_score_diff": 1.3e-5,
                               "max_relative_state_diff": 5.8e-6, "score_tolerance": 1e-3, "state_tolerance": 1e-4,
                               "passed": True},
-        "training": {"4": training, "4_autocast": {**training, "autocast": True, "sessions_per_s": 2.5}},
+        "training": {"4": training, "4_per_session": {**training, "batching": "per_session", "sessions_per_s": 1.5},
+                     "4_autocast": {**training, "autocast": True, "sessions_per_s": 2.5}},
         "projection": {"train_sessions": 2918.0, "epochs": 3, "minutes": 120.2, "minutes_with_autocast": 60.8,
                        "encoder_cache_minutes": 5.8, "encoder_cache_s_per_session": 0.12},
     }
@@ -481,6 +499,7 @@ def test_table_renders_from_a_result_dict():
         "float32 agreement | 2 | - | - | - | passed: padded against alone, max score diff 1.3e-05 (tolerance 0.001), "
         "relative state diff 5.8e-06 (tolerance 0.0001); bitwise True |",
         "training (3 steps) | 4 | 1.25 | n/a | 30.0 / 32.0 | loss 1.5 -> 0.75, finite: True |",
+        "training (3 steps, per session) | 4 | 1.5 | n/a | 30.0 / 32.0 | loss 1.5 -> 0.75, finite: True |",
         "training (3 steps, autocast) | 4 | 2.5 | n/a | 30.0 / 32.0 | loss 1.5 -> 0.75, finite: True |",
     ]
     for row in expected:
@@ -537,7 +556,8 @@ def test_projection_of_three_epochs():
     sessions = SETTINGS.train_hours * 3600 / sum(SETTINGS.session_lengths)
     assert projected["train_sessions"] == pytest.approx(sessions) and round(sessions) == 2918
     assert projected["encoder_cache_s_per_session"] == pytest.approx(0.12)
-    assert projected["minutes"] == pytest.approx((3 * sessions / 1.25 + sessions * 0.12) / 60)
+    # the best rate without autocast is the per-session batch's (1.5 sessions/s, above the padded batches' 1.25)
+    assert projected["minutes"] == pytest.approx((3 * sessions / 1.5 + sessions * 0.12) / 60)
     assert projected["minutes_with_autocast"] == pytest.approx((3 * sessions / 2.5 + sessions * 0.12) / 60)
 
 
@@ -589,7 +609,7 @@ RUN_KEYS = {
     "float32_agreement": {"sessions", "tokens", "bitwise", "padded_score_diffs", "padded_relative_state_diffs",
                           "max_abs_score_diff", "max_relative_state_diff", "score_tolerance", "state_tolerance",
                           "passed"},
-    "training": {"batch", "steps", "autocast", "tokens", "cache_s", "step_s_median", "step_s_first",
+    "training": {"batch", "steps", "autocast", "batching", "tokens", "cache_s", "step_s_median", "step_s_first",
                  "sessions_per_s", "mfu", "peak_gpu_mb", "peak_gpu_reserved_mb", "losses", "losses_finite"},
     "projection": {"train_sessions", "epochs", "encoder_cache_s_per_session", "encoder_cache_minutes", "minutes",
                    "minutes_with_autocast"},
@@ -622,8 +642,10 @@ def test_quick_run_writes_every_field(tmp_path, capsys):
             entries = result[phase].values() if phase == "training" else [result[phase]]
             for entry in entries:
                 assert set(entry) == keys, (attention, phase)
-        assert list(result["training"]) == ["1", "4", "8", "4_autocast"]
-        assert [training["batch"] for training in result["training"].values()] == [1, 4, 8, 4]
+        assert list(result["training"]) == ["1", "4", "8", "8_per_session", "4_autocast"]
+        assert [training["batch"] for training in result["training"].values()] == [1, 4, 8, 8, 4]
+        assert [training["batching"] for training in result["training"].values()] == [
+            "padded", "padded", "padded", "per_session", "padded"]
         assert all(len(training["losses"]) == 2 and training["losses_finite"]
                    for training in result["training"].values())
         assert result["batch_invariance"]["passed"] and result["batch_invariance"]["bitwise"]
