@@ -21,7 +21,8 @@ stays on sdpa):
   float32_agreement  the model in float32: 2 sessions alone against one padded batch (a masking fault fails it)
   training           3 AdamW steps (LoRA rank 16, head and APP projector; activation checkpointing; frozen encoders'
                      outputs cached first) at batch 1, 4 and 8, at 8 one pass per session (opt-in
-                     `training_batching`), and at 4 under autocast: sessions/s
+                     `training_batching`), at 1 without checkpointing (`sla train`'s default), and at 4 under
+                     autocast: sessions/s
   projection         3 epochs of S&I train at the best rate, the encoder cache included
 with peak GPU memory per phase and MFU (analytic FLOPs from `real_size.py` over time and the device's dense bf16 peak,
 `gpu_check.json`). It also reports the host memory of the process while building (does building hold a second copy
@@ -32,7 +33,7 @@ left sdpa.
 
 Estimated device time (`estimated_seconds`: the real_size FLOPs of every phase at 30 % of a 989 TFLOP/s H100/H200,
 float32 at 15x the bf16 time, 60 s of start-up once and 20 s a backbone), sdpa alone, 3 steps, 3 repeats:
-    phi4 68 s, voxtral 90 s, qwen2-audio 190 s; --backbone all 408 s
+    phi4 78 s, voxtral 101 s, qwen2-audio 231 s; --backbone all 471 s
 The run prints its own estimate first, and says so when it is over 8 minutes.
 """
 
@@ -100,6 +101,7 @@ class CheckSettings:
     train_batch_scales: tuple[float, ...]
     train_batch_sizes: tuple[int, ...]
     train_per_session_batch_sizes: tuple[int, ...]
+    train_without_checkpointing_batch_sizes: tuple[int, ...]
     autocast_batch_size: int
     lever_lora_b_std: float
     steps: int
@@ -117,7 +119,7 @@ def load_check_settings(path: Path = CHECK_SETTINGS_PATH) -> CheckSettings:
     values = {key: value for key, value in values.items() if not key.startswith("_")}
     for key in ("invariance_scales", "float32_scales", "scoring_batch_sizes", "scoring_session_scales",
                 "padded_batch_sizes", "train_batch_scales", "train_batch_sizes", "train_per_session_batch_sizes",
-                "device_peaks"):
+                "train_without_checkpointing_batch_sizes", "device_peaks"):
         values[key] = tuple(values[key])
     return CheckSettings(**values)
 
@@ -470,8 +472,12 @@ def estimated_seconds(config, synthesizer: SessionSynthesizer, attentions: int, 
     invariance = sum(item["total"] for item in flops(settings.invariance_scales))
     float32 = sum(item["total"] for item in flops(settings.float32_scales))
     train = flops(settings.train_batch_scales)
-    sizes = (*settings.train_batch_sizes, *settings.train_per_session_batch_sizes, settings.autocast_batch_size)
-    batches = [[real] if size == 1 else train[:size] for size in sizes]
+    checkpointed = (*settings.train_batch_sizes, *settings.train_per_session_batch_sizes,
+                    settings.autocast_batch_size)
+
+    def decoder(sizes) -> float:
+        return sum(item["decoder"] for size in sizes for item in ([real] if size == 1 else train[:size]))
+
     multiples = SETTINGS.train_step_forward_multiples + estimate["recompute_forward_multiples"]
     per_attention = (
         2 * (repeats + 1) * real["total"]  # scoring, and its parts one by one (one warm-up pass each)
@@ -480,7 +486,8 @@ def estimated_seconds(config, synthesizer: SessionSynthesizer, attentions: int, 
         + (len(settings.scoring_batch_sizes) + len(settings.padded_batch_sizes)) * scoring
         + 3 * invariance + 2 * estimate["float32_slowdown"] * float32
         + sum(item["audio_tower"] + item["app_whisper"] for item in (real, *train))  # the encoder caches
-        + steps * multiples * sum(item["decoder"] for batch in batches for item in batch)
+        + steps * multiples * decoder(checkpointed)
+        + steps * SETTINGS.train_step_forward_multiples * decoder(settings.train_without_checkpointing_batch_sizes)
     )
     rate = SETTINGS.h100_bf16_dense_flops * estimate["assumed_mfu"]
     return estimate["per_backbone_s"] + attentions * per_attention / rate
@@ -811,12 +818,13 @@ def random_marks(count: int, num_scores: int, seed: int) -> tuple[torch.Tensor, 
 
 
 def measure_training(model, synthesizer, sessions, device, steps: int, learning_rate: float, peak: float | None,
-                     seed: int = 0, autocast: bool = False, batching: str = "padded") -> dict:
-    """`steps` AdamW steps (fused on CUDA, as the Trainer's default) on the trainable parameters with activation
-    checkpointing and cached encoder outputs, the batch run as `batching` (`config.training_batching`: one padded
-    pass, or one pass per session), optionally under `torch.autocast` in the backbone's dtype (LoRA then computed in
-    it, on float32 master weights); the trainable weights are restored afterwards, so every phase starts from the
-    same model."""
+                     seed: int = 0, autocast: bool = False, batching: str = "padded",
+                     checkpointing: bool = True) -> dict:
+    """`steps` AdamW steps (fused on CUDA, as the Trainer's default) on the trainable parameters with cached encoder
+    outputs, with activation checkpointing unless `checkpointing` is False (`sla train`'s default: no recompute, every
+    activation kept), the batch run as `batching` (`config.training_batching`: one padded pass, or one pass per
+    session), optionally under `torch.autocast` in the backbone's dtype (LoRA then computed in it, on float32 master
+    weights); the trainable weights are restored afterwards, so every phase starts from the same model."""
     trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
     initial = {name: p.detach().clone() for name, p in trainable.items()}
     start = time.perf_counter()
@@ -828,11 +836,13 @@ def measure_training(model, synthesizer, sessions, device, steps: int, learning_
                        "labels_mask": labels_mask}, device)
     optimizer = torch.optim.AdamW(trainable.values(), lr=learning_rate, fused=device.type == "cuda")
     low = next(model.backbone.parameters()).dtype
-    model.activation_checkpointing_enable()
+    if checkpointing:
+        model.activation_checkpointing_enable()
     model.train()
     reset_peak_memory(device)
     losses, times = [], []
     saved_batching, model.config.training_batching = model.config.training_batching, batching
+    torch.manual_seed(seed)  # LoRA dropout draws the same masks in every phase
     try:
         for _ in tqdm(range(steps), desc=f"training, batch {len(sessions)}", unit="step", leave=False):
             begin = time.perf_counter()
@@ -846,7 +856,8 @@ def measure_training(model, synthesizer, sessions, device, steps: int, learning_
             losses.append(float(loss.detach()))
     finally:
         model.config.training_batching = saved_batching
-        model.activation_checkpointing_disable()
+        if checkpointing:
+            model.activation_checkpointing_disable()
         model.eval()
         with torch.no_grad():
             for name, parameter in trainable.items():
@@ -854,6 +865,7 @@ def measure_training(model, synthesizer, sessions, device, steps: int, learning_
     step_s = statistics.median(times[1:] or times)  # the first step warms up
     return {
         "batch": len(sessions), "steps": steps, "autocast": autocast, "batching": batching,
+        "checkpointing": checkpointing,
         "tokens": [len(session.input_ids) for session in sessions],
         "cache_s": cache_s, "step_s_median": step_s, "step_s_first": times[0], "sessions_per_s": len(sessions) / step_s,
         "mfu": mfu(train_step_flops(model.config, sessions), step_s, peak), **peak_memory(device),
@@ -954,39 +966,56 @@ def plan_sessions(synthesizer: SessionSynthesizer, plan: RunPlan, settings: Chec
     }
 
 
-def training_batches(sessions: dict, settings: CheckSettings = CHECK) -> list[tuple[str, list, bool, str]]:
-    """(name, sessions, autocast, batching) of each training measurement: the real session alone, then the first 4
-    and 8 of the training batch, padded; the per-session sizes run one pass per session (opt-in); one more under
-    autocast."""
+@dataclass(frozen=True)
+class TrainingPhase:
+    """One training measurement: its name in the report, its sessions, and how the batch is run."""
+
+    name: str
+    sessions: list
+    autocast: bool = False
+    batching: str = "padded"
+    checkpointing: bool = True
+
+
+def training_batches(sessions: dict, settings: CheckSettings = CHECK) -> list[TrainingPhase]:
+    """Each training measurement: the real session alone, then the first 4 and 8 of the training batch, padded, with
+    activation checkpointing; the per-session sizes run one pass per session (opt-in); the sizes without
+    checkpointing keep every activation (`sla train`'s default); one more under autocast."""
 
     def batch(size: int) -> list:
         return [sessions["real"]] if size == 1 else sessions["train"][:size]
 
-    return ([(str(size), batch(size), False, "padded") for size in settings.train_batch_sizes]
-            + [(f"{size}_per_session", batch(size), False, "per_session")
+    return ([TrainingPhase(str(size), batch(size)) for size in settings.train_batch_sizes]
+            + [TrainingPhase(f"{size}_per_session", batch(size), batching="per_session")
                for size in settings.train_per_session_batch_sizes]
-            + [(f"{settings.autocast_batch_size}_autocast", batch(settings.autocast_batch_size), True, "padded")])
+            + [TrainingPhase(f"{size}_no_checkpointing", batch(size), checkpointing=False)
+               for size in settings.train_without_checkpointing_batch_sizes]
+            + [TrainingPhase(f"{settings.autocast_batch_size}_autocast", batch(settings.autocast_batch_size),
+                             autocast=True)])
 
 
 def projected_training(result: dict, settings: CheckSettings = CHECK) -> dict:
     """3 epochs of S&I train (`real_size.json`: its hours over the real session's length) at the best measured
-    training rate, plus one pass of the frozen encoders per session to fill the cache (the parts' audio tower and APP
-    Whisper times)."""
+    training rate (`fastest` names its phase), plus one pass of the frozen encoders per session to fill the cache (the
+    parts' audio tower and APP Whisper times)."""
     parts = result["parts"]
     cache_s = sum(parts[part]["seconds_median"] or 0.0 for part in ("audio_tower", "app_whisper"))
     sessions = SETTINGS.train_hours * 3600 / sum(SETTINGS.session_lengths)
+    measured = {name: row for name, row in result["training"].items() if "sessions_per_s" in row}
 
-    def minutes(rows: list[dict]) -> float | None:
-        rates = [row["sessions_per_s"] for row in rows if "sessions_per_s" in row]
-        if not rates:
+    def fastest(names: list[str]) -> str | None:
+        return max(names, key=lambda name: measured[name]["sessions_per_s"], default=None)
+
+    def minutes(name: str | None) -> float | None:
+        if name is None:
             return None
-        return (SETTINGS.train_epochs * sessions / max(rates) + sessions * cache_s) / 60
+        return (SETTINGS.train_epochs * sessions / measured[name]["sessions_per_s"] + sessions * cache_s) / 60
 
-    rows = [row for row in result["training"].values() if isinstance(row, dict)]
-    plain = [row for row in rows if not row.get("autocast")]
+    plain = fastest([name for name, row in measured.items() if not row.get("autocast")])
+    any_way = fastest(list(measured))
     return {"train_sessions": sessions, "epochs": SETTINGS.train_epochs, "encoder_cache_s_per_session": cache_s,
-            "encoder_cache_minutes": sessions * cache_s / 60, "minutes": minutes(plain),
-            "minutes_with_autocast": minutes(rows)}
+            "encoder_cache_minutes": sessions * cache_s / 60, "minutes": minutes(plain), "fastest": plain,
+            "minutes_with_autocast": minutes(any_way), "fastest_with_autocast": any_way}
 
 
 def guarded(target: dict, name: str, measure, device: torch.device, errors: list, label: str) -> None:
@@ -1026,11 +1055,12 @@ def run_attention(model, synthesizer, sessions: dict, plan: RunPlan, attention: 
         guarded(result, name, measure, device, result["errors"], f"{attention}: {name}")
         saved(result)
     result["training"] = {}
-    for name, batch, autocast, batching in training_batches(sessions, settings):
-        guarded(result["training"], name,
-                lambda: measure_training(model, synthesizer, batch, device, plan.steps, plan.learning_rate, peak,
-                                         plan.seed, autocast=autocast, batching=batching),
-                device, result["errors"], f"{attention}: training {name}")
+    for phase in training_batches(sessions, settings):
+        guarded(result["training"], phase.name,
+                lambda: measure_training(model, synthesizer, phase.sessions, device, plan.steps, plan.learning_rate,
+                                         peak, plan.seed, autocast=phase.autocast, batching=phase.batching,
+                                         checkpointing=phase.checkpointing),
+                device, result["errors"], f"{attention}: training {phase.name}")
         saved(result)
     guarded(result, "projection", lambda: projected_training(result), device, result["errors"],
             f"{attention}: projection")
@@ -1302,8 +1332,9 @@ def format_report(report: dict) -> str:
             autocast = projected["minutes_with_autocast"]
             lines.append(f"\n{attention}: {projected['epochs']} epochs of S&I train "
                          f"({projected['train_sessions']:,.0f} "
-                         f"sessions) projected at {projected['minutes']:.0f} min ({autocast:.0f} min with autocast), "
-                         f"encoder cache included ({projected['encoder_cache_minutes']:.1f} min).")
+                         f"sessions) projected at {projected['minutes']:.0f} min (training {projected['fastest']}; "
+                         f"{autocast:.0f} min with autocast), encoder cache included "
+                         f"({projected['encoder_cache_minutes']:.1f} min).")
     lines.append("")
     lines.append("All checks passed." if not report["failures"] else "FAILED:\n" + "\n".join(
         f"- {failure}" for failure in report["failures"]))
@@ -1367,7 +1398,8 @@ def attention_rows(result: dict) -> list[str]:
         if failed(f"training {batch}", training):
             continue
         losses = training["losses"]
-        how = (", per session" if training["batching"] == "per_session" else "") + (
+        how = (", per session" if training.get("batching") == "per_session" else "") + (
+            ", no checkpointing" if not training.get("checkpointing", True) else "") + (
             ", autocast" if training["autocast"] else "")
         rows.append(f"training ({training['steps']} steps{how}) | "
                     f"{training['batch']} | {training['sessions_per_s']:.3g} | {percent(training['mfu'])} | "

@@ -417,8 +417,29 @@ def test_per_session_training_runs_one_pass_a_session_and_restores_the_setting(t
     assert model.config.training_batching == "padded"
 
 
+def test_training_without_checkpointing_keeps_activations_and_trains_the_same(training_setup, monkeypatch):
+    from sla_phi4.benchmarks.gpu_check import measure_training
+
+    model, synthesizer, sessions = training_setup
+    checkpointed = measure_training(model, synthesizer, sessions, torch.device("cpu"), steps=3, learning_rate=1e-2,
+                                    peak=None)
+    seen, forward = [], model.forward
+
+    def observed_forward(*args, **kwargs):
+        seen.append(model.backbone.layers[0].gradient_checkpointing)
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", observed_forward)
+    kept = measure_training(model, synthesizer, sessions, torch.device("cpu"), steps=3, learning_rate=1e-2, peak=None,
+                            checkpointing=False)
+    assert seen == [False, False, False] and not kept["checkpointing"] and checkpointed["checkpointing"]
+    # recomputing activations (with the same LoRA dropout masks) changes nothing but time: the same losses, step by step
+    assert kept["losses"] == pytest.approx(checkpointed["losses"], rel=1e-5)
+    assert kept["losses"][2] < kept["losses"][0] and not model.backbone.layers[0].gradient_checkpointing
+
+
 def fabricated_report(mfu=0.412, failures=()) -> dict:
-    training = {"steps": 3, "autocast": False, "batching": "padded", "batch": 4, "sessions_per_s": 1.25, "mfu": None,
+    training = {"steps": 3, "autocast": False, "batching": "padded", "checkpointing": True, "batch": 4, "sessions_per_s": 1.25, "mfu": None,
                 "peak_gpu_mb": 30 * 1024, "peak_gpu_reserved_mb": 32 * 1024, "losses": [1.5, 0.75],
                 "losses_finite": True}
     run = {
@@ -451,8 +472,10 @@ def fabricated_report(mfu=0.412, failures=()) -> dict:
                               "max_relative_state_diff": 5.8e-6, "score_tolerance": 1e-3, "state_tolerance": 1e-4,
                               "passed": True},
         "training": {"4": training, "4_per_session": {**training, "batching": "per_session", "sessions_per_s": 1.5},
+                     "1_no_checkpointing": {**training, "checkpointing": False, "batch": 1, "sessions_per_s": 2.0},
                      "4_autocast": {**training, "autocast": True, "sessions_per_s": 2.5}},
-        "projection": {"train_sessions": 2918.0, "epochs": 3, "minutes": 120.2, "minutes_with_autocast": 60.8,
+        "projection": {"train_sessions": 2918.0, "epochs": 3, "minutes": 120.2, "fastest": "1_no_checkpointing",
+                       "minutes_with_autocast": 60.8, "fastest_with_autocast": "4_autocast",
                        "encoder_cache_minutes": 5.8, "encoder_cache_s_per_session": 0.12},
     }
     return {
@@ -500,14 +523,15 @@ def test_table_renders_from_a_result_dict():
         "relative state diff 5.8e-06 (tolerance 0.0001); bitwise True |",
         "training (3 steps) | 4 | 1.25 | n/a | 30.0 / 32.0 | loss 1.5 -> 0.75, finite: True |",
         "training (3 steps, per session) | 4 | 1.5 | n/a | 30.0 / 32.0 | loss 1.5 -> 0.75, finite: True |",
+        "training (3 steps, no checkpointing) | 1 | 2 | n/a | 30.0 / 32.0 | loss 1.5 -> 0.75, finite: True |",
         "training (3 steps, autocast) | 4 | 2.5 | n/a | 30.0 / 32.0 | loss 1.5 -> 0.75, finite: True |",
     ]
     for row in expected:
         assert f"{label} {row}" in table, row
     assert "| flash_attention_2 | - | - | - | - | - | FAILED: RuntimeError: boom |" in table
     assert "| eager | skipped | - | - | - | - | not asked for |" in table
-    assert ("sdpa: 3 epochs of S&I train (2,918 sessions) projected at 120 min (61 min with autocast), encoder cache "
-            "included (5.8 min).") in table
+    assert ("sdpa: 3 epochs of S&I train (2,918 sessions) projected at 120 min (training 1_no_checkpointing; 61 min "
+            "with autocast), encoder cache included (5.8 min).") in table
     assert table.endswith("All checks passed.")
     failed = format_report(fabricated_report(failures=["sdpa: batch invariance failed"]))
     assert failed.endswith("FAILED:\n- sdpa: batch invariance failed")
@@ -556,9 +580,11 @@ def test_projection_of_three_epochs():
     sessions = SETTINGS.train_hours * 3600 / sum(SETTINGS.session_lengths)
     assert projected["train_sessions"] == pytest.approx(sessions) and round(sessions) == 2918
     assert projected["encoder_cache_s_per_session"] == pytest.approx(0.12)
-    # the best rate without autocast is the per-session batch's (1.5 sessions/s, above the padded batches' 1.25)
-    assert projected["minutes"] == pytest.approx((3 * sessions / 1.5 + sessions * 0.12) / 60)
+    # the best rate without autocast: batch 1 without checkpointing (2.0 sessions/s, above per session's 1.5 and the
+    # padded batch's 1.25)
+    assert projected["minutes"] == pytest.approx((3 * sessions / 2.0 + sessions * 0.12) / 60)
     assert projected["minutes_with_autocast"] == pytest.approx((3 * sessions / 2.5 + sessions * 0.12) / 60)
+    assert (projected["fastest"], projected["fastest_with_autocast"]) == ("1_no_checkpointing", "4_autocast")
 
 
 def test_reports_hold_no_nan(tmp_path):
@@ -609,10 +635,10 @@ RUN_KEYS = {
     "float32_agreement": {"sessions", "tokens", "bitwise", "padded_score_diffs", "padded_relative_state_diffs",
                           "max_abs_score_diff", "max_relative_state_diff", "score_tolerance", "state_tolerance",
                           "passed"},
-    "training": {"batch", "steps", "autocast", "batching", "tokens", "cache_s", "step_s_median", "step_s_first",
+    "training": {"batch", "steps", "autocast", "batching", "checkpointing", "tokens", "cache_s", "step_s_median", "step_s_first",
                  "sessions_per_s", "mfu", "peak_gpu_mb", "peak_gpu_reserved_mb", "losses", "losses_finite"},
     "projection": {"train_sessions", "epochs", "encoder_cache_s_per_session", "encoder_cache_minutes", "minutes",
-                   "minutes_with_autocast"},
+                   "fastest", "minutes_with_autocast", "fastest_with_autocast"},
 }
 
 
@@ -642,10 +668,12 @@ def test_quick_run_writes_every_field(tmp_path, capsys):
             entries = result[phase].values() if phase == "training" else [result[phase]]
             for entry in entries:
                 assert set(entry) == keys, (attention, phase)
-        assert list(result["training"]) == ["1", "4", "8", "8_per_session", "4_autocast"]
-        assert [training["batch"] for training in result["training"].values()] == [1, 4, 8, 8, 4]
+        assert list(result["training"]) == ["1", "4", "8", "8_per_session", "1_no_checkpointing", "4_autocast"]
+        assert [training["batch"] for training in result["training"].values()] == [1, 4, 8, 8, 1, 4]
         assert [training["batching"] for training in result["training"].values()] == [
-            "padded", "padded", "padded", "per_session", "padded"]
+            "padded", "padded", "padded", "per_session", "padded", "padded"]
+        assert [training["checkpointing"] for training in result["training"].values()] == [
+            True, True, True, True, False, True]
         assert all(len(training["losses"]) == 2 and training["losses_finite"]
                    for training in result["training"].values())
         assert result["batch_invariance"]["passed"] and result["batch_invariance"]["bitwise"]

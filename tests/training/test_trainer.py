@@ -343,3 +343,17 @@ def test_training_batching_flag_reaches_the_model(tiny_checkpoint, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_known_args(["--training-batching", "packed"])
     assert "invalid choice: 'packed'" in capsys.readouterr().err
+
+
+def test_trainer_activation_checkpointing_trains_the_same(stage_app_dir, tiny_corpus, tmp_path):
+    """`sla train --activation-checkpointing true` (the Trainer's flag, for real sizes on a GPU) recomputes activations
+    in the backward pass and otherwise trains exactly as without it."""
+    def run(folder: str, **overrides):
+        return train(ModelArguments(checkpoint=str(stage_app_dir)), DataArguments(corpus_root=str(tiny_corpus)),
+                     arguments("sla", tmp_path / folder, epochs=2, lr=2e-3, save_strategy="no", eval_strategy="no",
+                               load_best_model_at_end=False, **overrides))
+
+    plain, recomputed = run("plain"), run("recomputed", activation_checkpointing=True)
+    assert recomputed.model.backbone.layers[0].gradient_checkpointing
+    assert not plain.model.backbone.layers[0].gradient_checkpointing
+    assert epoch_losses(recomputed) == pytest.approx(epoch_losses(plain), rel=1e-5)
