@@ -13,11 +13,13 @@ Then, once per attention implementation (sdpa, and flash_attention_2 when flash-
 stays on sdpa):
   scoring            one real-length S&I session (P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s), median of 3: sessions/s
   parts              its APP Whisper, audio tower, and decoder from their cached outputs, each timed
+  first_sight        the same parts of a session of new lengths, at their first call and again (what new shapes cost)
   audio_tower        its units in one call against each alone: speed-up, and the float32 difference (a check)
   lora_levers        the decoder with LoRA in float32, in the backbone's dtype, merged: time and how far scores move
-  batched_scoring    16 sessions of 0.6-1.2 x the real length at batch 1, 4, 8, 16 (bitwise against batch 1), and
-                     padded together at batch 8 (opt-in)
-  batch_invariance   4 sessions alone and batched: bitwise under the default settings; the padded batch's differences
+  batched_scoring    16 sessions of 0.6-1.2 x the real length: a first pass one at a time (new shapes), then at batch
+                     1, 4, 8, 16 (bitwise against the first pass), and padded together at batch 8 (opt-in)
+  batch_invariance   4 shorter sessions alone and batched: bitwise under the default settings; the padded batch's
+                     differences
   float32_agreement  the model in float32: 2 sessions alone against one padded batch (a masking fault fails it)
   training           3 AdamW steps (LoRA rank 16, head and APP projector; activation checkpointing; frozen encoders'
                      outputs cached first) at batch 1, 4 and 8, at 8 one pass per session (opt-in
@@ -33,7 +35,7 @@ left sdpa.
 
 Estimated device time (`estimated_seconds`: the real_size FLOPs of every phase at 30 % of a 989 TFLOP/s H100/H200,
 float32 at 15x the bf16 time, 60 s of start-up once and 20 s a backbone), sdpa alone, 3 steps, 3 repeats:
-    phi4 78 s, voxtral 101 s, qwen2-audio 231 s; --backbone all 471 s
+    phi4 78 s, voxtral 102 s, qwen2-audio 232 s; --backbone all 473 s
 The run prints its own estimate first, and says so when it is over 8 minutes.
 """
 
@@ -95,6 +97,7 @@ class CheckSettings:
     scoring_repeats: int
     invariance_scales: tuple[float, ...]
     float32_scales: tuple[float, ...]
+    first_sight_scale: float
     scoring_batch_sizes: tuple[int, ...]
     scoring_session_scales: tuple[float, ...]
     padded_batch_sizes: tuple[int, ...]
@@ -468,6 +471,7 @@ def estimated_seconds(config, synthesizer: SessionSynthesizer, attentions: int, 
         return [session_forward_flops(config, synthesizer.session(scaled_session(scale))) for scale in scales]
 
     real = flops([1.0])[0]
+    first_sight = flops([settings.first_sight_scale])[0]
     scoring = sum(item["total"] for item in flops(settings.scoring_session_scales))
     invariance = sum(item["total"] for item in flops(settings.invariance_scales))
     float32 = sum(item["total"] for item in flops(settings.float32_scales))
@@ -483,7 +487,8 @@ def estimated_seconds(config, synthesizer: SessionSynthesizer, attentions: int, 
         2 * (repeats + 1) * real["total"]  # scoring, and its parts one by one (one warm-up pass each)
         + (4 + 2 * estimate["float32_slowdown"]) * real["audio_tower"]  # one pass and unit by unit, bf16 and float32
         + 3 * (repeats + 1) * real["decoder"]  # the LoRA levers
-        + (len(settings.scoring_batch_sizes) + len(settings.padded_batch_sizes)) * scoring
+        + 3 * (first_sight["audio_tower"] + first_sight["app_whisper"]) + 2 * first_sight["decoder"]  # first sight
+        + (1 + len(settings.scoring_batch_sizes) + len(settings.padded_batch_sizes)) * scoring  # first pass, then each
         + 3 * invariance + 2 * estimate["float32_slowdown"] * float32
         + sum(item["audio_tower"] + item["app_whisper"] for item in (real, *train))  # the encoder caches
         + steps * multiples * decoder(checkpointed)
@@ -648,22 +653,23 @@ def measure_float32_agreement(model, synthesizer, sessions, device, tolerances: 
 
 def measure_batched_scoring(model, synthesizer, sessions, device, peak: float | None,
                             settings: CheckSettings = CHECK) -> dict:
-    """The sessions (longest first, as length-grouped batches take them) scored at each batch size under the default
-    settings, and at the padded sizes with `session_batching="padded"`: sessions/s, MFU, and each against batch 1."""
+    """The sessions (longest first, as length-grouped batches take them) scored one at a time as the first pass over
+    their shapes (`first_sight`: what a cohort of new sessions costs), then at each batch size under the default
+    settings, and at the padded sizes with `session_batching="padded"`: sessions/s, MFU, and each against the first
+    pass (batch 1)."""
     ordered = sorted(sessions, key=lambda session: -len(session.input_ids))
     flops = sum(session_forward_flops(model.config, session)["total"] for session in ordered)
-    scores_of(model, synthesizer, ordered[:1], device, 1)  # warm-up
     reference = None
     rows = []
     reset_peak_memory(device)
-    plans = [("per_session", size) for size in settings.scoring_batch_sizes]
-    plans += [("padded", size) for size in settings.padded_batch_sizes]
-    for mode, size in plans:
+    plans = [("per_session", 1, True)] + [("per_session", size, False) for size in settings.scoring_batch_sizes]
+    plans += [("padded", size, False) for size in settings.padded_batch_sizes]
+    for mode, size, first_sight in plans:
         with session_batching(model, mode):
             scores, states, seconds = scores_of(model, synthesizer, ordered, device, size)
         reference = reference or (scores, states)
         compared = differences(reference, (scores, states))
-        rows.append({"session_batching": mode, "batch": size, "seconds": seconds,
+        rows.append({"session_batching": mode, "batch": size, "first_sight": first_sight, "seconds": seconds,
                      "sessions_per_s": len(ordered) / seconds, "mfu": mfu(flops, seconds, peak),
                      "bitwise_equal_to_batch_1": compared["bitwise"],
                      "max_abs_score_diff": max(compared["score_diffs"]),
@@ -694,6 +700,37 @@ def measure_parts(model, synthesizer, session, device, repeats: int, peak: float
     }
     return {part: {"seconds_median": value, "mfu": None if value is None else mfu(flops[part], value, peak)}
             for part, value in seconds.items()}
+
+
+def first_and_second_call(function, device: torch.device) -> dict:
+    """Seconds of the first call of `function()` (without gradients, synchronised) and of the call after it."""
+    seconds = []
+    for _ in range(2):
+        synchronize(device)
+        begin = time.perf_counter()
+        with torch.no_grad():
+            function()
+        synchronize(device)
+        seconds.append(time.perf_counter() - begin)
+    return {"first_call_s": seconds[0], "second_call_s": seconds[1], "first_sight_cost_s": seconds[0] - seconds[1]}
+
+
+def measure_first_sight(model, synthesizer, session, device) -> dict:
+    """What new shapes cost: a session of clip and sequence lengths no earlier call had, its audio tower, APP Whisper
+    and decoder from their outputs each timed at the first call and again. Every real session brings new lengths;
+    kernels chosen or planned per shape (cuDNN's convolution plans, say) are paid at its first call."""
+    inputs = to_device(synthesizer.collate([session]), device)
+    speech = (inputs["audio_input_features"], inputs["audio_feature_lengths"], inputs["audio_embed_sizes"])
+    parts = {"audio_tower": first_and_second_call(lambda: model.encode_speech(*speech), device)}
+    if model.app is not None:
+        parts["app_whisper"] = first_and_second_call(lambda: pool_app_inputs(model, inputs), device)
+    with torch.no_grad():
+        audio = model.encode_speech(*speech)
+        pooled = None if model.app is None else pool_app_inputs(model, inputs)[None]
+    parts["decoder"] = first_and_second_call(
+        lambda: model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], audio_embeds=audio,
+                      app_pooled=pooled), device)
+    return {"tokens": len(session.input_ids), "seconds_of_audio": sum(session.seconds), "parts": parts}
 
 
 def unit_alone(model, features, lengths, sizes, index: int) -> torch.Tensor:
@@ -949,8 +986,9 @@ def make_plan(args, settings: CheckSettings = CHECK) -> tuple[RunPlan, dict]:
 
 
 def plan_sessions(synthesizer: SessionSynthesizer, plan: RunPlan, settings: CheckSettings = CHECK) -> dict:
-    """The sessions of every phase: one of the real layout; 16 for batched scoring, 4 for batch invariance and 2 in
-    float32, of 0.6-1.2 x the real durations; a training batch of 8 around the real length."""
+    """The sessions of every phase: one of the real layout; one of shapes no other phase has (first sight); 16 for
+    batched scoring, of 0.6-1.2 x the real durations; 4 for batch invariance and 2 in float32, shorter; a training
+    batch of 8 around the real length."""
     scale, seed = plan.session_scale, plan.seed
 
     def sessions(scales, first_seed: int) -> list[SyntheticSession]:
@@ -959,6 +997,7 @@ def plan_sessions(synthesizer: SessionSynthesizer, plan: RunPlan, settings: Chec
 
     return {
         "real": synthesizer.session(scaled_session(scale), seed=seed),
+        "first_sight": synthesizer.session(scaled_session(scale * settings.first_sight_scale), seed=seed + 51),
         "invariance": sessions(settings.invariance_scales, seed + 1),
         "float32": sessions(settings.float32_scales, seed + 1),
         "scoring": sessions(settings.scoring_session_scales, seed + 31),
@@ -1042,6 +1081,7 @@ def run_attention(model, synthesizer, sessions: dict, plan: RunPlan, attention: 
     phases = {
         "scoring": lambda: measure_scoring(model, synthesizer, real, device, repeats, peak),
         "parts": lambda: measure_parts(model, synthesizer, real, device, repeats, peak),
+        "first_sight": lambda: measure_first_sight(model, synthesizer, sessions["first_sight"], device),
         "audio_tower": lambda: measure_audio_tower(model, synthesizer, real, device, repeats,
                                                    plan.tolerances["tower_float32_relative"]),
         "lora_levers": lambda: measure_lora_levers(model, synthesizer, real, device, repeats, peak, plan.seed),
@@ -1161,7 +1201,7 @@ def run(args, folder: str | None, backbone: str | None = None, saved=lambda repo
             "audio_units": len(real.units), "app_windows": len(real.app_frames),
             "tflop_forward": {part: value / 1e12 for part, value in flops.items()},
             "tflop_train_step": train_step_flops(config, [real]) / 1e12,
-            "invariance_scales": list(CHECK.invariance_scales), "train_batch_scales": list(CHECK.train_batch_scales),
+            "invariance_scales": list(CHECK.invariance_scales), "first_sight_scale": CHECK.first_sight_scale, "train_batch_scales": list(CHECK.train_batch_scales),
             "scoring_session_scales": list(CHECK.scoring_session_scales),
         },
         "runs": {},
@@ -1360,6 +1400,12 @@ def attention_rows(result: dict) -> list[str]:
             if figures["seconds_median"] is not None:
                 rows.append(f"part: {part.replace('_', ' ')} | 1 | {1 / figures['seconds_median']:.3g} | "
                             f"{percent(figures['mfu'])} | - | {figures['seconds_median']:.4g} s per session")
+    first_sight = result.get("first_sight", {})
+    if first_sight and not failed("first sight", first_sight):
+        for part, figures in first_sight["parts"].items():
+            rows.append(f"first sight: {part.replace('_', ' ')} | 1 | {1 / figures['first_call_s']:.3g} | - | - | "
+                        f"first call {figures['first_call_s']:.4g} s, then {figures['second_call_s']:.4g} s "
+                        f"(a session of new lengths)")
     tower = result.get("audio_tower", {})
     if tower and not failed("audio tower", tower):
         verdict = "passed" if tower["passed"] else "FAILED"
@@ -1378,6 +1424,8 @@ def attention_rows(result: dict) -> list[str]:
             check = (f"bitwise equal to batch 1: {row['bitwise_equal_to_batch_1']}" if row["session_batching"] ==
                      "per_session" else f"opt-in; against batch 1: scores {row['max_abs_score_diff']:.2g}, state "
                      f"{row['max_relative_state_diff']:.2g}")
+            if row.get("first_sight"):
+                check = "first pass over these sessions' shapes (new sessions); the reference of the rows below"
             rows.append(f"scoring {batched['sessions']} sessions, {row['session_batching'].replace('_', ' ')} | "
                         f"{row['batch']} | {row['sessions_per_s']:.3g} | {percent(row['mfu'])} | {memory(batched)} | "
                         f"{check}")

@@ -285,7 +285,7 @@ def test_invariance_is_bitwise_and_float32_agreement_catches_unmasked_padding(ti
     synthesizer = SessionSynthesizer(config, processor_token_ids(tiny_processor))
     model = build_model(config, "cpu", torch.bfloat16)
     sessions = [synthesizer.session(scaled_session(0.1 * factor), seed=index)
-                for index, factor in enumerate(CHECK.invariance_scales)]
+                for index, factor in enumerate([0.6, 0.8, 1.0, 1.2])]
     cpu = torch.device("cpu")
     exact = measure_invariance(model, synthesizer, sessions, cpu, CHECK.tolerances)
     assert exact["passed"] and exact["bitwise"] and exact["default_max_abs_score_diff"] == 0.0
@@ -326,6 +326,7 @@ def test_batched_scoring_parts_tower_and_levers(tiny_checkpoint, tiny_processor)
         build_model,
         measure_audio_tower,
         measure_batched_scoring,
+        measure_first_sight,
         measure_lora_levers,
         measure_parts,
         processor_token_ids,
@@ -339,15 +340,22 @@ def test_batched_scoring_parts_tower_and_levers(tiny_checkpoint, tiny_processor)
     sessions = [synthesizer.session(scaled_session(0.05 * factor), seed=index)
                 for index, factor in enumerate([0.6, 0.9, 1.2, 0.7, 1.0])]
     batched = measure_batched_scoring(model, synthesizer, sessions, cpu, peak=1e12)
-    plans = [(row["session_batching"], row["batch"]) for row in batched["rows"]]
-    assert plans == [("per_session", size) for size in CHECK.scoring_batch_sizes] + [
-        ("padded", size) for size in CHECK.padded_batch_sizes]
+    plans = [(row["session_batching"], row["batch"], row["first_sight"]) for row in batched["rows"]]
+    assert plans == [("per_session", 1, True)] + [("per_session", size, False) for size in CHECK.scoring_batch_sizes] + [
+        ("padded", size, False) for size in CHECK.padded_batch_sizes]
+    assert batched["rows"][0]["bitwise_equal_to_batch_1"] and batched["rows"][0]["max_abs_score_diff"] == 0.0
     assert batched["default_bitwise"] and batched["tokens"] == sorted(batched["tokens"], reverse=True)
     assert all(row["sessions_per_s"] > 0 and row["mfu"] > 0 for row in batched["rows"])
     assert model.config.session_batching == "per_session"
     parts = measure_parts(model, synthesizer, sessions[0], cpu, repeats=1, peak=None)
     assert set(parts) == {"audio_tower", "app_whisper", "decoder"}
     assert all(part["seconds_median"] > 0 and part["mfu"] is None for part in parts.values())
+    first_sight = measure_first_sight(model, synthesizer, sessions[1], cpu)
+    assert first_sight["tokens"] == len(sessions[1].input_ids)
+    assert set(first_sight["parts"]) == {"audio_tower", "app_whisper", "decoder"}
+    for figures in first_sight["parts"].values():
+        assert figures["first_call_s"] > 0 and figures["second_call_s"] > 0
+        assert figures["first_sight_cost_s"] == pytest.approx(figures["first_call_s"] - figures["second_call_s"])
     tower = measure_audio_tower(model, synthesizer, sessions[2], cpu, repeats=1, tolerance=1e-3)
     assert tower["passed"] and tower["units"] == len(sessions[2].units) and tower["speedup"] > 0
     assert next(model.backbone.embed_tokens_extend.audio_embed.parameters()).dtype == torch.bfloat16
@@ -450,6 +458,8 @@ def fabricated_report(mfu=0.412, failures=()) -> dict:
                     "scores_finite": True},
         "parts": {"audio_tower": {"seconds_median": 0.04, "mfu": 0.11}, "app_whisper": {"seconds_median": 0.08,
                   "mfu": 0.316}, "decoder": {"seconds_median": 0.1, "mfu": 0.3}},
+        "first_sight": {"tokens": 4000, "seconds_of_audio": 295.0, "parts": {
+            "audio_tower": {"first_call_s": 0.25, "second_call_s": 0.1, "first_sight_cost_s": 0.15}}},
         "audio_tower": {"units": 13, "together_s": 0.04, "one_by_one_s": 0.16, "speedup": 4.0,
                         "relative_diff_float32": 3.1e-7, "tolerance": 1e-3, "passed": True},
         "lora_levers": {"lora_b_std": 0.02, "levers": {
@@ -458,6 +468,9 @@ def fabricated_report(mfu=0.412, failures=()) -> dict:
                        "relative_state_diff": 0.011}}},
         "batched_scoring": {"sessions": 16, "peak_gpu_mb": 20 * 1024, "peak_gpu_reserved_mb": 21 * 1024,
                             "default_bitwise": True, "rows": [
+                                {"session_batching": "per_session", "batch": 1, "first_sight": True,
+                                 "sessions_per_s": 1.85, "mfu": 0.1, "bitwise_equal_to_batch_1": True,
+                                 "max_abs_score_diff": 0.0, "max_relative_state_diff": 0.0},
                                 {"session_batching": "per_session", "batch": 8, "sessions_per_s": 6.5, "mfu": 0.35,
                                  "bitwise_equal_to_batch_1": True, "max_abs_score_diff": 0.0,
                                  "max_relative_state_diff": 0.0},
@@ -514,6 +527,9 @@ def test_table_renders_from_a_result_dict():
         "audio tower, 13 units in one call | 1 | 25 | - | - | 4.00x unit by unit; passed: float32 difference 3.1e-07 "
         "of the largest value (tolerance 0.001) |",
         "decoder from cache, LoRA merged | 1 | 13.9 | 41.0% | - | scores move 0.05, state 0.011 (LoRA B std 0.02) |",
+        "first sight: audio tower | 1 | 4 | - | - | first call 0.25 s, then 0.1 s (a session of new lengths) |",
+        "scoring 16 sessions, per session | 1 | 1.85 | 10.0% | 20.0 / 21.0 | first pass over these sessions' shapes "
+        "(new sessions); the reference of the rows below |",
         "scoring 16 sessions, per session | 8 | 6.5 | 35.0% | 20.0 / 21.0 | bitwise equal to batch 1: True |",
         "scoring 16 sessions, padded | 8 | 2.9 | 16.0% | 20.0 / 21.0 | opt-in; against batch 1: scores 0.042, state "
         "0.019 |",
@@ -616,13 +632,14 @@ REPORT_KEYS = {
              "estimated_s", "wall_s"},
     "model": {"build_s", "parameters", "host_memory", "gpu_memory_after_build_mb"},
     "session": {"responses", "seconds", "tokens", "audio_tokens", "text_tokens", "audio_units", "app_windows",
-                "tflop_forward", "tflop_train_step", "invariance_scales", "train_batch_scales",
+                "tflop_forward", "tflop_train_step", "invariance_scales", "first_sight_scale", "train_batch_scales",
                 "scoring_session_scales"},
 }
 RUN_KEYS = {
     "scoring": {"repeats", "seconds_median", "sessions_per_s", "mfu", "peak_gpu_mb", "peak_gpu_reserved_mb",
                 "scores_finite"},
     "parts": {"audio_tower", "app_whisper", "decoder"},
+    "first_sight": {"tokens", "seconds_of_audio", "parts"},
     "audio_tower": {"units", "together_s", "one_by_one_s", "speedup", "max_abs_diff_model_dtype",
                     "max_abs_diff_float32", "max_abs_value_float32", "relative_diff_float32", "tolerance", "passed"},
     "lora_levers": {"lora_b_std", "levers"},
