@@ -7,14 +7,15 @@ DESCRIPTION = """\
 The alignment stage on a Voxtral-layout backbone folder: trains the projector between the frozen Whisper tower and
 the frozen language model on speech-to-text (espeak-ng speech of the synthetic corpus's sentences, 7 voices at 3
 rates), prints the held-out word error rate (3 unseen voices) before and after, and keeps the projector in the cache
-under a fingerprint of the weights and settings; --install writes it into the backbone folder. `sla demo
---language-model smollm2-135m --align` does all of this inside the main job. The voices and rates are
-AlignmentSettings' defaults (sla_phi4/training/alignment.py)."""
+under a fingerprint of the weights and settings; --install writes it into a standalone backbone folder (not the
+`parts/` of a built checkpoint, whose own weights hold the projector: `sla build-tiny ... --align` builds one
+aligned). `sla demo --language-model smollm2-135m --align` does all of this inside the main job. The voices and
+rates are AlignmentSettings' defaults (sla_phi4/training/alignment.py)."""
 
 EXAMPLES = """\
   sla build-tiny --output tiny-lm --backbone voxtral --language-model smollm2-135m
-  sla align --backbone tiny-lm/parts/voxtral --install
-  sla align --backbone tiny-lm/parts/voxtral --train-sentences 640 --epochs 6"""
+  sla align --backbone tiny-lm/parts/voxtral --train-sentences 640 --epochs 6
+  sla build-tiny --output tiny-aligned --backbone voxtral --language-model smollm2-135m --align"""
 
 
 def build_parser() -> SLAArgumentParser:

@@ -19,7 +19,8 @@ EXAMPLES = """\
   sla build-tiny --output tiny-sla
   sla build-tiny --output tiny-vox --backbone voxtral --app-encoder whisper-base
   sla build-tiny --output tiny-ielts --format ielts-like --size small --no-app
-  sla build-tiny --output tiny-words --backbone voxtral --language-model smollm2-135m"""
+  sla build-tiny --output tiny-words --backbone voxtral --language-model smollm2-135m
+  sla build-tiny --output tiny-aligned --backbone voxtral --language-model smollm2-135m --align"""
 
 
 def build_parser() -> SLAArgumentParser:
@@ -33,6 +34,9 @@ def build_parser() -> SLAArgumentParser:
     parser.add_argument("--language_model", default="random",
                         help="voxtral's text model: random (a small random decoder), smollm2-135m (SmolLM2-135M-Instruct "
                              "from its pinned package, the `lm` extra) or a Llama folder")
+    parser.add_argument("--align", action="store_true",
+                        help="with --language-model: align Voxtral's projector on speech-to-text first (`sla align`'s "
+                             "defaults, cached; about 13 min on one CPU thread the first time)")
     parser.add_argument("--format", default="sandi2025",
                         help="the test format: sandi2025, ielts-like, toefl-like, or a test_format.json file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
@@ -44,16 +48,22 @@ def build_parser() -> SLAArgumentParser:
 
 
 def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.align and args.language_model == "random":
+        parser.error("--align needs a pretrained --language-model (smollm2-135m or a Llama folder), "
+                     "not the random decoder")
     import time
 
     from modeling_sla import SLAForSessionScoring
     from sla_phi4.testing.tiny_checkpoint import build_tiny_checkpoint
+    from sla_phi4.training.alignment import AlignmentSettings
 
     start = time.perf_counter()
     build_tiny_checkpoint(args.output, seed=args.seed, size=args.size, backbone=args.backbone,
                           app_encoder=args.app_encoder, audio_tower=args.audio_tower, pack_audio=args.pack_audio,
-                          use_app=not args.no_app, test_format=args.format, language_model=args.language_model)
+                          use_app=not args.no_app, test_format=args.format, language_model=args.language_model,
+                          align=AlignmentSettings() if args.align else None)
     model = SLAForSessionScoring.from_pretrained(args.output)
     total = sum(parameter.numel() for parameter in model.parameters())
     print(

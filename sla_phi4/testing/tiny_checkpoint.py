@@ -26,7 +26,7 @@ from sla_phi4.conversion.ct2_whisper import locate_package, package_specs
 from sla_phi4.testing.stand_ins import (
     BACKBONES, RANDOM, RANDOM_LANGUAGE_MODEL, build_backbone, language_model_folder, tiny_size, whisper_folder,
 )
-from sla_phi4.training.alignment import AlignmentSettings, align_backbone, install_projector
+from sla_phi4.training.alignment import AlignmentSettings, align_backbone, write_projector
 
 
 DEFAULT_AUDIO_TOWER = "whisper-tiny.en"
@@ -55,7 +55,7 @@ def align_stand_in(backbone_dir: str, settings: AlignmentSettings, parts: str, l
     if language_model == RANDOM_LANGUAGE_MODEL:
         raise ValueError("Alignment needs a pretrained language model (--language-model), not a random decoder.")
     result = align_backbone(backbone_dir, settings)
-    install_projector(backbone_dir, result)
+    write_projector(backbone_dir, result)
     summary = {**result.summary, "cache_folder": str(result.folder)}
     with open(os.path.join(parts, "alignment.json"), "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2, allow_nan=False)

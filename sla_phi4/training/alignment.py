@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, VoxtralForConditionalGeneration, WhisperFeatureExtractor
 from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
 
+from modeling_sla.configuration_sla import SLAConfig
 from processing_sla.speech_prompt_voxtral_sla import VoxtralSpeechPrompt
 from sla_phi4.conversion.ct2_whisper import cache_dir
 from sla_phi4.conversion.staging import staged_folder
@@ -41,6 +42,7 @@ from sla_phi4.training.session_cache import module_fingerprint
 
 PROJECTOR_FILE, SUMMARY_FILE = "projector.safetensors", "alignment.json"
 # Part of the cache key: raise it whenever a change here changes what alignment trains or measures.
+SESSION_MODEL_TYPE = SLAConfig.model_type
 ALIGNMENT_VERSION = 2  # 2: the graded pools' sentences only (1 also drew some question texts)
 
 
@@ -280,10 +282,24 @@ def train_projector(backbone, prompt: AlignmentPrompt, clips: list[Clip], settin
 # --- the cached stage ----------------------------------------------------------------------------------------------
 
 
+def model_type(folder: Path) -> str | None:
+    config_file = folder / "config.json"
+    return json.loads(config_file.read_text()).get("model_type") if config_file.is_file() else None
+
+
+def session_checkpoint_holding(folder: Path) -> Path | None:
+    """The session checkpoint whose `parts/` holds this backbone folder, else None."""
+    parts = folder.resolve().parent
+    return parts.parent if parts.name == "parts" and model_type(parts.parent) == SESSION_MODEL_TYPE else None
+
+
 def load_backbone(backbone_dir: str | Path):
     folder = Path(backbone_dir)
-    config_file = folder / "config.json"
-    if not config_file.is_file() or json.loads(config_file.read_text()).get("model_type") != "voxtral":
+    if model_type(folder) == SESSION_MODEL_TYPE:
+        raise AlignmentError(f"{folder}: a session checkpoint, not a backbone: its backbone is "
+                             f"{folder / 'parts' / 'voxtral'} (to align a stand-in's projector, build it with "
+                             f"`sla build-tiny ... --align`).")
+    if model_type(folder) != "voxtral":
         raise AlignmentError(f"{folder}: not a Voxtral-layout backbone folder (its config.json's model_type must be "
                              f"voxtral); build one with `sla build-tiny --backbone voxtral --language-model ...`.")
     backbone = VoxtralForConditionalGeneration.from_pretrained(folder, dtype=torch.float32).eval()
@@ -344,7 +360,21 @@ def run_alignment(backbone, tokenizer, feature_extractor, settings: AlignmentSet
 
 
 def install_projector(backbone_dir: str | Path, result: AlignmentResult) -> None:
-    """Writes the aligned projector into the backbone folder (its other weights unchanged)."""
+    """Writes the aligned projector into a standalone backbone folder. Refuses the backbone part of a built session
+    checkpoint: the checkpoint's own weights hold the projector, so installing there would leave the model the user
+    loads unaligned."""
+    checkpoint = session_checkpoint_holding(Path(backbone_dir))
+    if checkpoint is not None:
+        raise AlignmentError(f"{backbone_dir}: the backbone part of the session checkpoint {checkpoint}, whose own "
+                             f"weights hold the projector, so installing here would not align the model it loads. "
+                             f"Build the checkpoint aligned instead: `sla build-tiny --backbone voxtral "
+                             f"--language-model ... --align`.")
+    write_projector(backbone_dir, result)
+
+
+def write_projector(backbone_dir: str | Path, result: AlignmentResult) -> None:
+    """Writes the aligned projector into the backbone folder, its other weights unchanged (a checkpoint builder calls
+    this before it assembles the checkpoint from the folder)."""
     backbone = VoxtralForConditionalGeneration.from_pretrained(backbone_dir, dtype=torch.float32)
     backbone.model.multi_modal_projector.load_state_dict(load_file(str(result.projector_file)), strict=True)
     backbone.save_pretrained(backbone_dir)
@@ -352,5 +382,5 @@ def install_projector(backbone_dir: str | Path, result: AlignmentResult) -> None
 
 __all__ = [
     "AlignmentError", "AlignmentResult", "AlignmentSettings", "align_backbone", "install_projector",
-    "split_sentences", "transcribe", "word_error_rate",
+    "split_sentences", "transcribe", "word_error_rate", "write_projector",
 ]

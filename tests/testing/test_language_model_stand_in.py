@@ -3,6 +3,7 @@
 alignment stage that trains its projector on speech-to-text (cached, WER before and after)."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -71,7 +72,8 @@ def test_only_voxtral_takes_a_language_model_and_choices_are_named(tiny_lm, tmp_
 
 
 def test_alignment_trains_the_projector_only_is_cached_and_installs(lm_checkpoint, tmp_path, monkeypatch):
-    backbone_dir = f"{lm_checkpoint}/parts/voxtral"
+    backbone_dir = str(tmp_path / "voxtral")  # a standalone backbone: a built checkpoint's part is refused (below)
+    shutil.copytree(f"{lm_checkpoint}/parts/voxtral", backbone_dir)
     before = VoxtralForConditionalGeneration.from_pretrained(backbone_dir).state_dict()
     result = align_backbone(backbone_dir, AlignmentSettings.smoke(), cache_root=tmp_path / "cache")
     summary = result.summary
@@ -110,3 +112,55 @@ def test_align_command_names_a_folder_it_cannot_align(tmp_path, capsys):
     assert sla(["align", "--backbone", str(tmp_path), "--epochs", "1"]) == 2
     error = capsys.readouterr().err
     assert f"{tmp_path}: not a Voxtral-layout backbone folder" in error and "Traceback" not in error
+
+
+def test_a_built_checkpoint_is_aligned_when_built_not_through_its_part(lm_checkpoint, tmp_path, capsys):
+    """The checkpoint's own weights hold the projector: installing into its `parts/voxtral` would leave the model a
+    user loads unaligned, so it is refused, and the checkpoint folder itself is named as what it is."""
+    from sla_phi4.cli import main as sla
+
+    part = f"{lm_checkpoint}/parts/voxtral"
+    with pytest.raises(AlignmentError, match="the backbone part of the session checkpoint .*--align"):
+        install_projector(part, result=None)
+    assert sla(["align", "--backbone", str(lm_checkpoint), "--epochs", "1"]) == 2
+    error = capsys.readouterr().err
+    assert f"{lm_checkpoint}: a session checkpoint, not a backbone: its backbone is {part}" in error
+    assert "Traceback" not in error
+
+
+def test_build_tiny_align_flag_aligns_with_the_defaults_and_needs_a_language_model(monkeypatch, tmp_path, capsys):
+    from sla_phi4.cli import main as sla
+    from sla_phi4.testing import tiny_checkpoint
+
+    calls = []
+
+    def record_and_stop(output, **kwargs):  # the build itself is tested above
+        calls.append(kwargs)
+        raise ValueError("recorded")
+
+    monkeypatch.setattr(tiny_checkpoint, "build_tiny_checkpoint", record_and_stop)
+    assert sla(["build-tiny", "--output", str(tmp_path / "x"), "--backbone", "voxtral", "--language-model", "lm",
+                "--align"]) == 2
+    assert calls[0]["align"] == AlignmentSettings() and calls[0]["language_model"] == "lm"
+    assert sla(["build-tiny", "--output", str(tmp_path / "y"), "--backbone", "voxtral"]) == 2
+    assert calls[1]["align"] is None
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        sla(["build-tiny", "--output", str(tmp_path / "z"), "--backbone", "voxtral", "--align"])
+    assert exit_info.value.code == 2 and len(calls) == 2
+    assert "--align needs a pretrained --language-model" in capsys.readouterr().err
+
+
+def test_a_checkpoint_built_aligned_holds_the_aligned_projector_in_its_own_weights(tiny_lm, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from sla_phi4.training.alignment import AlignmentResult
+
+    monkeypatch.setenv("SLA_CACHE_DIR", str(tmp_path / "cache"))
+    output = build_tiny_checkpoint(str(tmp_path / "aligned"), backbone="voxtral", audio_tower="random",
+                                   language_model=str(tiny_lm), align=AlignmentSettings.smoke())
+    summary = json.loads((tmp_path / "aligned" / "parts" / "alignment.json").read_text())
+    aligned = load_file(str(AlignmentResult(Path(summary["cache_folder"]), summary).projector_file))
+    model = SLAForSessionScoring.from_pretrained(output)
+    projector = model.backbone.multi_modal_projector
+    assert aligned and all(torch.equal(projector.get_parameter(name), value) for name, value in aligned.items())
