@@ -36,11 +36,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import json
 
-    from sla_phi4.training.alignment import AlignmentSettings, align_backbone, install_projector
+    from sla_phi4.training.alignment import AlignmentSettings, align_backbone, check_installable, install_projector
 
     settings = AlignmentSettings(train_sentences=args.train_sentences, eval_sentences=args.eval_sentences,
                                  epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
                                  max_new_tokens=args.max_new_tokens, seed=args.seed)
+    if args.install:
+        check_installable(args.backbone)
     result = align_backbone(args.backbone, settings)
     if args.install:
         install_projector(args.backbone, result)

@@ -363,13 +363,18 @@ def install_projector(backbone_dir: str | Path, result: AlignmentResult) -> None
     """Writes the aligned projector into a standalone backbone folder. Refuses the backbone part of a built session
     checkpoint: the checkpoint's own weights hold the projector, so installing there would leave the model the user
     loads unaligned."""
+    check_installable(backbone_dir)
+    write_projector(backbone_dir, result)
+
+
+def check_installable(backbone_dir: str | Path) -> None:
+    """Refuses, before any alignment is trained, a folder that `install_projector` would refuse."""
     checkpoint = session_checkpoint_holding(Path(backbone_dir))
     if checkpoint is not None:
         raise AlignmentError(f"{backbone_dir}: the backbone part of the session checkpoint {checkpoint}, whose own "
                              f"weights hold the projector, so installing here would not align the model it loads. "
                              f"Build the checkpoint aligned instead: `sla build-tiny --backbone voxtral "
                              f"--language-model ... --align`.")
-    write_projector(backbone_dir, result)
 
 
 def write_projector(backbone_dir: str | Path, result: AlignmentResult) -> None:
@@ -381,6 +386,6 @@ def write_projector(backbone_dir: str | Path, result: AlignmentResult) -> None:
 
 
 __all__ = [
-    "AlignmentError", "AlignmentResult", "AlignmentSettings", "align_backbone", "install_projector",
-    "split_sentences", "transcribe", "word_error_rate", "write_projector",
+    "AlignmentError", "AlignmentResult", "AlignmentSettings", "align_backbone", "check_installable",
+    "install_projector", "split_sentences", "transcribe", "word_error_rate", "write_projector",
 ]

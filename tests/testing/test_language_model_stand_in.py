@@ -114,7 +114,7 @@ def test_align_command_names_a_folder_it_cannot_align(tmp_path, capsys):
     assert f"{tmp_path}: not a Voxtral-layout backbone folder" in error and "Traceback" not in error
 
 
-def test_a_built_checkpoint_is_aligned_when_built_not_through_its_part(lm_checkpoint, tmp_path, capsys):
+def test_a_built_checkpoint_is_aligned_when_built_not_through_its_part(lm_checkpoint, monkeypatch, capsys):
     """The checkpoint's own weights hold the projector: installing into its `parts/voxtral` would leave the model a
     user loads unaligned, so it is refused, and the checkpoint folder itself is named as what it is."""
     from sla_phi4.cli import main as sla
@@ -122,6 +122,10 @@ def test_a_built_checkpoint_is_aligned_when_built_not_through_its_part(lm_checkp
     part = f"{lm_checkpoint}/parts/voxtral"
     with pytest.raises(AlignmentError, match="the backbone part of the session checkpoint .*--align"):
         install_projector(part, result=None)
+    monkeypatch.setattr(alignment, "align_backbone", lambda *args: pytest.fail("refused only after aligning"))
+    assert sla(["align", "--backbone", part, "--install"]) == 2
+    assert "the backbone part of the session checkpoint" in capsys.readouterr().err
+    monkeypatch.undo()
     assert sla(["align", "--backbone", str(lm_checkpoint), "--epochs", "1"]) == 2
     error = capsys.readouterr().err
     assert f"{lm_checkpoint}: a session checkpoint, not a backbone: its backbone is {part}" in error
