@@ -20,6 +20,9 @@ def test_pretrained_arms_step_in_micro_batches_at_the_cpu_sizes():
         assert settings.sessions == CPU_SIZES["sessions"] and settings.cue_profile == "content-only"
         assert "batch_size-2_" in run_name(study, arm, 0)
     assert CPU_MICRO_BATCHES["batch_size"] < DemoSettings.batch_size
+    quick = variants(StudySettings(study="language", workdir="w", quick=True), "default")  # the smoke run, too
+    assert [demo_settings(study, arm, 0).batch_size for arm in quick] == [DemoSettings.batch_size, 2, 2]
+    assert all("sessions" not in arm.overrides for arm in quick)
     full = variants(StudySettings(study="language", workdir="w", full_size=True), "default")
     assert all("batch_size" not in arm.overrides and "sessions" not in arm.overrides for arm in full)
 
