@@ -41,8 +41,8 @@ from sla_phi4.training.session_cache import module_fingerprint
 
 
 PROJECTOR_FILE, SUMMARY_FILE = "projector.safetensors", "alignment.json"
-# Part of the cache key: raise it whenever a change here changes what alignment trains or measures.
 SESSION_MODEL_TYPE = SLAConfig.model_type
+# Part of the cache key: raise it whenever a change here changes what alignment trains or measures.
 ALIGNMENT_VERSION = 2  # 2: the graded pools' sentences only (1 also drew some question texts)
 
 
