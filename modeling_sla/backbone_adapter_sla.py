@@ -3,7 +3,8 @@
 Each family of audio LLMs (Phi-4-multimodal, Voxtral, Qwen2-Audio) has one small adapter file beside the model,
 with a subclass of `BackboneAdapter`. The model calls only what is declared here: build or load the backbone,
 encode a session's clips, find the language layers (the only place LoRA goes), and run the language model on the
-session's embeddings. Adapters hold no state: every method takes the backbone module or its config.
+session's embeddings. Adapters hold no state: every method takes the backbone module or its config (what a model
+keeps across calls, such as its audio tower's CUDA graphs, the adapter creates and the model holds).
 """
 
 import os
@@ -110,10 +111,17 @@ class BackboneAdapter(ABC):
 
     @abstractmethod
     def encode_speech(
-        self, backbone: nn.Module, features: torch.Tensor, lengths: torch.Tensor, sizes: torch.Tensor
+        self, backbone: nn.Module, features: torch.Tensor, lengths: torch.Tensor, sizes: torch.Tensor,
+        graphs: object | None = None,
     ) -> torch.Tensor:
         """Audio token embeddings of every unit (a clip, or a clip's 30 s window) in order, each exactly as it would
-        be encoded alone, keeping only its `sizes[i]` valid tokens: `(sizes.sum(), hidden_size)`."""
+        be encoded alone, keeping only its `sizes[i]` valid tokens: `(sizes.sum(), hidden_size)`. `graphs`, from
+        `audio_tower_graphs`, replays the tower's passes as CUDA graphs when the features are on a CUDA device."""
+
+    def audio_tower_graphs(self) -> object | None:
+        """A new, empty store of CUDA graphs of the audio tower for `encode_speech` (the model keeps it), or None
+        where the family has none: Whisper-shaped towers already run fixed 30 s windows in chunks, near 30 % MFU."""
+        return None
 
     @abstractmethod
     def language_model(self, backbone: nn.Module) -> nn.Module:

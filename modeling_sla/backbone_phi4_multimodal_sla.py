@@ -8,8 +8,9 @@ from transformers import Phi4MultimodalConfig, Phi4MultimodalModel, PreTrainedCo
 from transformers.utils import cached_file, logging
 
 from .backbone_adapter_sla import BackboneAdapter
+from .conformer_graphs_sla import ConformerGraphs
 from .lora_sla import merge_speech_lora
-from .speech_encoding_sla import encode_speech_clips
+from .speech_encoding_sla import encode_speech_clips, run_conformer_layers
 
 
 logger = logging.get_logger(__name__)
@@ -59,8 +60,14 @@ class Phi4MultimodalAdapter(BackboneAdapter):
     def input_embeddings(self, backbone: Phi4MultimodalModel) -> nn.Embedding:
         return backbone.embed_tokens
 
-    def encode_speech(self, backbone, features, lengths, sizes) -> torch.Tensor:
-        return encode_speech_clips(backbone.embed_tokens_extend.audio_embed, features, lengths, sizes)
+    def encode_speech(self, backbone, features, lengths, sizes, graphs=None) -> torch.Tensor:
+        audio_embedding = backbone.embed_tokens_extend.audio_embed
+        device = next(audio_embedding.encoder.parameters()).device
+        run_pass = graphs if graphs is not None and graphs.runs_on(device) else run_conformer_layers
+        return encode_speech_clips(audio_embedding, features, lengths, sizes, run_pass)
+
+    def audio_tower_graphs(self) -> ConformerGraphs:
+        return ConformerGraphs()
 
     def language_model(self, backbone: Phi4MultimodalModel) -> nn.Module:
         return backbone  # given `inputs_embeds` alone, the model runs its decoder only

@@ -15,7 +15,7 @@ class Qwen2AudioAdapter(AudioTowerAdapter):
     model_type = "qwen2_audio"
     model_class = Qwen2AudioModel
 
-    def encode_speech(self, backbone, features, lengths, sizes) -> torch.Tensor:
+    def encode_speech(self, backbone, features, lengths, sizes, graphs=None) -> torch.Tensor:
         tower = backbone.audio_tower
         weight = tower.conv1.weight
 

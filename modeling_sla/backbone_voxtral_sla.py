@@ -22,7 +22,7 @@ class VoxtralAdapter(AudioTowerAdapter):
         tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision)
         return tokenizer.convert_tokens_to_ids(VOXTRAL_PRIOR_TOKEN)
 
-    def encode_speech(self, backbone, features, lengths, sizes) -> torch.Tensor:
+    def encode_speech(self, backbone, features, lengths, sizes, graphs=None) -> torch.Tensor:
         tower = backbone.audio_tower
         weight = tower.conv1.weight
         group = backbone.config.audio_config.intermediate_size

@@ -81,6 +81,11 @@ class SLAConfig(PreTrainedConfig):
             (opt-in): each session runs its own forward pass, without padding or a padding mask, and the masked MSE
             is taken over the whole batch's targets at once, as the padded pass takes it; the activations of every
             session of the batch are kept for the backward pass, as in the padded pass.
+        audio_tower_cuda_graphs (`bool`, *optional*, defaults to `False`):
+            Phi-4 only, on a CUDA device (elsewhere the tower runs as usual): the conformer's passes are padded to a
+            few fixed shapes and replayed as CUDA graphs captured at each shape's first use, instead of launching
+            their hundreds of small kernels one by one (`conformer_graphs_sla.py`). Opt-in until `sla gpu-check`
+            shows it pays; a clip's encoding then depends on its pass's padded shape, still not on other sessions.
     """
 
     model_type = "sla_session_scoring"
@@ -109,6 +114,7 @@ class SLAConfig(PreTrainedConfig):
     uncertainty: dict | None = None
     session_batching: Literal["per_session", "padded"] = "per_session"
     training_batching: Literal["padded", "per_session"] = "padded"
+    audio_tower_cuda_graphs: bool = False
 
     def __post_init__(self, **kwargs):
         test_format = load_test_format(self.test_format)

@@ -144,6 +144,10 @@ class SLAForSessionScoring(SLAPreTrainedModel):
         self.family.prepare_config(config.audio_llm_config)
         self.backbone = backbone if backbone is not None else self.family.build(config.audio_llm_config)
         self.family.pin_audio_attention(self.backbone.config)
+        self.audio_tower_graphs = self.family.audio_tower_graphs()
+        if config.audio_tower_cuda_graphs and self.audio_tower_graphs is None:
+            raise ValueError(f"`audio_tower_cuda_graphs` is for Phi-4-multimodal's conformer; the "
+                             f"{config.audio_llm_config.model_type} backbone's tower has no CUDA graphs.")
         self.num_lora_modules = inject_language_lora(
             self.backbone, config, config.lora_target_modules or self.family.language_layers_pattern,
             self.family.language_layers_prefix,
@@ -200,9 +204,10 @@ class SLAForSessionScoring(SLAPreTrainedModel):
         self, audio_input_features: torch.Tensor, audio_feature_lengths: torch.Tensor, audio_embed_sizes: torch.Tensor
     ) -> torch.Tensor:
         """Audio token embeddings of every clip, each encoded as if alone: `(total_audio_tokens, hidden)`."""
+        graphs = self.audio_tower_graphs if self.config.audio_tower_cuda_graphs else None
         with torch.no_grad():
             return self.family.encode_speech(
-                self.backbone, audio_input_features, audio_feature_lengths, audio_embed_sizes
+                self.backbone, audio_input_features, audio_feature_lengths, audio_embed_sizes, graphs
             )
 
     def pool_app_features(

@@ -14,6 +14,7 @@ each is still encoded exactly as alone (within float rounding):
 """
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -29,6 +30,9 @@ CONFORMER_FRAMES_PER_PASS = 16_000
 # the 24 conformer layers launches a few hundred kernels, the time of about one 500-frame row on a GPU).
 SUBSAMPLING_PASS_OVERHEAD = UNFOLD_FRAMES * 8
 CONFORMER_PASS_OVERHEAD = UNFOLD_FRAMES
+
+# `(encoder, rows, valid)` -> the rows after the conformer layers: how one pass runs (eagerly, or replayed as a graph).
+ConformerPass = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def passes_within(lengths: list[int], budget: int, overhead: int) -> list[list[int]]:
@@ -101,22 +105,35 @@ def clip_rows(states: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[int]
     return rows, valid, counts
 
 
-def conformer_attention_bias(encoder: nn.Module, hidden: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """The native additive attention input for valid keys (streaming mask as 0/1 plus the relative-position bias),
-    and the dtype's lowest value for padded keys: `(rows, heads, frames, frames)`."""
-    rows, frames, _ = hidden.shape
+def streaming_mask(encoder: nn.Module, frames: int, device: torch.device) -> torch.Tensor:
+    """The conformer's chunked streaming mask for rows of `frames` frames, `(1, frames, frames)` booleans (built on the
+    CPU by the native model, then moved)."""
     config = encoder.config
-    streaming = encoder._streaming_mask(frames, 1, config.chunk_size, config.left_chunk).to(hidden.device)
+    return encoder._streaming_mask(frames, 1, config.chunk_size, config.left_chunk).to(device)
+
+
+def conformer_attention_bias(
+    encoder: nn.Module, hidden: torch.Tensor, valid: torch.Tensor, streaming: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The native additive attention input for valid keys (streaming mask as 0/1 plus the relative-position bias),
+    and the dtype's lowest value for padded keys: `(rows, heads, frames, frames)`. `streaming` defaults to
+    `streaming_mask` of the rows' frames."""
+    rows, frames, _ = hidden.shape
+    if streaming is None:
+        streaming = streaming_mask(encoder, frames, hidden.device)
     bias = encoder.relative_attention_bias_layer(hidden)
     native = streaming.unsqueeze(1).to(bias.dtype) + bias  # what the native model adds: True counts as 1
     padded_keys = torch.arange(frames, device=hidden.device)[None, :] >= valid.to(hidden.device)[:, None]
     return native.expand(rows, -1, -1, -1).masked_fill(padded_keys[:, None, None, :], torch.finfo(bias.dtype).min)
 
 
-def run_conformer_layers(encoder: nn.Module, hidden: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def run_conformer_layers(
+    encoder: nn.Module, hidden: torch.Tensor, valid: torch.Tensor, streaming: torch.Tensor | None = None
+) -> torch.Tensor:
     """The conformer layers over right-padded rows with `valid` frames each; padded frames are zeroed before every
-    layer, so nothing non-finite can grow there."""
-    attention_bias = conformer_attention_bias(encoder, hidden, valid)
+    layer, so nothing non-finite can grow there. With `streaming` given (and `valid` on the rows' device) it only
+    launches device work, so a CUDA graph can capture it."""
+    attention_bias = conformer_attention_bias(encoder, hidden, valid, streaming)
     for layer in encoder.encoders:
         hidden = layer(zero_past(hidden, valid, dim=1), attention_bias)
     return hidden
@@ -127,8 +144,11 @@ def pad_rows(rows: list[torch.Tensor]) -> torch.Tensor:
     return nn.utils.rnn.pad_sequence(rows, batch_first=True)
 
 
-def encode_conformer(encoder: nn.Module, features: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
-    """Conformer states `(subsampled_frames_i, hidden)` of each clip, as if each were encoded alone."""
+def encode_conformer(
+    encoder: nn.Module, features: torch.Tensor, lengths: list[int], run_pass: ConformerPass = run_conformer_layers
+) -> list[torch.Tensor]:
+    """Conformer states `(subsampled_frames_i, hidden)` of each clip, as if each were encoded alone. `run_pass` runs
+    the conformer layers over one pass of padded rows (`run_conformer_layers`, or a `ConformerGraphs`)."""
     subsampled: list[torch.Tensor | None] = [None] * len(lengths)
     for indices in passes_within(lengths, SUBSAMPLING_FRAMES_PER_PASS, SUBSAMPLING_PASS_OVERHEAD):
         longest = max(lengths[index] for index in indices)
@@ -138,8 +158,8 @@ def encode_conformer(encoder: nn.Module, features: torch.Tensor, lengths: list[i
     rows, valid, counts = clip_rows(subsampled)
     encoded: list[torch.Tensor | None] = [None] * len(rows)
     for indices in passes_within(valid, CONFORMER_FRAMES_PER_PASS, CONFORMER_PASS_OVERHEAD):
-        hidden = run_conformer_layers(encoder, pad_rows([rows[index] for index in indices]),
-                                      torch.tensor([valid[index] for index in indices]))
+        hidden = run_pass(encoder, pad_rows([rows[index] for index in indices]),
+                          torch.tensor([valid[index] for index in indices]))
         for row, index in enumerate(indices):
             encoded[index] = hidden[row, : valid[index]]
     states, start = [], 0
@@ -166,6 +186,7 @@ def encode_speech_clips(
     input_features: torch.Tensor,
     feature_lengths: torch.Tensor,
     embed_sizes: torch.Tensor,
+    run_pass: ConformerPass = run_conformer_layers,
 ) -> torch.Tensor:
     """Encodes clips into the backbone's embedding space, each as if alone, in as few passes as memory allows.
 
@@ -175,6 +196,8 @@ def encode_speech_clips(
             ignored whatever they hold.
         feature_lengths: `(num_clips,)` number of valid feature frames of each clip.
         embed_sizes: `(num_clips,)` number of audio tokens of each clip in the text sequence.
+        run_pass: how a pass of the conformer layers runs: eagerly (the default), or a `ConformerGraphs` replaying
+            CUDA graphs of a few padded shapes.
 
     Returns:
         `(sum(embed_sizes), hidden_size)`: the clips' audio token embeddings, concatenated in clip order.
@@ -184,7 +207,7 @@ def encode_speech_clips(
     encoder_weight = next(audio_embedding.encoder.parameters())
     features = input_features.to(device=encoder_weight.device, dtype=encoder_weight.dtype)
     lengths, sizes = feature_lengths.tolist(), embed_sizes.tolist()
-    states = encode_conformer(audio_embedding.encoder, features, lengths)
+    states = encode_conformer(audio_embedding.encoder, features, lengths, run_pass)
     for index, (state, size) in enumerate(zip(states, sizes)):
         if state.shape[0] < size:
             raise ValueError(
@@ -196,6 +219,6 @@ def encode_speech_clips(
 
 
 __all__ = [
-    "CONFORMER_FRAMES_PER_PASS", "SUBSAMPLING_FRAMES_PER_PASS", "UNFOLD_FRAMES", "encode_clip_natively",
-    "encode_speech_clips",
+    "CONFORMER_FRAMES_PER_PASS", "SUBSAMPLING_FRAMES_PER_PASS", "UNFOLD_FRAMES", "ConformerPass", "encode_clip_natively",
+    "encode_speech_clips", "run_conformer_layers", "streaming_mask",
 ]

@@ -14,10 +14,12 @@ stays on sdpa):
   scoring            one real-length S&I session (P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s), median of 3: sessions/s
   parts              its APP Whisper, audio tower, and decoder from their cached outputs, each timed
   first_sight        the same parts of a session of new lengths, at their first call and again (what new shapes cost)
-  audio_tower        its units in one call against each alone: speed-up, and the float32 difference (a check)
+  audio_tower        its units in one call against each alone: speed-up, and the float32 difference (a check);
+                     Phi-4 also with its conformer passes as CUDA graphs (opt-in): first call, warm time, difference
   lora_levers        the decoder with LoRA in float32, in the backbone's dtype, merged: time and how far scores move
   batched_scoring    16 sessions of 0.6-1.2 x the real length: a first pass one at a time (new shapes), then at batch
-                     1, 4, 8, 16 (bitwise against the first pass), and padded together at batch 8 (opt-in)
+                     1, 4, 8, 16 (bitwise against the first pass), padded together at batch 8 (opt-in), and for
+                     Phi-4 at batch 1 with the conformer as CUDA graphs (opt-in, captures included)
   batch_invariance   4 shorter sessions alone and batched: bitwise under the default settings; the padded batch's
                      differences
   float32_agreement  the model in float32: 2 sessions alone against one padded batch (a masking fault fails it)
@@ -35,7 +37,7 @@ left sdpa.
 
 Estimated device time (`estimated_seconds`: the real_size FLOPs of every phase at 30 % of a 989 TFLOP/s H100/H200,
 float32 at 15x the bf16 time, 60 s of start-up once and 20 s a backbone), sdpa alone, 3 steps, 3 repeats:
-    phi4 78 s, voxtral 102 s, qwen2-audio 232 s; --backbone all 473 s
+    phi4 81 s, voxtral 102 s, qwen2-audio 232 s; --backbone all 476 s
 The run prints its own estimate first, and says so when it is over 8 minutes.
 """
 
@@ -483,12 +485,14 @@ def estimated_seconds(config, synthesizer: SessionSynthesizer, attentions: int, 
         return sum(item["decoder"] for size in sizes for item in ([real] if size == 1 else train[:size]))
 
     multiples = SETTINGS.train_step_forward_multiples + estimate["recompute_forward_multiples"]
+    graphs = int(config.audio_llm_config.model_type == "phi4_multimodal")  # a graphed pass of the 16 sessions
     per_attention = (
         2 * (repeats + 1) * real["total"]  # scoring, and its parts one by one (one warm-up pass each)
         + (4 + 2 * estimate["float32_slowdown"]) * real["audio_tower"]  # one pass and unit by unit, bf16 and float32
         + 3 * (repeats + 1) * real["decoder"]  # the LoRA levers
         + 3 * (first_sight["audio_tower"] + first_sight["app_whisper"]) + 2 * first_sight["decoder"]  # first sight
-        + (1 + len(settings.scoring_batch_sizes) + len(settings.padded_batch_sizes)) * scoring  # first pass, then each
+        + (1 + len(settings.scoring_batch_sizes) + len(settings.padded_batch_sizes) + graphs) * scoring  # each pass
+        + graphs * (repeats + 3) * real["audio_tower"]  # the tower's passes as graphs
         + 3 * invariance + 2 * estimate["float32_slowdown"] * float32
         + sum(item["audio_tower"] + item["app_whisper"] for item in (real, *train))  # the encoder caches
         + steps * multiples * decoder(checkpointed)
@@ -592,6 +596,29 @@ def session_batching(model, mode: str):
         model.config.session_batching = saved
 
 
+def graphs_apply(model) -> bool:
+    """Whether the model's audio tower has CUDA graphs (`audio_tower_cuda_graphs`: Phi-4's conformer)."""
+    return model.audio_tower_graphs is not None
+
+
+@contextmanager
+def audio_tower_graphs(model, device: torch.device):
+    """The model's audio tower replayed as graphs for the block, from an empty store (so its captures are timed
+    too): CUDA graphs on a GPU, `EagerReplay` elsewhere (the same padded shapes and buffers, without the speed).
+    Yields the store."""
+    from modeling_sla.conformer_graphs_sla import ConformerGraphs, EagerReplay
+
+    saved = model.config.audio_tower_cuda_graphs, model.audio_tower_graphs
+    store = model.family.audio_tower_graphs()
+    if device.type != "cuda":
+        store = ConformerGraphs(EagerReplay(device.type))
+    model.config.audio_tower_cuda_graphs, model.audio_tower_graphs = True, store
+    try:
+        yield store
+    finally:
+        model.config.audio_tower_cuda_graphs, model.audio_tower_graphs = saved
+
+
 def measure_invariance(model, synthesizer, sessions, device, tolerances: dict) -> dict:
     """Each session scored alone, then all in one batch under the default settings (must be bitwise equal) and in one
     padded batch (`session_batching="padded"`, opt-in: its differences are reported against `tolerances`)."""
@@ -662,10 +689,13 @@ def measure_batched_scoring(model, synthesizer, sessions, device, peak: float | 
     reference = None
     rows = []
     reset_peak_memory(device)
-    plans = [("per_session", 1, True)] + [("per_session", size, False) for size in settings.scoring_batch_sizes]
-    plans += [("padded", size, False) for size in settings.padded_batch_sizes]
-    for mode, size, first_sight in plans:
-        with session_batching(model, mode):
+    plans = [("per_session", 1, True, False)]
+    plans += [("per_session", size, False, False) for size in settings.scoring_batch_sizes]
+    plans += [("padded", size, False, False) for size in settings.padded_batch_sizes]
+    if graphs_apply(model):
+        plans.append(("per_session", 1, False, True))
+    for mode, size, first_sight, graphed in plans:
+        with session_batching(model, mode), (audio_tower_graphs(model, device) if graphed else nullcontext()) as store:
             scores, states, seconds = scores_of(model, synthesizer, ordered, device, size)
         reference = reference or (scores, states)
         compared = differences(reference, (scores, states))
@@ -673,8 +703,10 @@ def measure_batched_scoring(model, synthesizer, sessions, device, peak: float | 
                      "sessions_per_s": len(ordered) / seconds, "mfu": mfu(flops, seconds, peak),
                      "bitwise_equal_to_batch_1": compared["bitwise"],
                      "max_abs_score_diff": max(compared["score_diffs"]),
-                     "max_relative_state_diff": max(compared["relative_state_diffs"])})
-    default = [row for row in rows if row["session_batching"] == "per_session"]
+                     "max_relative_state_diff": max(compared["relative_state_diffs"]),
+                     **({"audio_tower_cuda_graphs": True, "graphs_captured": store.captures} if graphed else {})})
+    default = [row for row in rows if row["session_batching"] == "per_session" and
+               not row.get("audio_tower_cuda_graphs")]
     return {"sessions": len(ordered), "tokens": [len(session.input_ids) for session in ordered],
             "seconds_of_audio": [sum(session.seconds) for session in ordered], "rows": rows,
             "default_bitwise": all(row["bitwise_equal_to_batch_1"] for row in default), **peak_memory(device)}
@@ -766,6 +798,9 @@ def measure_audio_tower(model, synthesizer, session, device, repeats: int, toler
         return float((ours - alone).abs().max()), float(alone.abs().max())
 
     together_s, alone_s = timed(together, repeats, device), timed(one_by_one, repeats, device)
+    graphed = measure_tower_graphs(model, together, repeats, device) if graphs_apply(model) else {}
+    if graphed:
+        graphed["graphs_speedup"] = together_s / graphed["graphs_s"]
     model_dtype_diff, _ = largest_difference()
     low = next(model.backbone.parameters()).dtype
     towers = model.family.audio_modules(model.backbone)
@@ -778,9 +813,24 @@ def measure_audio_tower(model, synthesizer, session, device, repeats: int, toler
             tensor.data = tensor.data.to(low)
     relative = float32_diff / max(scale, 1e-12)
     return {"units": len(sizes), "together_s": together_s, "one_by_one_s": alone_s,
-            "speedup": alone_s / together_s, "max_abs_diff_model_dtype": model_dtype_diff,
+            "speedup": alone_s / together_s, **graphed, "max_abs_diff_model_dtype": model_dtype_diff,
             "max_abs_diff_float32": float32_diff, "max_abs_value_float32": scale, "relative_diff_float32": relative,
             "tolerance": tolerance, "passed": relative <= tolerance}
+
+
+def measure_tower_graphs(model, together, repeats: int, device: torch.device) -> dict:
+    """The session's units in one call with the tower's passes replayed as graphs: the first call (it captures each
+    padded shape), the median after, the graphs captured, and the largest difference from the eager call (the
+    padded shapes change the GEMMs' shapes, so the rounding)."""
+    with torch.no_grad():
+        eager = together().float()
+    with audio_tower_graphs(model, device) as store:
+        first = first_and_second_call(together, device)
+        graphed_s = timed(together, repeats, device)
+        with torch.no_grad():
+            difference = float((together().float() - eager).abs().max())
+    return {"graphs_first_call_s": first["first_call_s"], "graphs_s": graphed_s, "graphs_captured": store.captures,
+            "graphs_max_abs_diff": difference}
 
 
 @contextmanager
@@ -1412,6 +1462,11 @@ def attention_rows(result: dict) -> list[str]:
         rows.append(f"audio tower, {tower['units']} units in one call | 1 | {1 / tower['together_s']:.3g} | - | - | "
                     f"{tower['speedup']:.2f}x unit by unit; {verdict}: float32 difference "
                     f"{tower['relative_diff_float32']:.2g} of the largest value (tolerance {tower['tolerance']:g})")
+        if "graphs_s" in tower:
+            rows.append(f"audio tower, passes as graphs | 1 | {1 / tower['graphs_s']:.3g} | - | - | "
+                        f"{tower['graphs_speedup']:.2f}x the eager call; first call "
+                        f"{tower['graphs_first_call_s']:.4g} s ({tower['graphs_captured']} graphs captured); outputs "
+                        f"move {tower['graphs_max_abs_diff']:.2g}")
     levers = result.get("lora_levers", {})
     if levers and not failed("LoRA levers", levers):
         for name, lever in levers["levers"].items():
@@ -1426,6 +1481,9 @@ def attention_rows(result: dict) -> list[str]:
                      f"{row['max_relative_state_diff']:.2g}")
             if row.get("first_sight"):
                 check = "first pass over these sessions' shapes (new sessions); the reference of the rows below"
+            if row.get("audio_tower_cuda_graphs"):
+                check = (f"opt-in, audio tower as graphs ({row['graphs_captured']} captured in this pass); against "
+                         f"batch 1: scores {row['max_abs_score_diff']:.2g}, state {row['max_relative_state_diff']:.2g}")
             rows.append(f"scoring {batched['sessions']} sessions, {row['session_batching'].replace('_', ' ')} | "
                         f"{row['batch']} | {row['sessions_per_s']:.3g} | {percent(row['mfu'])} | {memory(batched)} | "
                         f"{check}")

@@ -296,7 +296,7 @@ def test_invariance_is_bitwise_and_float32_agreement_catches_unmasked_padding(ti
     dtypes = {(".lora_" in name, p.dtype) for name, p in model.named_parameters() if name.startswith("backbone.layers")}
     assert dtypes == {(False, torch.bfloat16), (True, torch.float32)}  # each cast back after the float32 phase
 
-    def unmasked(encoder, hidden, valid):
+    def unmasked(encoder, hidden, valid, streaming=None):
         rows, frames, _ = hidden.shape
         config = encoder.config
         streaming = encoder._streaming_mask(frames, 1, config.chunk_size, config.left_chunk)
@@ -340,9 +340,14 @@ def test_batched_scoring_parts_tower_and_levers(tiny_checkpoint, tiny_processor)
     sessions = [synthesizer.session(scaled_session(0.05 * factor), seed=index)
                 for index, factor in enumerate([0.6, 0.9, 1.2, 0.7, 1.0])]
     batched = measure_batched_scoring(model, synthesizer, sessions, cpu, peak=1e12)
-    plans = [(row["session_batching"], row["batch"], row["first_sight"]) for row in batched["rows"]]
-    assert plans == [("per_session", 1, True)] + [("per_session", size, False) for size in CHECK.scoring_batch_sizes] + [
-        ("padded", size, False) for size in CHECK.padded_batch_sizes]
+    plans = [(row["session_batching"], row["batch"], row["first_sight"], row.get("audio_tower_cuda_graphs", False))
+             for row in batched["rows"]]
+    assert plans == [("per_session", 1, True, False)] + [
+        ("per_session", size, False, False) for size in CHECK.scoring_batch_sizes] + [
+        ("padded", size, False, False) for size in CHECK.padded_batch_sizes] + [("per_session", 1, False, True)]
+    graphed = batched["rows"][-1]
+    assert graphed["graphs_captured"] > 0 and graphed["max_abs_score_diff"] < 0.05  # rounding, not a fault
+    assert model.config.audio_tower_cuda_graphs is False and not model.audio_tower_graphs.passes  # put back
     assert batched["rows"][0]["bitwise_equal_to_batch_1"] and batched["rows"][0]["max_abs_score_diff"] == 0.0
     assert batched["default_bitwise"] and batched["tokens"] == sorted(batched["tokens"], reverse=True)
     assert all(row["sessions_per_s"] > 0 and row["mfu"] > 0 for row in batched["rows"])
@@ -358,6 +363,8 @@ def test_batched_scoring_parts_tower_and_levers(tiny_checkpoint, tiny_processor)
         assert figures["first_sight_cost_s"] == pytest.approx(figures["first_call_s"] - figures["second_call_s"])
     tower = measure_audio_tower(model, synthesizer, sessions[2], cpu, repeats=1, tolerance=1e-3)
     assert tower["passed"] and tower["units"] == len(sessions[2].units) and tower["speedup"] > 0
+    assert tower["graphs_captured"] > 0 and tower["graphs_s"] > 0 and tower["graphs_first_call_s"] > 0
+    assert tower["graphs_max_abs_diff"] < 0.01 * tower["max_abs_value_float32"]  # bf16 rounding of other shapes
     assert next(model.backbone.embed_tokens_extend.audio_embed.parameters()).dtype == torch.bfloat16
     lora_before = {name: p.detach().clone() for name, p in model.named_parameters() if ".lora_" in name}
     base = model.backbone.layers[0].self_attn.qkv_proj.base_layer.weight.detach().clone()
@@ -461,7 +468,9 @@ def fabricated_report(mfu=0.412, failures=()) -> dict:
         "first_sight": {"tokens": 4000, "seconds_of_audio": 295.0, "parts": {
             "audio_tower": {"first_call_s": 0.25, "second_call_s": 0.1, "first_sight_cost_s": 0.15}}},
         "audio_tower": {"units": 13, "together_s": 0.04, "one_by_one_s": 0.16, "speedup": 4.0,
-                        "relative_diff_float32": 3.1e-7, "tolerance": 1e-3, "passed": True},
+                        "relative_diff_float32": 3.1e-7, "tolerance": 1e-3, "passed": True, "graphs_s": 0.01,
+                        "graphs_speedup": 4.0, "graphs_first_call_s": 0.5, "graphs_captured": 2,
+                        "graphs_max_abs_diff": 0.0039},
         "lora_levers": {"lora_b_std": 0.02, "levers": {
             "float32": {"seconds_median": 0.118, "mfu": 0.25, "max_abs_score_diff": 0.0, "relative_state_diff": 0.0},
             "merged": {"seconds_median": 0.072, "mfu": 0.41, "max_abs_score_diff": 0.05,
@@ -476,7 +485,11 @@ def fabricated_report(mfu=0.412, failures=()) -> dict:
                                  "max_relative_state_diff": 0.0},
                                 {"session_batching": "padded", "batch": 8, "sessions_per_s": 2.9, "mfu": 0.16,
                                  "bitwise_equal_to_batch_1": False, "max_abs_score_diff": 0.042,
-                                 "max_relative_state_diff": 0.019}]},
+                                 "max_relative_state_diff": 0.019},
+                                {"session_batching": "per_session", "batch": 1, "sessions_per_s": 4.4, "mfu": 0.24,
+                                 "bitwise_equal_to_batch_1": False, "max_abs_score_diff": 0.011,
+                                 "max_relative_state_diff": 0.004, "audio_tower_cuda_graphs": True,
+                                 "graphs_captured": 5}]},
         "batch_invariance": {"sessions": 4, "bitwise": True, "max_abs_score_diff": 0.0123,
                              "max_relative_state_diff": 0.0081, "default_max_abs_score_diff": 0.0,
                              "score_tolerance": 0.05, "state_tolerance": 0.05, "scores_finite": True, "passed": True,
@@ -533,6 +546,10 @@ def test_table_renders_from_a_result_dict():
         "scoring 16 sessions, per session | 8 | 6.5 | 35.0% | 20.0 / 21.0 | bitwise equal to batch 1: True |",
         "scoring 16 sessions, padded | 8 | 2.9 | 16.0% | 20.0 / 21.0 | opt-in; against batch 1: scores 0.042, state "
         "0.019 |",
+        "scoring 16 sessions, per session | 1 | 4.4 | 24.0% | 20.0 / 21.0 | opt-in, audio tower as graphs (5 captured "
+        "in this pass); against batch 1: scores 0.011, state 0.004 |",
+        "audio tower, passes as graphs | 1 | 100 | - | - | 4.00x the eager call; first call 0.5 s (2 graphs captured); "
+        "outputs move 0.0039 |",
         "batch invariance | 4 | - | - | 15.0 / 16.0 | passed: bitwise True; padded (opt-in): max score diff 0.012, "
         "relative state diff 0.0081 |",
         "float32 agreement | 2 | - | - | - | passed: padded against alone, max score diff 1.3e-05 (tolerance 0.001), "
@@ -641,7 +658,8 @@ RUN_KEYS = {
     "parts": {"audio_tower", "app_whisper", "decoder"},
     "first_sight": {"tokens", "seconds_of_audio", "parts"},
     "audio_tower": {"units", "together_s", "one_by_one_s", "speedup", "max_abs_diff_model_dtype",
-                    "max_abs_diff_float32", "max_abs_value_float32", "relative_diff_float32", "tolerance", "passed"},
+                    "max_abs_diff_float32", "max_abs_value_float32", "relative_diff_float32", "tolerance", "passed",
+                    "graphs_first_call_s", "graphs_s", "graphs_captured", "graphs_max_abs_diff", "graphs_speedup"},
     "lora_levers": {"lora_b_std", "levers"},
     "batched_scoring": {"sessions", "tokens", "seconds_of_audio", "rows", "default_bitwise", "peak_gpu_mb",
                         "peak_gpu_reserved_mb"},

@@ -52,5 +52,5 @@ def test_checkpoint_folder_has_code_and_auto_map(tiny_checkpoint):
     assert processor_config["auto_map"] == {"AutoProcessor": "processing_sla.SLAProcessor"}
     for name in ("modeling_sla.py", "configuration_sla.py", "lora_sla.py", "acoustic_prior_sla.py",
                  "score_head_sla.py", "speech_encoding_sla.py", "processing_sla.py", "audio_io_sla.py",
-                 "session_template_sla.py"):
+                 "session_template_sla.py", "conformer_graphs_sla.py"):
         assert (tiny_checkpoint / name).is_file(), name
