@@ -14,12 +14,12 @@ stays on sdpa):
   scoring            one real-length S&I session (P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s), median of 3: sessions/s
   parts              its APP Whisper, audio tower, and decoder from their cached outputs, each timed
   first_sight        the same parts of a session of new lengths, at their first call and again (what new shapes cost)
-  audio_tower        its units in one call against each alone: speed-up, and the float32 difference (a check);
-                     Phi-4 also with its conformer passes as CUDA graphs (opt-in): first call, warm time, difference
+  audio_tower        its units in one call against each alone: speed-up, and the float32 difference (a check)
   lora_levers        the decoder with LoRA in float32, in the backbone's dtype, merged: time and how far scores move
   batched_scoring    16 sessions of 0.6-1.2 x the real length: a first pass one at a time (new shapes), then at batch
-                     1, 4, 8, 16 (bitwise against the first pass), padded together at batch 8 (opt-in), and for
-                     Phi-4 at batch 1 with the conformer as CUDA graphs (opt-in, captures included)
+                     1, 4, 8, 16 (bitwise against the first pass), and padded together at batch 8 (opt-in)
+  audio_tower_graphs Phi-4: its conformer passes as CUDA graphs (opt-in) against the eager tower, on the real session
+                     (first call, warm, difference) and on the 16 sessions from an empty store, side by side
   batch_invariance   4 shorter sessions alone and batched: bitwise under the default settings; the padded batch's
                      differences
   float32_agreement  the model in float32: 2 sessions alone against one padded batch (a masking fault fails it)
@@ -37,7 +37,7 @@ left sdpa.
 
 Estimated device time (`estimated_seconds`: the real_size FLOPs of every phase at 30 % of a 989 TFLOP/s H100/H200,
 float32 at 15x the bf16 time, 60 s of start-up once and 20 s a backbone), sdpa alone, 3 steps, 3 repeats:
-    phi4 81 s, voxtral 102 s, qwen2-audio 232 s; --backbone all 476 s
+    phi4 84 s, voxtral 102 s, qwen2-audio 232 s; --backbone all 478 s
 The run prints its own estimate first, and says so when it is over 8 minutes.
 """
 
@@ -485,14 +485,14 @@ def estimated_seconds(config, synthesizer: SessionSynthesizer, attentions: int, 
         return sum(item["decoder"] for size in sizes for item in ([real] if size == 1 else train[:size]))
 
     multiples = SETTINGS.train_step_forward_multiples + estimate["recompute_forward_multiples"]
-    graphs = int(config.audio_llm_config.model_type == "phi4_multimodal")  # a graphed pass of the 16 sessions
+    graphs = int(config.audio_llm_config.model_type == "phi4_multimodal")  # its conformer as CUDA graphs
     per_attention = (
         2 * (repeats + 1) * real["total"]  # scoring, and its parts one by one (one warm-up pass each)
         + (4 + 2 * estimate["float32_slowdown"]) * real["audio_tower"]  # one pass and unit by unit, bf16 and float32
         + 3 * (repeats + 1) * real["decoder"]  # the LoRA levers
         + 3 * (first_sight["audio_tower"] + first_sight["app_whisper"]) + 2 * first_sight["decoder"]  # first sight
-        + (1 + len(settings.scoring_batch_sizes) + len(settings.padded_batch_sizes) + graphs) * scoring  # each pass
-        + graphs * (repeats + 3) * real["audio_tower"]  # the tower's passes as graphs
+        + (1 + len(settings.scoring_batch_sizes) + len(settings.padded_batch_sizes)) * scoring  # first pass, then each
+        + graphs * (2 * scoring + (2 * repeats + 5) * real["audio_tower"])  # the tower as graphs, and eager
         + 3 * invariance + 2 * estimate["float32_slowdown"] * float32
         + sum(item["audio_tower"] + item["app_whisper"] for item in (real, *train))  # the encoder caches
         + steps * multiples * decoder(checkpointed)
@@ -689,13 +689,10 @@ def measure_batched_scoring(model, synthesizer, sessions, device, peak: float | 
     reference = None
     rows = []
     reset_peak_memory(device)
-    plans = [("per_session", 1, True, False)]
-    plans += [("per_session", size, False, False) for size in settings.scoring_batch_sizes]
-    plans += [("padded", size, False, False) for size in settings.padded_batch_sizes]
-    if graphs_apply(model):
-        plans.append(("per_session", 1, False, True))
-    for mode, size, first_sight, graphed in plans:
-        with session_batching(model, mode), (audio_tower_graphs(model, device) if graphed else nullcontext()) as store:
+    plans = [("per_session", 1, True)] + [("per_session", size, False) for size in settings.scoring_batch_sizes]
+    plans += [("padded", size, False) for size in settings.padded_batch_sizes]
+    for mode, size, first_sight in plans:
+        with session_batching(model, mode):
             scores, states, seconds = scores_of(model, synthesizer, ordered, device, size)
         reference = reference or (scores, states)
         compared = differences(reference, (scores, states))
@@ -703,10 +700,8 @@ def measure_batched_scoring(model, synthesizer, sessions, device, peak: float | 
                      "sessions_per_s": len(ordered) / seconds, "mfu": mfu(flops, seconds, peak),
                      "bitwise_equal_to_batch_1": compared["bitwise"],
                      "max_abs_score_diff": max(compared["score_diffs"]),
-                     "max_relative_state_diff": max(compared["relative_state_diffs"]),
-                     **({"audio_tower_cuda_graphs": True, "graphs_captured": store.captures} if graphed else {})})
-    default = [row for row in rows if row["session_batching"] == "per_session" and
-               not row.get("audio_tower_cuda_graphs")]
+                     "max_relative_state_diff": max(compared["relative_state_diffs"])})
+    default = [row for row in rows if row["session_batching"] == "per_session"]
     return {"sessions": len(ordered), "tokens": [len(session.input_ids) for session in ordered],
             "seconds_of_audio": [sum(session.seconds) for session in ordered], "rows": rows,
             "default_bitwise": all(row["bitwise_equal_to_batch_1"] for row in default), **peak_memory(device)}
@@ -798,9 +793,6 @@ def measure_audio_tower(model, synthesizer, session, device, repeats: int, toler
         return float((ours - alone).abs().max()), float(alone.abs().max())
 
     together_s, alone_s = timed(together, repeats, device), timed(one_by_one, repeats, device)
-    graphed = measure_tower_graphs(model, together, repeats, device) if graphs_apply(model) else {}
-    if graphed:
-        graphed["graphs_speedup"] = together_s / graphed["graphs_s"]
     model_dtype_diff, _ = largest_difference()
     low = next(model.backbone.parameters()).dtype
     towers = model.family.audio_modules(model.backbone)
@@ -813,15 +805,26 @@ def measure_audio_tower(model, synthesizer, session, device, repeats: int, toler
             tensor.data = tensor.data.to(low)
     relative = float32_diff / max(scale, 1e-12)
     return {"units": len(sizes), "together_s": together_s, "one_by_one_s": alone_s,
-            "speedup": alone_s / together_s, **graphed, "max_abs_diff_model_dtype": model_dtype_diff,
+            "speedup": alone_s / together_s, "max_abs_diff_model_dtype": model_dtype_diff,
             "max_abs_diff_float32": float32_diff, "max_abs_value_float32": scale, "relative_diff_float32": relative,
             "tolerance": tolerance, "passed": relative <= tolerance}
 
 
-def measure_tower_graphs(model, together, repeats: int, device: torch.device) -> dict:
-    """The session's units in one call with the tower's passes replayed as graphs: the first call (it captures each
-    padded shape), the median after, the graphs captured, and the largest difference from the eager call (the
-    padded shapes change the GEMMs' shapes, so the rounding)."""
+def measure_tower_graphs(model, synthesizer, session, sessions, device, repeats: int, peak: float | None,
+                         settings: CheckSettings = CHECK) -> dict:
+    """Phi-4's conformer passes replayed as CUDA graphs (`audio_tower_cuda_graphs`, opt-in) against the eager tower.
+    `tower`: the real-length session's clips in one call, eagerly and with graphs from an empty store (the first call
+    captures each padded shape), each timed, and the largest output difference (the padded shapes change the GEMMs'
+    shapes, so the rounding). `scoring`: `sessions` scored one at a time with graphs from an empty store (a cohort of
+    new sessions, its captures included) and then eagerly (their shapes already seen by batched scoring), side by
+    side: sessions/s, MFU, and how far scores and states move."""
+    inputs = to_device(synthesizer.collate([session]), device)
+    speech = (inputs["audio_input_features"], inputs["audio_feature_lengths"], inputs["audio_embed_sizes"])
+
+    def together() -> torch.Tensor:
+        return model.encode_speech(*speech)
+
+    eager_s = timed(together, repeats, device)
     with torch.no_grad():
         eager = together().float()
     with audio_tower_graphs(model, device) as store:
@@ -829,8 +832,25 @@ def measure_tower_graphs(model, together, repeats: int, device: torch.device) ->
         graphed_s = timed(together, repeats, device)
         with torch.no_grad():
             difference = float((together().float() - eager).abs().max())
-    return {"graphs_first_call_s": first["first_call_s"], "graphs_s": graphed_s, "graphs_captured": store.captures,
-            "graphs_max_abs_diff": difference}
+        tower = {"eager_s": eager_s, "graphs_first_call_s": first["first_call_s"], "graphs_s": graphed_s,
+                 "speedup": eager_s / graphed_s, "graphs_captured": store.captures, "max_abs_diff": difference,
+                 "max_abs_value": float(eager.abs().max())}
+
+    ordered = sorted(sessions, key=lambda item: -len(item.input_ids))
+    flops = sum(session_forward_flops(model.config, item)["total"] for item in ordered)
+    reset_peak_memory(device)
+    with audio_tower_graphs(model, device) as store:
+        *graphed, graphed_seconds = scores_of(model, synthesizer, ordered, device, 1)
+        captured = store.captures
+    *reference, eager_seconds = scores_of(model, synthesizer, ordered, device, 1)
+    compared = differences(tuple(reference), tuple(graphed))
+    scoring = {"sessions": len(ordered), "graphs_captured": captured,
+               "graphs_sessions_per_s": len(ordered) / graphed_seconds, "graphs_mfu": mfu(flops, graphed_seconds, peak),
+               "eager_sessions_per_s": len(ordered) / eager_seconds, "eager_mfu": mfu(flops, eager_seconds, peak),
+               "speedup": eager_seconds / graphed_seconds, "max_abs_score_diff": max(compared["score_diffs"]),
+               "max_relative_state_diff": max(compared["relative_state_diffs"]),
+               "scores_finite": bool(torch.isfinite(graphed[0]).all()), **peak_memory(device)}
+    return {"tower": tower, "scoring": scoring}
 
 
 @contextmanager
@@ -1136,6 +1156,8 @@ def run_attention(model, synthesizer, sessions: dict, plan: RunPlan, attention: 
                                                    plan.tolerances["tower_float32_relative"]),
         "lora_levers": lambda: measure_lora_levers(model, synthesizer, real, device, repeats, peak, plan.seed),
         "batched_scoring": lambda: measure_batched_scoring(model, synthesizer, sessions["scoring"], device, peak),
+        **({"audio_tower_graphs": lambda: measure_tower_graphs(model, synthesizer, real, sessions["scoring"], device,
+                                                               repeats, peak)} if graphs_apply(model) else {}),
         "batch_invariance": lambda: measure_invariance(model, synthesizer, sessions["invariance"], device,
                                                        plan.tolerances),
         "float32_agreement": lambda: measure_float32_agreement(model, synthesizer, sessions["float32"], device,
@@ -1183,6 +1205,9 @@ def phase_failures(attention: str, result: dict) -> list[str]:
             f"{agreement['max_abs_score_diff']:.4g} (tolerance {agreement['score_tolerance']:g}), the head's state "
             f"by {agreement['max_relative_state_diff']:.3g} relative (tolerance {agreement['state_tolerance']:g}), "
             f"default bitwise: {agreement['bitwise']}")
+    graphs = result.get("audio_tower_graphs", {}).get("scoring", {})
+    if "scores_finite" in graphs and not graphs["scores_finite"]:
+        failures.append(f"{attention}: scoring with the audio tower as CUDA graphs gave non-finite scores")
     tower = result.get("audio_tower", {})
     if "passed" in tower and not tower["passed"]:
         failures.append(f"{attention}: the audio tower's units encoded together differ from each alone by "
@@ -1462,11 +1487,7 @@ def attention_rows(result: dict) -> list[str]:
         rows.append(f"audio tower, {tower['units']} units in one call | 1 | {1 / tower['together_s']:.3g} | - | - | "
                     f"{tower['speedup']:.2f}x unit by unit; {verdict}: float32 difference "
                     f"{tower['relative_diff_float32']:.2g} of the largest value (tolerance {tower['tolerance']:g})")
-        if "graphs_s" in tower:
-            rows.append(f"audio tower, passes as graphs | 1 | {1 / tower['graphs_s']:.3g} | - | - | "
-                        f"{tower['graphs_speedup']:.2f}x the eager call; first call "
-                        f"{tower['graphs_first_call_s']:.4g} s ({tower['graphs_captured']} graphs captured); outputs "
-                        f"move {tower['graphs_max_abs_diff']:.2g}")
+
     levers = result.get("lora_levers", {})
     if levers and not failed("LoRA levers", levers):
         for name, lever in levers["levers"].items():
@@ -1481,12 +1502,21 @@ def attention_rows(result: dict) -> list[str]:
                      f"{row['max_relative_state_diff']:.2g}")
             if row.get("first_sight"):
                 check = "first pass over these sessions' shapes (new sessions); the reference of the rows below"
-            if row.get("audio_tower_cuda_graphs"):
-                check = (f"opt-in, audio tower as graphs ({row['graphs_captured']} captured in this pass); against "
-                         f"batch 1: scores {row['max_abs_score_diff']:.2g}, state {row['max_relative_state_diff']:.2g}")
             rows.append(f"scoring {batched['sessions']} sessions, {row['session_batching'].replace('_', ' ')} | "
                         f"{row['batch']} | {row['sessions_per_s']:.3g} | {percent(row['mfu'])} | {memory(batched)} | "
                         f"{check}")
+    graphs = result.get("audio_tower_graphs", {})
+    if graphs and not failed("audio tower as CUDA graphs", graphs):
+        tower, scoring = graphs["tower"], graphs["scoring"]
+        rows.append(f"audio tower as CUDA graphs (opt-in) | 1 | {1 / tower['graphs_s']:.3g} | - | - | "
+                    f"{tower['speedup']:.2f}x the eager tower ({tower['eager_s']:.4g} s); first call "
+                    f"{tower['graphs_first_call_s']:.4g} s ({tower['graphs_captured']} graphs captured); outputs move "
+                    f"{tower['max_abs_diff']:.2g} (values up to {tower['max_abs_value']:.3g})")
+        rows.append(f"scoring {scoring['sessions']} sessions, audio tower as CUDA graphs (opt-in) | 1 | "
+                    f"{scoring['graphs_sessions_per_s']:.3g} | {percent(scoring['graphs_mfu'])} | {memory(scoring)} | "
+                    f"{scoring['speedup']:.2f}x eager ({scoring['eager_sessions_per_s']:.3g} sessions/s, warm) from an "
+                    f"empty store ({scoring['graphs_captured']} graphs captured); scores move "
+                    f"{scoring['max_abs_score_diff']:.2g}, state {scoring['max_relative_state_diff']:.2g}")
     invariance = result.get("batch_invariance", {})
     if invariance and not failed("batch invariance", invariance):
         verdict = "passed" if invariance["passed"] else "FAILED"

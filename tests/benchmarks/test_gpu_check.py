@@ -329,6 +329,7 @@ def test_batched_scoring_parts_tower_and_levers(tiny_checkpoint, tiny_processor)
         measure_first_sight,
         measure_lora_levers,
         measure_parts,
+        measure_tower_graphs,
         processor_token_ids,
         scaled_session,
     )
@@ -340,14 +341,9 @@ def test_batched_scoring_parts_tower_and_levers(tiny_checkpoint, tiny_processor)
     sessions = [synthesizer.session(scaled_session(0.05 * factor), seed=index)
                 for index, factor in enumerate([0.6, 0.9, 1.2, 0.7, 1.0])]
     batched = measure_batched_scoring(model, synthesizer, sessions, cpu, peak=1e12)
-    plans = [(row["session_batching"], row["batch"], row["first_sight"], row.get("audio_tower_cuda_graphs", False))
-             for row in batched["rows"]]
-    assert plans == [("per_session", 1, True, False)] + [
-        ("per_session", size, False, False) for size in CHECK.scoring_batch_sizes] + [
-        ("padded", size, False, False) for size in CHECK.padded_batch_sizes] + [("per_session", 1, False, True)]
-    graphed = batched["rows"][-1]
-    assert graphed["graphs_captured"] > 0 and graphed["max_abs_score_diff"] < 0.05  # rounding, not a fault
-    assert model.config.audio_tower_cuda_graphs is False and not model.audio_tower_graphs.passes  # put back
+    plans = [(row["session_batching"], row["batch"], row["first_sight"]) for row in batched["rows"]]
+    assert plans == [("per_session", 1, True)] + [("per_session", size, False) for size in CHECK.scoring_batch_sizes] + [
+        ("padded", size, False) for size in CHECK.padded_batch_sizes]
     assert batched["rows"][0]["bitwise_equal_to_batch_1"] and batched["rows"][0]["max_abs_score_diff"] == 0.0
     assert batched["default_bitwise"] and batched["tokens"] == sorted(batched["tokens"], reverse=True)
     assert all(row["sessions_per_s"] > 0 and row["mfu"] > 0 for row in batched["rows"])
@@ -363,8 +359,14 @@ def test_batched_scoring_parts_tower_and_levers(tiny_checkpoint, tiny_processor)
         assert figures["first_sight_cost_s"] == pytest.approx(figures["first_call_s"] - figures["second_call_s"])
     tower = measure_audio_tower(model, synthesizer, sessions[2], cpu, repeats=1, tolerance=1e-3)
     assert tower["passed"] and tower["units"] == len(sessions[2].units) and tower["speedup"] > 0
-    assert tower["graphs_captured"] > 0 and tower["graphs_s"] > 0 and tower["graphs_first_call_s"] > 0
-    assert tower["graphs_max_abs_diff"] < 0.01 * tower["max_abs_value_float32"]  # bf16 rounding of other shapes
+    graphs = measure_tower_graphs(model, synthesizer, sessions[2], sessions, cpu, repeats=1, peak=1e12)
+    assert graphs["tower"]["graphs_captured"] > 0 and graphs["tower"]["graphs_first_call_s"] > 0
+    # bf16 rounding of other GEMM shapes (about 1 % of the largest value here); a masking fault moves tens of per cent
+    assert 0 < graphs["tower"]["max_abs_diff"] < 0.05 * graphs["tower"]["max_abs_value"]
+    scoring = graphs["scoring"]
+    assert scoring["sessions"] == len(sessions) and scoring["graphs_captured"] > 0 and scoring["scores_finite"]
+    assert 0 < scoring["max_abs_score_diff"] < 0.05 and scoring["graphs_mfu"] > 0 and scoring["speedup"] > 0
+    assert model.config.audio_tower_cuda_graphs is False and not model.audio_tower_graphs.passes  # put back
     assert next(model.backbone.embed_tokens_extend.audio_embed.parameters()).dtype == torch.bfloat16
     lora_before = {name: p.detach().clone() for name, p in model.named_parameters() if ".lora_" in name}
     base = model.backbone.layers[0].self_attn.qkv_proj.base_layer.weight.detach().clone()
@@ -468,9 +470,14 @@ def fabricated_report(mfu=0.412, failures=()) -> dict:
         "first_sight": {"tokens": 4000, "seconds_of_audio": 295.0, "parts": {
             "audio_tower": {"first_call_s": 0.25, "second_call_s": 0.1, "first_sight_cost_s": 0.15}}},
         "audio_tower": {"units": 13, "together_s": 0.04, "one_by_one_s": 0.16, "speedup": 4.0,
-                        "relative_diff_float32": 3.1e-7, "tolerance": 1e-3, "passed": True, "graphs_s": 0.01,
-                        "graphs_speedup": 4.0, "graphs_first_call_s": 0.5, "graphs_captured": 2,
-                        "graphs_max_abs_diff": 0.0039},
+                        "relative_diff_float32": 3.1e-7, "tolerance": 1e-3, "passed": True},
+        "audio_tower_graphs": {
+            "tower": {"eager_s": 0.04, "graphs_first_call_s": 0.5, "graphs_s": 0.01, "speedup": 4.0,
+                      "graphs_captured": 2, "max_abs_diff": 0.0039, "max_abs_value": 2.5},
+            "scoring": {"sessions": 16, "graphs_captured": 5, "graphs_sessions_per_s": 4.4, "graphs_mfu": 0.24,
+                        "eager_sessions_per_s": 3.2, "eager_mfu": 0.18, "speedup": 1.375, "max_abs_score_diff": 0.011,
+                        "max_relative_state_diff": 0.004, "scores_finite": True, "peak_gpu_mb": 20 * 1024,
+                        "peak_gpu_reserved_mb": 22 * 1024}},
         "lora_levers": {"lora_b_std": 0.02, "levers": {
             "float32": {"seconds_median": 0.118, "mfu": 0.25, "max_abs_score_diff": 0.0, "relative_state_diff": 0.0},
             "merged": {"seconds_median": 0.072, "mfu": 0.41, "max_abs_score_diff": 0.05,
@@ -485,11 +492,7 @@ def fabricated_report(mfu=0.412, failures=()) -> dict:
                                  "max_relative_state_diff": 0.0},
                                 {"session_batching": "padded", "batch": 8, "sessions_per_s": 2.9, "mfu": 0.16,
                                  "bitwise_equal_to_batch_1": False, "max_abs_score_diff": 0.042,
-                                 "max_relative_state_diff": 0.019},
-                                {"session_batching": "per_session", "batch": 1, "sessions_per_s": 4.4, "mfu": 0.24,
-                                 "bitwise_equal_to_batch_1": False, "max_abs_score_diff": 0.011,
-                                 "max_relative_state_diff": 0.004, "audio_tower_cuda_graphs": True,
-                                 "graphs_captured": 5}]},
+                                 "max_relative_state_diff": 0.019}]},
         "batch_invariance": {"sessions": 4, "bitwise": True, "max_abs_score_diff": 0.0123,
                              "max_relative_state_diff": 0.0081, "default_max_abs_score_diff": 0.0,
                              "score_tolerance": 0.05, "state_tolerance": 0.05, "scores_finite": True, "passed": True,
@@ -546,10 +549,10 @@ def test_table_renders_from_a_result_dict():
         "scoring 16 sessions, per session | 8 | 6.5 | 35.0% | 20.0 / 21.0 | bitwise equal to batch 1: True |",
         "scoring 16 sessions, padded | 8 | 2.9 | 16.0% | 20.0 / 21.0 | opt-in; against batch 1: scores 0.042, state "
         "0.019 |",
-        "scoring 16 sessions, per session | 1 | 4.4 | 24.0% | 20.0 / 21.0 | opt-in, audio tower as graphs (5 captured "
-        "in this pass); against batch 1: scores 0.011, state 0.004 |",
-        "audio tower, passes as graphs | 1 | 100 | - | - | 4.00x the eager call; first call 0.5 s (2 graphs captured); "
-        "outputs move 0.0039 |",
+        "audio tower as CUDA graphs (opt-in) | 1 | 100 | - | - | 4.00x the eager tower (0.04 s); first call 0.5 s (2 "
+        "graphs captured); outputs move 0.0039 (values up to 2.5) |",
+        "scoring 16 sessions, audio tower as CUDA graphs (opt-in) | 1 | 4.4 | 24.0% | 20.0 / 22.0 | 1.38x eager (3.2 "
+        "sessions/s, warm) from an empty store (5 graphs captured); scores move 0.011, state 0.004 |",
         "batch invariance | 4 | - | - | 15.0 / 16.0 | passed: bitwise True; padded (opt-in): max score diff 0.012, "
         "relative state diff 0.0081 |",
         "float32 agreement | 2 | - | - | - | passed: padded against alone, max score diff 1.3e-05 (tolerance 0.001), "
@@ -658,8 +661,8 @@ RUN_KEYS = {
     "parts": {"audio_tower", "app_whisper", "decoder"},
     "first_sight": {"tokens", "seconds_of_audio", "parts"},
     "audio_tower": {"units", "together_s", "one_by_one_s", "speedup", "max_abs_diff_model_dtype",
-                    "max_abs_diff_float32", "max_abs_value_float32", "relative_diff_float32", "tolerance", "passed",
-                    "graphs_first_call_s", "graphs_s", "graphs_captured", "graphs_max_abs_diff", "graphs_speedup"},
+                    "max_abs_diff_float32", "max_abs_value_float32", "relative_diff_float32", "tolerance", "passed"},
+    "audio_tower_graphs": {"tower", "scoring"},
     "lora_levers": {"lora_b_std", "levers"},
     "batched_scoring": {"sessions", "tokens", "seconds_of_audio", "rows", "default_bitwise", "peak_gpu_mb",
                         "peak_gpu_reserved_mb"},
