@@ -219,6 +219,6 @@ def encode_speech_clips(
 
 
 __all__ = [
-    "CONFORMER_FRAMES_PER_PASS", "SUBSAMPLING_FRAMES_PER_PASS", "UNFOLD_FRAMES", "ConformerPass", "encode_clip_natively",
-    "encode_speech_clips", "run_conformer_layers", "streaming_mask",
+    "CONFORMER_FRAMES_PER_PASS", "SUBSAMPLING_FRAMES_PER_PASS", "UNFOLD_FRAMES", "ConformerPass",
+    "encode_clip_natively", "encode_speech_clips", "run_conformer_layers", "streaming_mask",
 ]
