@@ -31,12 +31,14 @@ WARMUP_RUNS = 2
 
 
 class PassCapture(Protocol):
-    """Captures the device work of `run()`: returns its output tensor, which each replay overwrites, and the replay.
-    `device_type` names the devices it captures on."""
+    """Captures the work of `run()` on `device`: returns its output tensor, which each replay overwrites, and the
+    replay. `device_type` names the devices it captures on."""
 
     device_type: str
 
-    def __call__(self, run: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, Callable[[], None]]: ...
+    def __call__(
+        self, run: Callable[[], torch.Tensor], device: torch.device
+    ) -> tuple[torch.Tensor, Callable[[], None]]: ...
 
 
 def padded_frames(frames: int) -> int:
@@ -73,18 +75,20 @@ class CudaGraphCapture:
     def __init__(self):
         self.pools: dict[torch.device, tuple] = {}
 
-    def __call__(self, run: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, Callable[[], None]]:
-        device = torch.device("cuda", torch.cuda.current_device())
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(WARMUP_RUNS):
-                run()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        pool = self.pools.setdefault(device, torch.cuda.graph_pool_handle())
-        with torch.cuda.graph(graph, pool=pool):
-            output = run()
+    def __call__(
+        self, run: Callable[[], torch.Tensor], device: torch.device
+    ) -> tuple[torch.Tensor, Callable[[], None]]:
+        with torch.cuda.device(device):
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(WARMUP_RUNS):
+                    run()
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            pool = self.pools.setdefault(device, torch.cuda.graph_pool_handle())
+            with torch.cuda.graph(graph, pool=pool):
+                output = run()
         return output, graph.replay
 
 
@@ -96,7 +100,9 @@ class EagerReplay:
     def __init__(self, device_type: str = "cpu"):
         self.device_type = device_type
 
-    def __call__(self, run: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, Callable[[], None]]:
+    def __call__(
+        self, run: Callable[[], torch.Tensor], device: torch.device
+    ) -> tuple[torch.Tensor, Callable[[], None]]:
         output = run()
         return output, lambda: output.copy_(run())
 
@@ -170,7 +176,7 @@ class ConformerGraphs:
             hidden = torch.zeros(rows, frames, like.shape[-1], dtype=like.dtype, device=like.device)
             valid = torch.zeros(rows, dtype=torch.long, device=like.device)
             streaming = streaming_mask(encoder, frames, like.device)
-            output, replay = self.capture(lambda: run_conformer_layers(encoder, hidden, valid, streaming))
+            output, replay = self.capture(lambda: run_conformer_layers(encoder, hidden, valid, streaming), like.device)
             self.passes[key] = CapturedPass(hidden=hidden, valid=valid, output=output, replay=replay)
             self.captures += 1
         return self.passes[key]
