@@ -114,3 +114,19 @@ def test_the_model_switch_uses_the_graphs_on_their_device_only(tiny_checkpoint, 
 def test_only_phi4_has_conformer_graphs(family_checkpoints):
     with pytest.raises(ValueError, match="audio_tower_cuda_graphs.*voxtral"):
         SLAForSessionScoring.from_pretrained(family_checkpoints("voxtral"), audio_tower_cuda_graphs=True)
+
+
+def test_each_shape_is_captured_on_its_rows_device(tiny_model):
+    """A capture is told the rows' device (a CUDA graph must be captured there, whichever device is current)."""
+    seen = []
+
+    class RecordingReplay(EagerReplay):
+        def __call__(self, run, device):
+            seen.append(device)
+            return super().__call__(run, device)
+
+    audio_embed = tiny_model.backbone.embed_tokens_extend.audio_embed
+    graphs = ConformerGraphs(RecordingReplay())
+    with torch.no_grad():
+        encode_speech_clips(audio_embed, *clips([900, 300, 4100], seed=5), run_pass=graphs)
+    assert seen and len(seen) == graphs.captures and set(seen) == {torch.device("cpu")}
