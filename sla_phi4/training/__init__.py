@@ -11,7 +11,7 @@ import importlib
 _HOMES = {
     "APP_TARGETS": "flags", "DataArguments": "flags", "ModelArguments": "flags",
     "SLATrainingArguments": "arguments", "SessionCollator": "collator", "band_targets": "collator",
-    "SessionCache": "session_cache", "load_model": "trainer", "train": "trainer",
+    "SessionCache": "session_cache", "SessionTrainer": "length_sampling", "load_model": "trainer", "train": "trainer",
 }
 
 

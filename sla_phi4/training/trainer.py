@@ -33,11 +33,12 @@ from sla_phi4.training.acoustic_prior_stage import (
 from sla_phi4.training.arguments import DataArguments, ModelArguments, SLATrainingArguments
 from sla_phi4.training.collator import SessionCollator
 from sla_phi4.training.distributed import is_main_process
+from sla_phi4.training.length_sampling import SessionTrainer, cached_session_tokens, check_length_strategy
 from sla_phi4.training.quiet_warnings import quiet_token_alignment
 from sla_phi4.training.response_dropout import response_dropout_data
 from sla_phi4.training.session_cache import SessionCache
-from sla_phi4.training.transfer import transferred_model, transferred_processor
 from sla_phi4.training.step_timer import StepTimer
+from sla_phi4.training.transfer import transferred_model, transferred_processor
 
 
 # ----------------------------------------------------------------------------------------------------- the model
@@ -220,6 +221,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
     stage = training_args.stage
     if stage == "app" and model_args.init_from:
         raise ValueError("--init_from keeps the APP of the model it starts from (and its bands): train stage sla.")
+    check_length_strategy(training_args.train_sampling_strategy, stage, data_args.cache_encoders)
     best_model_metric(training_args, test_format)
     train_rows = load_rows(data_args, data_args.train_split, data_args.max_train_sessions, test_format,
                            data_args.train_ids)
@@ -255,7 +257,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
     if is_main_process():
         print(f"Stage {stage} ({test_format.name}): {len(train_rows)} train / {len(eval_rows)} eval sessions, "
               f"{trainable:,} trainable parameters, world size {training_args.world_size}.", flush=True)
-    trainer = Trainer(
+    lengths = cached_session_tokens(train_rows, cache) if stage == "sla" and data_args.cache_encoders else None
+    trainer = SessionTrainer(
+        session_lengths=lengths,
         model=trainer_model,
         args=training_args,
         data_collator=collator,
