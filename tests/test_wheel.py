@@ -124,7 +124,7 @@ def test_the_whole_life_from_a_wheel(venv, tmp_path):
         clip = lambda seconds: (0.1 * rng.standard_normal(int(16000 * seconds))).astype(np.float32)
         session = {"session_id": "w", "responses": [{"part": part, "audio": clip(1.5), "question": None}
                                                      for part in ("P1", "P3", "P4", "P5")]}
-        print(json.dumps(scorer(session)))
+        print(json.dumps(scorer(session), allow_nan=False))
         """
     )
     (work / "isolated.py").write_text(isolated)

@@ -27,7 +27,7 @@ ISOLATED_SCRIPT = textwrap.dedent(
     sys.modules["processing_sla"] = None
     from transformers import pipeline
     scorer = pipeline("spoken-language-assessment", model=sys.argv[1], trust_remote_code=True)
-    print(json.dumps(scorer(json.load(open(sys.argv[2])), decimals=None)))
+    print(json.dumps(scorer(json.load(open(sys.argv[2])), decimals=None), allow_nan=False))
     """
 )
 

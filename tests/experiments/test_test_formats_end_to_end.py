@@ -30,7 +30,7 @@ ISOLATED_SCRIPT = textwrap.dedent(
     folder, sessions = sys.argv[1], json.load(open(sys.argv[2]))
     scorer = pipeline("spoken-language-assessment", model=folder, trust_remote_code=True)
     print(json.dumps({"alone": [scorer(session, decimals=None) for session in sessions],
-                      "batched": scorer(sessions, batch_size=len(sessions), decimals=None)}))
+                      "batched": scorer(sessions, batch_size=len(sessions), decimals=None)}, allow_nan=False))
     """
 )
 

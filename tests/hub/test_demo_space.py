@@ -99,7 +99,7 @@ SPACE_SCRIPT = textwrap.dedent(
     finally:
         demo.close()
     loaded = sorted({name.split(".")[0] for name, module in sys.modules.items() if module is not None})
-    print(json.dumps({"result": result, "loaded": loaded, "model": app["MODEL"]}))
+    print(json.dumps({"result": result, "loaded": loaded, "model": app["MODEL"]}, allow_nan=False))
     """
 )
 

@@ -70,7 +70,7 @@ RUN_BLOCKS = textwrap.dedent(
         if "result" in namespace:
             record["result"] = namespace["result"]
         records.append(record)
-    print(json.dumps(records))
+    print(json.dumps(records, allow_nan=False))
     """
 )
 

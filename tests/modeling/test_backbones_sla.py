@@ -136,7 +136,7 @@ ISOLATED_SCRIPT = textwrap.dedent(
         scores = model(**processor(session)).scores
     scorer = pipeline("spoken-language-assessment", model=folder, trust_remote_code=True)
     print(json.dumps({"module": type(model).__module__, "backbone": type(model.backbone).__name__,
-                      "scores": scores.tolist(), "pipeline": scorer(session, decimals=None)}))
+                      "scores": scores.tolist(), "pipeline": scorer(session, decimals=None)}, allow_nan=False))
     """
 )
 

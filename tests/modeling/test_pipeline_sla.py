@@ -49,7 +49,7 @@ ISOLATED_SCRIPT = textwrap.dedent(
     }
     model = AutoModel.from_pretrained(folder, trust_remote_code=True)
     report["automodel_module"] = type(model).__module__
-    print(json.dumps(report))
+    print(json.dumps(report, allow_nan=False))
     """
 )
 

@@ -25,7 +25,7 @@ ISOLATED_SCRIPT = textwrap.dedent(
         "model_module": type(model).__module__, "processor_module": type(processor).__module__,
         "config_class": type(config).__name__, "scores": scores.tolist(),
         "trainable": model.num_trainable_parameters(),
-    }))
+    }, allow_nan=False))
     """
 )
 
