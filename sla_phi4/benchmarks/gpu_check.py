@@ -609,9 +609,7 @@ def audio_tower_graphs(model, device: torch.device):
     from modeling_sla.conformer_graphs_sla import ConformerGraphs, EagerReplay
 
     saved = model.config.audio_tower_cuda_graphs, model.audio_tower_graphs
-    store = model.family.audio_tower_graphs()
-    if device.type != "cuda":
-        store = ConformerGraphs(EagerReplay(device.type))
+    store = model.family.audio_tower_graphs() if device.type == "cuda" else ConformerGraphs(EagerReplay(device.type))
     model.config.audio_tower_cuda_graphs, model.audio_tower_graphs = True, store
     try:
         yield store

@@ -33,7 +33,12 @@ from sla_phi4.training.acoustic_prior_stage import (
 from sla_phi4.training.arguments import DataArguments, ModelArguments, SLATrainingArguments
 from sla_phi4.training.collator import SessionCollator
 from sla_phi4.training.distributed import is_main_process
-from sla_phi4.training.length_sampling import SessionTrainer, cached_session_tokens, check_length_strategy
+from sla_phi4.training.length_sampling import (
+    LENGTH_STRATEGIES,
+    SessionTrainer,
+    cached_session_tokens,
+    check_length_strategy,
+)
 from sla_phi4.training.quiet_warnings import quiet_token_alignment
 from sla_phi4.training.response_dropout import response_dropout_data
 from sla_phi4.training.session_cache import SessionCache
@@ -257,7 +262,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
     if is_main_process():
         print(f"Stage {stage} ({test_format.name}): {len(train_rows)} train / {len(eval_rows)} eval sessions, "
               f"{trainable:,} trainable parameters, world size {training_args.world_size}.", flush=True)
-    lengths = cached_session_tokens(train_rows, cache) if stage == "sla" and data_args.cache_encoders else None
+    # check_length_strategy has made sure a length-aware strategy comes with the cache's token counts
+    lengths = cached_session_tokens(train_rows, cache) if training_args.train_sampling_strategy in LENGTH_STRATEGIES \
+        else None
     trainer = SessionTrainer(
         session_lengths=lengths,
         model=trainer_model,
