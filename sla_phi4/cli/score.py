@@ -4,6 +4,7 @@ import argparse
 import os
 
 from sla_phi4.cli.parser import SLAArgumentParser
+from sla_phi4.evaluation.loading import DTYPE_NAMES
 
 
 COHORT_NAME = "cohort"  # the output files' label for recordings (a kit split's name for a kit)
@@ -52,6 +53,12 @@ def build_parser() -> SLAArgumentParser:
     parser.add_argument("--train_split", default="train", help="kit only: split for the baselines ('' to skip them)")
     parser.add_argument("--batch_size", type=int, default=None,
                         help="sessions per forward pass (None: 8 on CUDA, 1 on CPU; see default_batch_size)")
+    parser.add_argument("--num_workers", type=int, default=None,
+                        help="processes that load and featurize sessions ahead of the model (None: on a GPU, this "
+                             "process's share of the cores less one, at most 8; 0 on the CPU)")
+    parser.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
+                        help="the model's dtype: the checkpoint's own (auto), or cast to bfloat16 or float32; the "
+                             "head, APP classifier and LoRA stay float32")
     parser.add_argument("--dataset_name", default=None, help="the dataset's name in the report (None: the folder's)")
     parser.add_argument("--on_missing", default="refuse", choices=("refuse", "skip", "error"),
                         help="a listed audio file that does not exist: refuse its session (counted as missing), "
@@ -96,8 +103,9 @@ def main(argv=None) -> None:
     from sla_phi4.evaluation.scoring import format_table, score_corpus, score_recordings
     from sla_phi4.evaluation.uncertainty_report import format_uncertainty
 
-    options = dict(batch_size=args.batch_size, dataset_name=args.dataset_name, on_missing=args.on_missing,
-                   on_unscorable=args.on_unscorable, strict=args.strict, overwrite=args.overwrite,
+    options = dict(batch_size=args.batch_size, num_workers=args.num_workers, dtype=args.dtype,
+                   dataset_name=args.dataset_name, on_missing=args.on_missing, on_unscorable=args.on_unscorable,
+                   strict=args.strict, overwrite=args.overwrite,
                    cache_dir=args.cache_dir, groups=args.groups, group_columns=args.group_columns,
                    fairness_target=args.fairness_target)
     if args.corpus_root:

@@ -12,11 +12,12 @@ measured.
 import os
 
 import numpy as np
+import torch
 
-from modeling_sla import SLAForSessionScoring
 from modeling_sla.pipeline_sla import save_pretrained_with_pipeline
 from processing_sla import SLAProcessor
 from sla_phi4 import strict_json
+from sla_phi4.evaluation.loading import load_scoring_model
 from sla_phi4.evaluation.predictions import gather_evidence, load_split, marks
 from sla_phi4.evaluation.uncertainty import METHODS, MIN_SESSIONS, fit_intervals, select_method
 from sla_phi4.training.session_cache import SessionCache
@@ -31,7 +32,8 @@ def calibrate_intervals(checkpoint: str, corpus_root: str, split: str = "dev", *
     """Fits the calibration on `split` and writes it into `checkpoint/config.json`; returns it."""
     if method not in (*METHODS, "auto"):
         raise ValueError(f"--method must be auto or one of {', '.join(METHODS)}, got {method!r}.")
-    model = SLAForSessionScoring.from_pretrained(checkpoint)
+    # As saved (it is saved again whole), on the GPU when there is one.
+    model = load_scoring_model(checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
     processor = SLAProcessor.from_pretrained(checkpoint)
     test_format = model.config.get_test_format()
     rows, _ = load_split(model, processor, corpus_root, split, on_missing)

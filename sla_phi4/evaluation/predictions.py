@@ -9,11 +9,10 @@ import torch
 from tqdm.auto import tqdm
 
 from modeling_sla.pipeline_sla import reported_targets
-from processing_sla.audio_io_sla import AudioInputError
-from processing_sla.processing_sla import SessionInputError
 from sla_phi4.data.sessions import scorable_rows, session_seconds
+from sla_phi4.evaluation.featurizing import default_num_workers, loaded_batches
 from sla_phi4.evaluation.uncertainty import Evidence, missing_answers
-from sla_phi4.training.session_cache import SessionCache
+from sla_phi4.training.session_cache import SessionCache, on_device
 
 
 def default_batch_size() -> int:
@@ -36,64 +35,43 @@ class ScoredSession:
     refused: bool = False
 
 
-def refusal_warning(row: dict, error: Exception) -> dict:
-    """The warning of a session whose audio cannot be loaded: the response the error names, and why."""
-    reason = getattr(error, "reason", "invalid_session")
-    named = [response for response in row["responses"] if f"response {response.get('response_id')}:" in str(error)]
-    response = named[0] if named else {"response_id": None, "part": None, "audio": None}
-    return {"response_id": response.get("response_id"), "part": response.get("part"), "reason": reason,
-            "detail": str(error), "file": response["audio"] if isinstance(response.get("audio"), str) else None}
-
-
-def loadable_inputs(processor, rows: list[dict], indices: list[int], cache: SessionCache | None,
-                    on_unreadable: str) -> tuple[dict | None, list[int], dict[int, dict]]:
-    """The model inputs of the sessions of `indices` that can be loaded, those indices, and a refusal warning per
-    session that cannot (`on_unreadable="refuse"`; `"error"` raises the loader's error)."""
-    try:
-        return model_inputs(processor, [rows[index] for index in indices], cache), indices, {}
-    except (AudioInputError, SessionInputError):
-        if on_unreadable == "error":
-            raise
-    refused = {}
-    for index in indices:  # find the sessions that cannot be loaded, one at a time
-        try:
-            model_inputs(processor, [rows[index]], cache)
-        except (AudioInputError, SessionInputError) as error:
-            refused[index] = refusal_warning(rows[index], error)
-    kept = [index for index in indices if index not in refused]
-    return (model_inputs(processor, [rows[index] for index in kept], cache) if kept else None), kept, refused
-
-
 def score_sessions(model, processor, rows: list[dict], batch_size: int | None = None, on_unscorable: str = "warn",
                    cache: SessionCache | None = None, description: str = "Scoring sessions",
-                   on_unreadable: str = "error", seconds: list[float] | None = None
+                   on_unreadable: str = "error", seconds: list[float] | None = None, num_workers: int | None = None
                    ) -> Iterator[list[ScoredSession]]:
     """Scores `rows` in batches of similar length (less padding), yielding each batch's sessions as they are scored.
     A target a session gets no score for (the pipeline's rules, `reported_targets`) is NaN. With `cache` (speech
     and APP parts), the frozen encoders' outputs come from it. A session whose audio cannot be loaded stops the
     run (`on_unreadable="error"`) or is refused: yielded with no scores and a warning naming the response and why
-    (`"refuse"`). `seconds`: each row's audio seconds, when known (else read from the files' headers)."""
+    (`"refuse"`). `seconds`: each row's audio seconds, when known (else read from the files' headers).
+    `num_workers`: processes that load and featurize batches ahead of the model (default: `default_num_workers` for
+    the model's device); the scores do not depend on it. Inputs go to the model's device."""
     batch_size = batch_size or default_batch_size()
+    num_workers = default_num_workers(model.device) if num_workers is None else num_workers
     lengths = seconds if seconds is not None else [session_seconds(row) for row in rows]
-    order = np.argsort(lengths, kind="stable")
+    order = np.argsort(lengths, kind="stable").tolist()
+    batches = [order[start : start + batch_size] for start in range(0, len(rows), batch_size)]
     names = list(model.config.score_names)
     test_format = model.config.get_test_format()
     model.eval()
+    loaded = loaded_batches(processor, rows, batches, flags_only=cache is not None, on_unreadable=on_unreadable,
+                            num_workers=num_workers)
     with torch.no_grad(), tqdm(total=len(rows), desc=description, unit="session") as progress:
-        for start in range(0, len(rows), batch_size):
-            batch, indices, refused = loadable_inputs(processor, rows, order[start : start + batch_size].tolist(),
-                                                      cache, on_unreadable)
+        for batch in loaded:
             scored = [ScoredSession(index, rows[index]["session_id"], np.full(len(names), np.nan), [warning], None,
-                                    refused=True) for index, warning in refused.items()]
-            if batch is None:
+                                    refused=True) for index, warning in batch.refused.items()]
+            if batch.inputs is None:
                 yield scored
                 progress.update(len(scored))
                 continue
+            indices, inputs = batch.indices, dict(batch.inputs)
             checked = []
-            for index, flags in zip(indices, batch.pop("audio_flags")):
+            for index, flags in zip(indices, inputs.pop("audio_flags")):
                 parts = [response["part"] for response in rows[index]["responses"]]
                 checked.append(reported_targets(test_format, parts, flags, on_unscorable, rows[index]["session_id"]))
-            outputs = model(**batch)
+            if cache is not None:
+                inputs.update(cache.batch([rows[index] for index in indices]))
+            outputs = model(**on_device(inputs, model.device))
             raw = outputs.scores.float().cpu().numpy()
             probs = None if outputs.app_probs is None else outputs.app_probs.float().cpu().numpy()
             yield scored + [
@@ -176,17 +154,9 @@ def gather_evidence(model, processor, rows: list[dict], batch_size: int | None =
     return evidence, warnings
 
 
-def model_inputs(processor, rows: list[dict], cache: SessionCache | None) -> dict:
-    """A batch of model inputs with each session's `audio_flags`: through the processor, or from `cache`."""
-    if cache is None:
-        return dict(processor(rows))
-    flags = [processor.assess_session(row, processor.load_session_audio(row, index)) for index, row in enumerate(rows)]
-    return {**cache.batch(rows), "audio_flags": flags}
-
-
 def marks(rows: list[dict], names: list[str]) -> np.ndarray:
     return np.array([[np.nan if row.get(name) is None else row[name] for name in names] for row in rows], dtype=float)
 
 
 __all__ = ["ScoredSession", "default_batch_size", "evidence_from_records", "gather_evidence", "load_split", "marks",
-           "model_inputs", "predict", "score_sessions"]
+           "predict", "score_sessions"]

@@ -41,7 +41,6 @@ import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
-from modeling_sla import SLAForSessionScoring
 from modeling_sla.pipeline_sla import UNSCORABLE_POLICIES
 from processing_sla import SLAProcessor
 from sla_phi4 import strict_json
@@ -50,7 +49,9 @@ from sla_phi4.data.sessions import scorable_rows
 from sla_phi4.evaluation.baselines import RidgeBaseline, session_features
 from sla_phi4.evaluation.cohort_report import cohort_records, format_sessions, session_counts, target_table
 from sla_phi4.evaluation.fairness import fairness_section
+from sla_phi4.evaluation.featurizing import default_num_workers
 from sla_phi4.evaluation.intake import Intake, take_in
+from sla_phi4.evaluation.loading import load_scoring_model, scoring_dtype
 from sla_phi4.evaluation.metrics import official_metrics, within_keys
 from sla_phi4.evaluation.predictions import default_batch_size, evidence_from_records, marks, predict
 from sla_phi4.evaluation.recalibration import apply_recalibration, describe_recalibration, fit_recalibration
@@ -223,6 +224,9 @@ class ScoringOptions:
 
     Args:
         batch_size: sessions per forward pass (default: `default_batch_size`).
+        num_workers: processes that load and featurize sessions ahead of the model (default: `default_num_workers`:
+            on an accelerator, this process's share of the cores less one, at most 8; none on the CPU).
+        dtype: the model's dtype: `auto` (the checkpoint's), `bfloat16` or `float32` (see `scoring_dtype`).
         on_unscorable: responses that cannot be assessed: score and flag (`warn`), no score for their part and
             overall (`skip`), or stop (`error`).
         on_missing: a listed file that does not exist: refuse its session (`refuse`), score the session without it
@@ -235,6 +239,8 @@ class ScoringOptions:
     """
 
     batch_size: int | None = None
+    num_workers: int | None = None
+    dtype: str = "auto"
     on_unscorable: str = "warn"
     on_missing: str = "refuse"
     strict: bool = False
@@ -246,6 +252,9 @@ class ScoringOptions:
     dataset_name: str | None = None
 
     def check(self) -> None:
+        scoring_dtype(self.dtype)
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ValueError(f"num_workers must be 0 or more, got {self.num_workers}")
         if self.on_unscorable not in UNSCORABLE_POLICIES:
             raise ValueError(f"on_unscorable must be one of {UNSCORABLE_POLICIES}, got {self.on_unscorable!r}")
         if self.on_missing not in MISSING_POLICIES:
@@ -286,6 +295,13 @@ def score_recordings(checkpoint: str, output_dir: str, *, manifest: str | None =
                         settings)
 
 
+def scoring_workers(num_workers: int | None, device: torch.device) -> int:
+    """`num_workers`, or by default this process's share of its machine's cores (`default_num_workers`)."""
+    if num_workers is not None:
+        return num_workers
+    return default_num_workers(device, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def shard_manifest(checkpoint: str, test_format, cohort: Cohort, intake: Intake, settings: ScoringOptions) -> dict:
     """What the shards are scored from (see `shards.py`): the run's identity, where things are, each session's
     inputs."""
@@ -294,6 +310,8 @@ def shard_manifest(checkpoint: str, test_format, cohort: Cohort, intake: Intake,
             # What the records hold: a policy that stops (error, --strict) scores what it scores as the default does.
             "on_unscorable": "skip" if settings.unscorable_policy == "skip" else "warn",
             "on_missing": "skip" if settings.on_missing == "skip" else "refuse",
+            # Cast to another dtype, a model scores otherwise (bf16 rounding): those shards are another run's.
+            **({"dtype": settings.dtype} if settings.dtype != "auto" else {}),
             "about": {"checkpoint": os.path.abspath(checkpoint), "source": cohort.source, "kind": cohort.kind},
             "inputs": intake.inputs}
 
@@ -307,20 +325,21 @@ def score_cohort(checkpoint: str, read_cohort, output_dir: str, settings: Scorin
     than the main one)."""
     os.makedirs(output_dir, exist_ok=True)
     batch_size = settings.batch_size or default_batch_size()
-    model = SLAForSessionScoring.from_pretrained(checkpoint)
+    state = PartialState(cpu=not torch.cuda.is_available())  # CPU processes under torchrun: gloo
+    model = load_scoring_model(checkpoint, state.device, settings.dtype)
     processor = SLAProcessor.from_pretrained(checkpoint)
     names = list(model.config.score_names)
     test_format = model.config.get_test_format()
-    state = PartialState(cpu=not torch.cuda.is_available())  # CPU processes under torchrun: gloo
     cohort = read_cohort(test_format)
     if cohort.kind != "kit" and (calibrate_on or train_split):
         raise ValueError("Calibration and baselines need a kit corpus (--corpus_root) with marks.")
     split = cohort.name
     intake = take_in(cohort.rows, "skip" if settings.on_missing == "skip" else "refuse", settings.strict)
+    workers = scoring_workers(settings.num_workers, state.device)
     shards, scored_now = score_into_shards(
         model, processor, intake, shard_manifest(checkpoint, test_format, cohort, intake, settings), split,
         output_dir, state, batch_size, settings.unscorable_policy, settings.cache_dir, settings.overwrite,
-        "error" if settings.strict else "refuse")
+        "error" if settings.strict else "refuse", workers)
     if not state.is_main_process:
         return None
     records = cohort_records(cohort, intake, shards.records, len(names))
@@ -343,7 +362,9 @@ def score_cohort(checkpoint: str, read_cohort, output_dir: str, settings: Scorin
         "on_unscorable": settings.unscorable_policy,
         "on_missing": settings.on_missing,
         **unscored_summary(predictions, references, warnings, names),
-        "scoring": {"processes": state.num_processes, "scored_now": scored_now,
+        "scoring": {"processes": state.num_processes, "device": model.device.type,
+                    "dtype": str(model.backbone.dtype).removeprefix("torch."), "batch_size": batch_size,
+                    "num_workers": workers, "scored_now": scored_now,
                     "kept": len(intake.rows) - scored_now, "stale_lines": shards.stale,
                     "refused_before_scoring": len(intake.refused), "scored_twice": shards.duplicates,
                     "incomplete_lines_repaired": shards.repaired, "shards": "shards/"},

@@ -171,7 +171,7 @@ def balanced_shards(indices: list[int], seconds: Mapping[int, float], processes:
 
 def score_into_shards(model, processor, intake: Intake, manifest: dict, split: str, output_dir: str, state,
                       batch_size: int | None, on_unscorable: str, cache_dir: str | None, overwrite: bool = False,
-                      on_unreadable: str = "refuse") -> tuple[ShardRecords, int]:
+                      on_unreadable: str = "refuse", num_workers: int | None = None) -> tuple[ShardRecords, int]:
     """Scores the sessions of `intake.rows` that no shard holds from their current inputs, this process's
     length-balanced share of them into its own shard file; waits for every process, and returns (on the main
     process) every shard's current records, and how many sessions this run scored."""
@@ -198,7 +198,8 @@ def score_into_shards(model, processor, intake: Intake, manifest: dict, split: s
     with ShardWriter(shard_path(folder, split, state.process_index)) as writer:
         description = f"Scoring sessions (process {state.process_index + 1} of {state.num_processes})"
         for batch in score_sessions(model, processor, mine, batch_size, on_unscorable, cache, description,
-                                    on_unreadable, [intake.seconds[row["session_id"]] for row in mine]):
+                                    on_unreadable, [intake.seconds[row["session_id"]] for row in mine],
+                                    num_workers):
             writer.append([record(session, digests[session.session_id]) for session in batch])
     state.wait_for_everyone()
     if not state.is_main_process:

@@ -59,6 +59,11 @@ def session_fingerprint(row: dict) -> str:
     return _digest(json.dumps(described, sort_keys=True, allow_nan=False))
 
 
+def on_device(inputs, device: torch.device) -> dict:
+    """The tensors of a batch of model inputs on `device` (other values as they are)."""
+    return {key: value.to(device) if torch.is_tensor(value) else value for key, value in inputs.items()}
+
+
 def encode_speech_inputs(model, inputs: dict) -> dict[str, torch.Tensor]:
     """What the cache keeps of a one-session batch of processor inputs for the decoder: its token ids and the frozen
     audio tower's output."""
@@ -169,12 +174,12 @@ class SessionCache:
         key = self._key(row)
         missing = [part for part in self.parts if not self._has(part, key)]
         if "speech" in missing:
-            inputs = self.processor(row, assess_audio=False)
+            inputs = on_device(self.processor(row, assess_audio=False), self.model.device)
             for name, value in encode_speech_inputs(self.model, inputs).items():
                 self.stored["speech"][f"{key}/{name}"] = value.float().cpu().contiguous() if value.is_floating_point() \
                     else value.contiguous()
         elif "app" in missing:
-            inputs = self.processor.app_inputs(row)
+            inputs = on_device(self.processor.app_inputs(row), self.model.device)
         if "app" in missing:
             self.stored["app"][f"{key}/app_pooled"] = pool_app_inputs(self.model, inputs).float().cpu().contiguous()
 
@@ -188,5 +193,5 @@ class SessionCache:
         return {name: self.stored[part][f"{key}/{name}"] for part in self.parts for name in NAMES[part]}
 
 
-__all__ = ["PARTS", "SessionCache", "batch_of_cached", "encode_speech_inputs", "module_fingerprint", "pool_app_inputs",
-           "session_fingerprint"]
+__all__ = ["PARTS", "SessionCache", "batch_of_cached", "encode_speech_inputs", "module_fingerprint", "on_device",
+           "pool_app_inputs", "session_fingerprint"]

@@ -1,0 +1,179 @@
+"""Sessions loaded and featurized ahead of the model in worker processes (`sla_phi4.evaluation.featurizing`), and
+the scoring model loaded where it scores (`sla_phi4.evaluation.loading`)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from processing_sla.audio_io_sla import AudioInputError
+from sla_phi4.evaluation import featurizing
+from sla_phi4.evaluation.featurizing import default_num_workers, loaded_batches
+from sla_phi4.evaluation.loading import load_scoring_model
+from sla_phi4.evaluation.predictions import score_sessions
+from sla_phi4.training.session_cache import SessionCache
+
+
+PARTS = [("P1", 1.2), ("P1", 0.9), ("P3", 2.5), ("P4", 2.1), ("P5", 1.4)]
+
+
+def write_sessions(folder, count: int, seed: int = 0) -> list[dict]:
+    """`count` sessions of amplitude-modulated noise in FLAC files, of different lengths."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for number in range(count):
+        responses = []
+        for position, (part, seconds) in enumerate(PARTS):
+            samples = int((seconds + 0.37 * number) * 16_000)
+            envelope = 0.5 + 0.5 * np.sin(np.linspace(0, 9 * seconds, samples))
+            path = folder / f"s{number}-{position}.flac"
+            soundfile.write(path, (0.1 * envelope * rng.standard_normal(samples)).astype(np.float32), 16_000)
+            responses.append({"response_id": f"s{number}-{position}", "part": part, "audio": str(path)})
+        rows.append({"session_id": f"s{number}", "responses": responses})
+    return rows
+
+
+def break_file(row: dict, position: int) -> None:
+    """Replaces a response's file by one of NaN samples (refused as `non_finite`)."""
+    soundfile.write(row["responses"][position]["audio"], np.full(8000, np.nan, np.float32), 16_000, format="WAV",
+                    subtype="FLOAT")
+
+
+def scored(model, processor, rows, **options) -> list:
+    return [session for batch in score_sessions(model, processor, rows, **options) for session in batch]
+
+
+class PidRecordingProcessor:
+    """A processor that leaves a file named by the process id of each call that featurizes sessions."""
+
+    def __init__(self, processor, folder):
+        self.processor, self.folder = processor, folder
+
+    def __call__(self, *args, **kwargs):
+        (self.folder / str(os.getpid())).touch()
+        return self.processor(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.processor, name)
+
+
+@pytest.fixture
+def rows(tmp_path):
+    found = write_sessions(tmp_path, 7)
+    break_file(found[2], 3)
+    return found
+
+
+def test_workers_give_the_main_process_scores_bit_for_bit(tiny_model, tiny_processor, rows):
+    alone = scored(tiny_model, tiny_processor, rows, batch_size=3, on_unreadable="refuse", num_workers=0)
+    ahead = scored(tiny_model, tiny_processor, rows, batch_size=3, on_unreadable="refuse", num_workers=2)
+    assert [session.index for session in ahead] == [session.index for session in alone]
+    assert sorted(session.index for session in ahead) == list(range(7))
+    for first, second in zip(alone, ahead):
+        assert np.array_equal(first.scores, second.scores, equal_nan=True)
+        assert np.array_equal(first.app_probs, second.app_probs) if first.app_probs is not None else True
+        assert first.warnings == second.warnings and first.refused == second.refused
+    refused = [session for session in ahead if session.refused]
+    assert [session.session_id for session in refused] == ["s2"]
+    assert refused[0].warnings[0]["reason"] == "non_finite" and refused[0].warnings[0]["response_id"] == "s2-3"
+    assert all(np.isfinite(session.scores).any() for session in ahead if not session.refused)
+
+
+def test_workers_featurize_in_other_processes(tiny_model, tiny_processor, rows, tmp_path):
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    recording = PidRecordingProcessor(tiny_processor, calls)
+    scored(tiny_model, recording, rows, batch_size=2, on_unreadable="refuse", num_workers=2)
+    pids = {int(path.name) for path in calls.iterdir()}
+    assert pids and os.getpid() not in pids
+    for path in calls.iterdir():
+        path.unlink()
+    scored(tiny_model, recording, rows, batch_size=2, on_unreadable="refuse", num_workers=0)
+    assert {int(path.name) for path in calls.iterdir()} == {os.getpid()}
+
+
+def test_a_loader_error_crosses_the_process_boundary_whole(tiny_model, tiny_processor, rows):
+    with pytest.raises(AudioInputError, match=r"s2-3.*NaN") as raised:
+        scored(tiny_model, tiny_processor, rows, batch_size=3, num_workers=2)  # on_unreadable="error"
+    assert raised.value.reason == "non_finite"
+    assert "Traceback" not in str(raised.value)  # the error itself, not the loader's wrapping of it
+
+
+def test_cached_sessions_only_load_their_audio_for_the_checks(tiny_model, tiny_processor, rows, tmp_path):
+    kept = [row for number, row in enumerate(rows) if number != 2]
+    cache = SessionCache(tiny_model, tiny_processor)
+    cache.add(kept, "Encoding")
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    recording = PidRecordingProcessor(tiny_processor, calls)
+    ahead = scored(tiny_model, recording, kept, batch_size=2, cache=cache, num_workers=2)
+    assert not list(calls.iterdir())  # the workers checked the audio, they did not featurize it
+    alone = scored(tiny_model, tiny_processor, kept, batch_size=2, cache=cache, num_workers=0)
+    uncached = scored(tiny_model, tiny_processor, kept, batch_size=2, num_workers=0)
+    for first, second, third in zip(alone, ahead, uncached):
+        assert np.array_equal(first.scores, second.scores, equal_nan=True) and first.warnings == second.warnings
+        assert np.allclose(first.scores, third.scores, atol=1e-4, equal_nan=True)
+
+
+def test_workers_default_to_the_cores_an_accelerator_leaves(monkeypatch):
+    monkeypatch.setattr(featurizing, "available_cores", lambda: 16)
+    assert default_num_workers(torch.device("cuda", 0)) == featurizing.MAX_WORKERS == 8
+    assert default_num_workers(torch.device("cuda", 0), processes_per_machine=4) == 3
+    assert default_num_workers(torch.device("cpu")) == 0
+    monkeypatch.setattr(featurizing, "available_cores", lambda: 1)
+    assert default_num_workers(torch.device("cuda", 0)) == 0
+    with pytest.raises(ValueError, match="num_workers must be 0 or more"):
+        next(loaded_batches(None, [], [[0]], num_workers=-1))
+
+
+def test_the_scoring_model_keeps_its_dtype_unless_told(tiny_checkpoint):
+    saved = load_scoring_model(str(tiny_checkpoint), "cpu")
+    assert not saved.training and saved.device.type == "cpu"
+    assert saved.backbone.embed_tokens.weight.dtype == torch.float32
+    cast = load_scoring_model(str(tiny_checkpoint), torch.device("cpu"), "bfloat16")
+    assert cast.backbone.embed_tokens.weight.dtype == torch.bfloat16
+    assert cast.head.linear.weight.dtype == torch.float32  # what decides a score stays float32
+    with pytest.raises(ValueError, match="dtype must be one of auto, bfloat16, float32, got 'float16'"):
+        load_scoring_model(str(tiny_checkpoint), "cpu", "float16")
+
+
+@pytest.mark.slow
+def test_sla_score_with_workers_and_a_cast_records_it(tiny_checkpoint, tmp_path, capsys):
+    from sla_phi4.cli.score import main as score_main
+    from sla_phi4.evaluation.shards import StaleShardsError
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    found = write_sessions(audio, 5, seed=4)
+    manifest = tmp_path / "cohort.jsonl"
+    manifest.write_text("".join(json.dumps({"session_id": row["session_id"], **response}) + "\n"
+                                for row in found for response in row["responses"]))
+    common = ["--checkpoint", str(tiny_checkpoint), "--manifest", str(manifest)]
+    score_main([*common, "--output-dir", str(tmp_path / "inline"), "--num_workers", "0"])
+    score_main([*common, "--output-dir", str(tmp_path / "ahead"), "--num_workers", "2"])
+    assert (tmp_path / "inline" / "scores.csv").read_text() == (tmp_path / "ahead" / "scores.csv").read_text()
+    cast = tmp_path / "ahead"
+    with pytest.raises(StaleShardsError, match=r"dtype differ"):
+        score_main([*common, "--output-dir", str(cast), "--dtype", "bfloat16"])
+    score_main([*common, "--output-dir", str(cast), "--dtype", "bfloat16", "--overwrite"])
+    assert json.loads((cast / "shards" / "manifest.json").read_text())["dtype"] == "bfloat16"
+    with pytest.raises(SystemExit):
+        score_main([*common, "--output-dir", str(tmp_path / "bad"), "--dtype", "float16"])
+    assert "invalid choice: 'float16'" in capsys.readouterr().err
+
+
+class SharedMemoryFull:
+    """A processor whose workers fail as torch's do when /dev/shm is full."""
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("unable to write to file </torch_1_2>: No space left on device (28)")
+
+
+def test_workers_out_of_shared_memory_say_what_to_do(rows):
+    with pytest.raises(RuntimeError, match=r"2 featurizing workers ran out of shared memory.*--num_workers 0.*--shm-size"):
+        list(loaded_batches(SharedMemoryFull(), rows, [[0], [1]], num_workers=2))
+    with pytest.raises(RuntimeError, match=r"^unable to write to file"):  # no workers: the error as it is
+        list(loaded_batches(SharedMemoryFull(), rows, [[0], [1]], num_workers=0))
