@@ -41,7 +41,7 @@ from sla_phi4.training.length_sampling import (
 )
 from sla_phi4.training.quiet_warnings import quiet_token_alignment
 from sla_phi4.training.response_dropout import response_dropout_data
-from sla_phi4.training.session_cache import SessionCache
+from sla_phi4.training.session_cache import SessionCache, on_device
 from sla_phi4.training.step_timer import StepTimer
 from sla_phi4.training.transfer import transferred_model, transferred_processor
 
@@ -58,14 +58,16 @@ def model_source(model_args: ModelArguments) -> str:
     return given[0]
 
 
-def load_model(model_args: ModelArguments, dtype=torch.float32) -> SLAForSessionScoring:
-    """The model to train, its training batches run as `--training_batching` says."""
+def load_model(model_args: ModelArguments, dtype: torch.dtype | None = None) -> SLAForSessionScoring:
+    """The model to train, its training batches run as `--training_batching` says. Built from parts, its frozen
+    backbone and Whisper are in `dtype` (default: bfloat16 on CUDA, as `sla gpu-check` trains; float32 otherwise);
+    the head, APP classifier and LoRA are float32 either way."""
     model = source_model(model_args, dtype)
     model.config.training_batching = model_args.training_batching
     return model
 
 
-def source_model(model_args: ModelArguments, dtype=torch.float32) -> SLAForSessionScoring:
+def source_model(model_args: ModelArguments, dtype: torch.dtype | None = None) -> SLAForSessionScoring:
     """From a checkpoint, from a model of another test (`init_from`, with a new head for `format`), or built from
     parts (optionally taking the APP classifier of a stage-app result)."""
     source = model_source(model_args)
@@ -210,7 +212,7 @@ def fit_head(model: SLAForSessionScoring, collator: SessionCollator, rows: list[
         for start in range(0, len(rows), batch_size):
             batch = collator(rows[start : start + batch_size])
             batch = {key: value for key, value in batch.items() if key not in ("labels", "labels_mask")}
-            pooled.append(model(**batch).pooled_state)
+            pooled.append(model(**on_device(batch, model.device)).pooled_state)
     labels, mask = collator.processor.labels_from_scores(rows)
     means = (labels * mask).sum(0) / mask.sum(0).clamp(min=1)
     means = torch.where(mask.sum(0) > 0, means, torch.full_like(means, float("nan")))
@@ -239,7 +241,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: S
         without_evaluation(training_args, eval_rows, data_args.eval_split,
                            evaluation_target(stage, training_args.metric_for_best_model, processor.score_names))
         eval_rows = []
-    model = load_model(model_args)
+    # On the accelerator before the frozen encoders fill the cache (the Trainer would move it only afterwards).
+    model = load_model(model_args).to(training_args.device)
     cache = None
     if data_args.cache_encoders or stage == "app":
         cache = SessionCache(model, processor, ("speech", "app") if stage == "sla" else ("app",), data_args.cache_dir)

@@ -357,3 +357,18 @@ def test_trainer_activation_checkpointing_trains_the_same(stage_app_dir, tiny_co
     assert recomputed.model.backbone.layers[0].gradient_checkpointing
     assert not plain.model.backbone.layers[0].gradient_checkpointing
     assert epoch_losses(recomputed) == pytest.approx(epoch_losses(plain), rel=1e-5)
+
+
+def test_a_model_built_from_parts_takes_the_dtype_of_its_device(tiny_checkpoint, monkeypatch):
+    """Float32 on the CPU; on CUDA bfloat16 (as `sla gpu-check` trains), where the head and LoRA stay float32."""
+    from modeling_sla import modeling_sla
+    from sla_phi4.training.trainer import load_model
+
+    parts = tiny_checkpoint / "parts"
+    arguments = ModelArguments(backbone=str(parts / "phi4-multimodal"), app_encoder=str(parts / "whisper"))
+    assert load_model(arguments).backbone.embed_tokens.weight.dtype == torch.float32
+    monkeypatch.setattr(modeling_sla, "default_dtype", lambda: torch.bfloat16)  # what it gives on CUDA
+    model = load_model(arguments)
+    assert model.backbone.embed_tokens.weight.dtype == torch.bfloat16 and model.app.encoder.dtype == torch.bfloat16
+    assert model.head.linear.weight.dtype == torch.float32
+    assert {parameter.dtype for name, parameter in model.named_parameters() if ".lora_" in name} == {torch.float32}
