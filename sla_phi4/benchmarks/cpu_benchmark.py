@@ -8,6 +8,8 @@ Every comparison is a ratio of two medians measured side by side in the same run
   shares     analytic FLOPs per session of decoder : conformer : Whisper (real model and tiny stand-in), and the
              measured time shares of the tiny stand-in
   processor  seconds of audio turned into model inputs per second
+  featurizing  real-length sessions read from files and featurized per second on one core and by 2 worker
+             processes (`sla score --num_workers`): how many cores keep a GPU fed
   training   one training step per session: frozen encoders run every step vs. cached encoder outputs
   scoring    sessions per second one at a time vs. batched with length grouping (batch size 8), each session its own
              passes (the default) and padded together (opt-in)
@@ -30,6 +32,7 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
+import soundfile
 import torch
 
 
@@ -56,6 +59,7 @@ SAMPLING_RATE = 16_000
 LONG_MINUTES = [1, 2, 4, 8, 16]
 QUICK_LONG_MINUTES = [0.5]
 BACKBONES = [*SETTINGS.families, "all"]
+FEATURIZING_WORKERS = 2  # this machine's cores; a GPU host gives `sla score` up to 8
 
 
 # ----------------------------------------------------------------------------------------------- analytic FLOPs
@@ -265,6 +269,43 @@ def measure_processor(processor, session: dict, repeats: int) -> dict:
     }
 
 
+def write_session_files(session: dict, folder: str) -> dict:
+    """The session with each response's audio written to a FLAC file in `folder` (as `sla score` reads them)."""
+    responses = []
+    for response in session["responses"]:
+        path = os.path.join(folder, f"{response['response_id']}.flac")
+        soundfile.write(path, response["audio"], SAMPLING_RATE)
+        responses.append({**response, "audio": path})
+    return {**session, "responses": responses}
+
+
+def measure_featurizing(processor, rows: list[dict], repeats: int, workers: int) -> dict:
+    """Sessions read from files and featurized per second, by the main process on one core and by `workers` worker
+    processes (`sla score --num_workers`; one torch thread each), taking turns: how the processor's work scales
+    with cores, and so how many cores keep a GPU fed at a given rate (the model does not run here)."""
+    from sla_phi4.evaluation.featurizing import loaded_batches
+
+    batches = [[index] for index in range(len(rows))]
+
+    def featurize(num_workers: int):
+        return lambda: sum(len(batch.indices) for batch in loaded_batches(processor, rows, batches,
+                                                                          num_workers=num_workers))
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        featurize(0)()  # warm-up: the VAD model and the feature extractors' filter banks
+        inline, ahead = interleaved_medians([featurize(0), featurize(workers)], repeats)
+    finally:
+        torch.set_num_threads(threads)
+    seconds = statistics.mean(session_seconds(row) for row in rows)
+    per_core = len(rows) / inline
+    return {"sessions": len(rows), "mean_audio_seconds": seconds, "workers": workers,
+            "one_core_sessions_per_s": per_core, "workers_sessions_per_s": len(rows) / ahead,
+            "speedup_workers_vs_one_core": inline / ahead,
+            "cores_per_8_sessions_per_s": 8 / (len(rows) / ahead / workers) + 1}
+
+
 def training_step(model, optimizer, batch: dict) -> None:
     model.train()
     loss = model(**batch).loss
@@ -464,6 +505,11 @@ def format_table(report: dict) -> str:
     add(f"Processor: {p['audio_seconds']:.0f} s session in {p['seconds_per_session']:.3f} s = "
         f"{p['audio_seconds_per_second']:.0f} s of audio per second "
         f"(Phi-4 features {p['phi4_features_share']:.0%}, Whisper windows+features {p['whisper_features_share']:.0%})")
+    f = report["featurizing"]
+    add(f"Featurizing {f['sessions']} sessions of {f['mean_audio_seconds']:.0f} s from FLAC files (sla score's "
+        f"workers, no model): one core {f['one_core_sessions_per_s']:.2f} sessions/s, {f['workers']} worker "
+        f"processes {f['workers_sessions_per_s']:.2f} sessions/s, ratio {f['speedup_workers_vs_one_core']:.2f}x; "
+        f"feeding 8 sessions/s takes about {f['cores_per_8_sessions_per_s']:.0f} cores at this rate")
     add("")
     t = report["training"]
     add(f"Training step (batch of {t['batch_sessions']}), s per session:")
@@ -539,6 +585,13 @@ def run(args) -> dict:
         reset_peak_rss()
         report["processor"] = measure_processor(processor, session, repeats)
         peaks["processor"] = peak_rss_mb()
+        reset_peak_rss()
+        files = os.path.join(folder, "audio")
+        os.makedirs(files)
+        real = [write_session_files(make_session(f"real{i}", (0.1 if quick else 1.0) * (0.9 + 0.04 * i), seed=7 * i),
+                                    files) for i in range(3 if quick else 6)]
+        report["featurizing"] = measure_featurizing(processor, real, repeats, FEATURIZING_WORKERS)
+        peaks["featurizing"] = peak_rss_mb()
         reset_peak_rss()
         train_rows = [make_session(f"train{i}", scale * (0.9 + 0.2 * i), seed=10 * i) for i in range(2)]
         report["training"] = measure_training(model, processor, train_rows, repeats)

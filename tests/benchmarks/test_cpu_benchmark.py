@@ -76,13 +76,19 @@ def test_quick_run_writes_the_table_and_json(tmp_path, capsys):
     report = main(["--quick", "--output", str(output)])
     table = capsys.readouterr().out
     saved = json.loads(output.read_text())
-    assert set(saved) == {"meta", "shares", "processor", "training", "scoring", "long", "paper", "cuda"}
+    assert set(saved) == {"meta", "shares", "processor", "featurizing", "training", "scoring", "long", "paper", "cuda"}
     assert set(report) == set(saved)
     for key in ("real_session_analytic_real_model", "real_session_analytic_tiny_model",
                 "bench_session_analytic_tiny_model", "bench_session_measured_tiny_model"):
         assert set(saved["shares"][key]) == {"decoder", "conformer", "whisper"}
         assert math.isclose(sum(saved["shares"][key].values()), 1.0, rel_tol=1e-6)
     assert saved["processor"]["audio_seconds_per_second"] > 0
+    featurizing = saved["featurizing"]
+    assert featurizing["workers"] == 2 and featurizing["sessions"] == 3
+    for key in ("one_core_sessions_per_s", "workers_sessions_per_s", "speedup_workers_vs_one_core"):
+        assert featurizing[key] > 0
+    assert featurizing["cores_per_8_sessions_per_s"] == pytest.approx(
+        8 * featurizing["workers"] / featurizing["workers_sessions_per_s"] + 1)
     for key in ("encoders_every_step_s_per_session", "cached_s_per_session", "speedup_cached_vs_encoders"):
         assert saved["training"][key] > 0
     for key in ("one_at_a_time_sessions_per_s", "batched_sessions_per_s", "speedup_batched_vs_single",
@@ -93,6 +99,6 @@ def test_quick_run_writes_the_table_and_json(tmp_path, capsys):
     assert saved["long"] and {"minutes", "tokens", "total_s", "peak_rss_mb"} <= set(saved["long"][0])
     for row in saved["paper"]["families"].values():
         assert row["h100_floor_3_epochs_cached_h"] < row["h100_floor_3_epochs_uncached_h"]
-    for heading in ("Shares of the work", "Processor:", "Training step", "Scoring", "Long sessions",
+    for heading in ("Shares of the work", "Processor:", "Featurizing 3 sessions", "Training step", "Scoring", "Long sessions",
                     "Real sizes on paper"):
         assert heading in table
