@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The prepared GPU run: `sla gpu-check` for every backbone (phi4, voxtral, qwen2-audio) in one process, on a lent GPU
 # machine whose image has torch but not this package's other needs (../shared/notes/gpu-device.md). Run from the
-# project's root, with the wheels of ../shared/tools/device-wheels.sh in .whl/ carried along:
+# project's root, with the wheels of scripts/device_wheels.sh (../shared/tools/device-wheels.sh's, and the few
+# dependencies `sla score` adds) in .whl/ carried along:
 #
 #   bash scripts/gpu_run.sh            # on the GPU machine: install into .site/.site2, then the check, all bounded
 #   bash scripts/gpu_run.sh --quick    # here, on CPU: the same check's --quick path with this venv, no install
@@ -32,7 +33,7 @@ else
   python=${PYTHON:-python3}
   flags="--attn sdpa"
   if ! ls .whl/*.whl > /dev/null 2>&1; then
-    echo "No wheels in .whl/: run 'bash ../shared/tools/device-wheels.sh .venv' here and carry .whl" |
+    echo "No wheels in .whl/: run 'bash scripts/device_wheels.sh .venv' here and carry .whl" |
       tee -a "$OUT/env.txt"
     exit 3
   fi

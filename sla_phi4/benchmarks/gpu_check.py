@@ -24,10 +24,13 @@ stays on sdpa):
                      differences
   float32_agreement  the model in float32: 2 sessions alone against one padded batch (a masking fault fails it)
   training           3 AdamW steps (LoRA rank 16, head and APP projector; activation checkpointing; frozen encoders'
-                     outputs cached first) at batch 1, 4 and 8, at 8 one pass per session (opt-in
+                     outputs cached first) at batch 1, 4 and 8, at 4 one pass per session (opt-in
                      `training_batching`), at 1 without checkpointing (`sla train`'s default), and at 4 under
                      autocast: sessions/s
   projection         3 epochs of S&I train at the best rate, the encoder cache included
+and once a call, with Phi-4:
+  commands           `sla score` and `sla train`'s own code on the device with a tiny checkpoint and real-length
+                     recordings: where the model went, sessions/s with and without featurizing workers
 with peak GPU memory per phase and MFU (analytic FLOPs from `real_size.py` over time and the device's dense bf16 peak,
 `gpu_check.json`). It also reports the host memory of the process while building (does building hold a second copy
 of the weights in host memory?). A Markdown table goes to stdout, everything to the JSON file, rewritten after every
@@ -36,8 +39,8 @@ to itself alone under the default settings, float32 agreement or the audio tower
 left sdpa.
 
 Estimated device time (`estimated_seconds`: the real_size FLOPs of every phase at 30 % of a 989 TFLOP/s H100/H200,
-float32 at 15x the bf16 time, 60 s of start-up once and 20 s a backbone), sdpa alone, 3 steps, 3 repeats:
-    phi4 84 s, voxtral 102 s, qwen2-audio 232 s; --backbone all 478 s
+float32 at 15x the bf16 time, 60 s of start-up once, 20 s a backbone, 30 s of commands), sdpa alone, 3 steps, 3 repeats:
+    phi4 107 s, voxtral 95 s, qwen2-audio 208 s; --backbone all 470 s
 The run prints its own estimate first, and says so when it is over 8 minutes.
 """
 
@@ -113,6 +116,7 @@ class CheckSettings:
     tolerances: dict
     quick: dict
     estimate: dict
+    commands: dict
     device_peaks: tuple[dict, ...]
 
 
@@ -499,7 +503,10 @@ def estimated_seconds(config, synthesizer: SessionSynthesizer, attentions: int, 
         + steps * SETTINGS.train_step_forward_multiples * decoder(settings.train_without_checkpointing_batch_sizes)
     )
     rate = SETTINGS.h100_bf16_dense_flops * estimate["assumed_mfu"]
-    return estimate["per_backbone_s"] + attentions * per_attention / rate
+    family = next(name for name, model_type in SETTINGS.families.items()
+                  if model_type == config.audio_llm_config.model_type)
+    commands = settings.commands["estimate_s"] if commands_apply(family) else 0.0
+    return estimate["per_backbone_s"] + attentions * per_attention / rate + commands
 
 
 # ------------------------------------------------------------------------------------------------------ timing
@@ -1297,12 +1304,31 @@ def run(args, folder: str | None, backbone: str | None = None, saved=lambda repo
             report["runs"][attention] = result
             report["failures"] += result["failures"]
             saved(report)
+        if commands_apply(backbone):
+            run_commands(report, plan, saved)
     finally:
         del model
         gc.collect()  # the next backbone needs the memory back
         if plan.device.type == "cuda":
             torch.cuda.empty_cache()
     return report
+
+
+def commands_apply(backbone: str) -> bool:
+    """The commands phase runs once a call, with the Phi-4 backbone (its tiny checkpoint has Phi-4's structure)."""
+    return backbone == "phi4"
+
+
+def run_commands(report: dict, plan: RunPlan, saved, settings: CheckSettings = CHECK) -> None:
+    """The `commands` phase (`command_paths.py`) into `report`, its failures added to the report's."""
+    from sla_phi4.benchmarks.command_paths import command_failures, measure_commands
+
+    errors = []
+    quick = plan.session_scale < 1.0
+    guarded(report, "commands", lambda: measure_commands(plan.device, quick, settings.commands["sessions"],
+                                                         settings.commands["repeats"]), plan.device, errors, "commands")
+    report["failures"] += errors or command_failures(report["commands"], plan.device)
+    saved(report)
 
 
 def backbones_of(choice: str) -> list[str]:
@@ -1448,10 +1474,28 @@ def format_report(report: dict) -> str:
                          f"sessions) projected at {projected['minutes']:.0f} min (training {projected['fastest']}; "
                          f"{autocast:.0f} min with autocast), encoder cache included "
                          f"({projected['encoder_cache_minutes']:.1f} min).")
+    if "commands" in report:
+        lines.append("\n" + format_commands(report["commands"]))
     lines.append("")
     lines.append("All checks passed." if not report["failures"] else "FAILED:\n" + "\n".join(
         f"- {failure}" for failure in report["failures"]))
     return "\n".join(lines)
+
+
+def format_commands(commands: dict) -> str:
+    """The commands phase in a few sentences."""
+    if "error" in commands:
+        return f"Commands: FAILED: {commands['error']}"
+    loop, command, training = commands["scoring_loop"], commands["score_command"], commands["training_setup"]
+    return (f"Commands ({commands['checkpoint']}; {loop['sessions']} sessions of {commands['session_scale']:g} x the "
+            f"real length from FLAC files): `sla score` scored {command['sessions']} sessions on "
+            f"{command['device']} in {command['dtype']}, batch {command['batch_size']}, {command['num_workers']} "
+            f"featurizing workers, in {command['seconds']:.1f} s. The scoring loop (model on {loop['model_device']}): "
+            f"{loop['workers_sessions_per_s']:.3g} sessions/s with {loop['workers']} workers, "
+            f"{loop['inline_sessions_per_s']:.3g} with none ({loop['speedup_workers_vs_inline']:.2f}x; scores "
+            f"bitwise equal: {loop['scores_bitwise_equal']}): with a tiny model, the most `sla score` reaches on this "
+            f"host. `sla train`'s set-up on {training['model_device']}: cache of {training['sessions']} sessions in "
+            f"{training['cache_s']:.2f} s, head statistics on {training['head_statistics_device']}.")
 
 
 def attention_rows(result: dict) -> list[str]:

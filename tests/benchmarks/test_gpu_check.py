@@ -690,7 +690,7 @@ def test_quick_run_writes_every_field(tmp_path, capsys):
     saved = json.loads(output.read_text())
     assert saved == json.loads(json.dumps(report))
     assert set(saved) == {"meta", "peak_bf16_dense_flops", "peak_source", "model", "session", "runs", "skipped",
-                          "failures"}
+                          "failures", "commands"}
     for section, keys in REPORT_KEYS.items():
         assert set(saved[section]) == keys, section
     assert saved["failures"] == [] and saved["peak_bf16_dense_flops"] is None
@@ -706,8 +706,8 @@ def test_quick_run_writes_every_field(tmp_path, capsys):
             entries = result[phase].values() if phase == "training" else [result[phase]]
             for entry in entries:
                 assert set(entry) == keys, (attention, phase)
-        assert list(result["training"]) == ["1", "4", "8", "8_per_session", "1_no_checkpointing", "4_autocast"]
-        assert [training["batch"] for training in result["training"].values()] == [1, 4, 8, 8, 1, 4]
+        assert list(result["training"]) == ["1", "4", "8", "4_per_session", "1_no_checkpointing", "4_autocast"]
+        assert [training["batch"] for training in result["training"].values()] == [1, 4, 8, 4, 1, 4]
         assert [training["batching"] for training in result["training"].values()] == [
             "padded", "padded", "padded", "per_session", "padded", "padded"]
         assert [training["checkpointing"] for training in result["training"].values()] == [
@@ -719,6 +719,32 @@ def test_quick_run_writes_every_field(tmp_path, capsys):
         assert result["scoring"]["mfu"] is None and result["scoring"]["peak_gpu_mb"] is None
         assert result["projection"]["minutes"] > 0
     assert "| sdpa (sdpa / sdpa / sdpa) | scoring | 1 |" in table and "All checks passed." in table
+    commands = saved["commands"]
+    assert commands["session_scale"] == 0.1 and commands["scoring_loop"]["sessions"] == 8
+    assert commands["scoring_loop"]["workers"] == 2 and commands["scoring_loop"]["scores_bitwise_equal"]
+    assert commands["scoring_loop"]["workers_sessions_per_s"] > 0 and commands["scoring_loop"]["model_device"] == "cpu"
+    assert {key: commands["score_command"][key] for key in ("sessions", "device", "dtype", "batch_size",
+                                                           "num_workers")} == {
+        "sessions": 8, "device": "cpu", "dtype": "float32", "batch_size": 1, "num_workers": 0}
+    assert commands["training_setup"]["head_statistics_device"] == "cpu"
+    assert commands["training_setup"]["head_statistics_finite"]
+    assert "`sla score` scored 8 sessions on cpu in float32, batch 1, 0 featurizing workers" in table
+
+
+def test_commands_fail_off_the_checks_device():
+    import torch
+
+    from sla_phi4.benchmarks.command_paths import command_failures
+
+    commands = {"scoring_loop": {"model_device": "cuda", "scores_bitwise_equal": True, "scores_finite": True},
+                "score_command": {"device": "cpu"},
+                "training_setup": {"model_device": "cuda", "head_statistics_device": "cpu",
+                                   "head_statistics_finite": True}}
+    assert command_failures(commands, torch.device("cuda")) == [
+        "commands: sla score ran on cpu, not cuda", "commands: sla train's head fit ran on cpu, not cuda"]
+    commands["scoring_loop"]["scores_bitwise_equal"] = False
+    assert "commands: scores with featurizing workers differ from those without" in command_failures(
+        commands, torch.device("cuda"))
 
 
 @pytest.mark.slow
@@ -732,6 +758,7 @@ def test_every_backbone_in_one_quick_call(tmp_path, capsys):
     assert list(saved["backbones"]) == ["phi4", "voxtral", "qwen2-audio"] and saved["failures"] == []
     for name, single in saved["backbones"].items():
         assert single["meta"]["backbone"] == name and list(single["runs"]) == ["sdpa"]
+        assert ("commands" in single) == (name == "phi4")  # once a call
         assert single["runs"]["sdpa"]["batched_scoring"]["default_bitwise"]
         assert single["runs"]["sdpa"]["float32_agreement"]["passed"]
     table = capsys.readouterr().out
