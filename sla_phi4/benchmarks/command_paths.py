@@ -62,8 +62,8 @@ def timed_scoring(model, processor, rows: list[dict], num_workers: int) -> tuple
 def measure_scoring_loop(checkpoint: str, manifest: str, device: torch.device, repeats: int) -> dict:
     """The scoring loop with the default workers and with none, taking turns, `repeats` rounds after a warm-up."""
     from processing_sla import SLAProcessor
+    from sla_phi4.data.ahead import default_num_workers
     from sla_phi4.data.cohort import manifest_cohort
-    from sla_phi4.evaluation.featurizing import default_num_workers
     from sla_phi4.evaluation.loading import load_scoring_model
 
     model = load_scoring_model(checkpoint, device)

@@ -9,8 +9,9 @@ import torch
 from tqdm.auto import tqdm
 
 from modeling_sla.pipeline_sla import reported_targets
+from sla_phi4.data.ahead import default_num_workers
 from sla_phi4.data.sessions import scorable_rows, session_seconds
-from sla_phi4.evaluation.featurizing import default_num_workers, loaded_batches
+from sla_phi4.evaluation.featurizing import loaded_batches
 from sla_phi4.evaluation.uncertainty import Evidence, missing_answers
 from sla_phi4.training.session_cache import SessionCache, on_device
 

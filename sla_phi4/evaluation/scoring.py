@@ -44,12 +44,12 @@ from tqdm.auto import tqdm
 from modeling_sla.pipeline_sla import UNSCORABLE_POLICIES
 from processing_sla import SLAProcessor
 from sla_phi4 import strict_json
+from sla_phi4.data.ahead import default_num_workers
 from sla_phi4.data.cohort import Cohort, folder_cohort, kit_cohort, manifest_cohort
 from sla_phi4.data.sessions import scorable_rows
 from sla_phi4.evaluation.baselines import RidgeBaseline, session_features
 from sla_phi4.evaluation.cohort_report import cohort_records, format_sessions, session_counts, target_table
 from sla_phi4.evaluation.fairness import fairness_section
-from sla_phi4.evaluation.featurizing import default_num_workers
 from sla_phi4.evaluation.intake import Intake, take_in
 from sla_phi4.evaluation.loading import load_scoring_model, scoring_dtype
 from sla_phi4.evaluation.metrics import official_metrics, within_keys

@@ -10,6 +10,7 @@ served from the cache:
 import hashlib
 import json
 import os
+from functools import partial
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from processing_sla.processing_sla import pad_right
+from sla_phi4.data.ahead import default_num_workers, worked_ahead
 
 
 PARTS = ("speech", "app")
@@ -62,6 +64,13 @@ def session_fingerprint(row: dict) -> str:
 def on_device(inputs, device: torch.device) -> dict:
     """The tensors of a batch of model inputs on `device` (other values as they are)."""
     return {key: value.to(device) if torch.is_tensor(value) else value for key, value in inputs.items()}
+
+
+def encoder_inputs(processor, missing: tuple[dict, list[str]]) -> dict:
+    """What the frozen encoders need of a session to fill its missing parts: all its processor inputs when the
+    speech part is missing, else only the APP's Whisper inputs (the costliest encoder runs only when needed)."""
+    row, parts = missing
+    return dict(processor(row, assess_audio=False)) if "speech" in parts else dict(processor.app_inputs(row))
 
 
 def encode_speech_inputs(model, inputs: dict) -> dict[str, torch.Tensor]:
@@ -153,34 +162,41 @@ class SessionCache:
         return all(f"{key}/{name}" in self.stored[part] for name in NAMES[part])
 
     @torch.no_grad()
-    def add(self, rows: list[dict], description: str) -> None:
-        """Computes what is missing for `rows` (with a progress bar), then writes it to disk."""
-        missing = [row for row in rows if not all(self._has(part, self._key(row)) for part in self.parts)]
+    def add(self, rows: list[dict], description: str, num_workers: int | None = None) -> None:
+        """Computes what is missing for `rows` (with a progress bar), then writes it to disk. `num_workers` processes
+        run the processor ahead of the encoders (default: `default_num_workers` for the model's device)."""
+        missing = [(row, self._missing_parts(row)) for row in rows]
+        missing = [(row, parts) for row, parts in missing if parts]
         self.model.eval()
-        for number, row in enumerate(tqdm(missing, desc=description, unit="session",
-                                          disable=int(os.environ.get("RANK", "0")) != 0), start=1):
-            self._encode(row)
+        workers = default_num_workers(self.model.device) if num_workers is None else num_workers
+        inputs = worked_ahead(partial(encoder_inputs, self.processor), missing, workers)
+        for number, ((row, parts), processed) in enumerate(tqdm(zip(missing, inputs), total=len(missing),
+                                                                desc=description, unit="session",
+                                                                disable=int(os.environ.get("RANK", "0")) != 0),
+                                                           start=1):
+            self._encode(row, parts, processed)
             if number % SAVE_EVERY == 0 and number < len(missing):
                 self._save_all()  # a long encoding interrupted keeps what it did
         if missing:
             self._save_all()
 
+    def _missing_parts(self, row: dict) -> list[str]:
+        key = self._key(row)
+        return [part for part in self.parts if not self._has(part, key)]
+
     def _save_all(self) -> None:
         for part in self.parts:
             self._save(part)
 
-    def _encode(self, row: dict) -> None:
-        """Computes the parts `row` lacks (the APP's Whisper, the costliest encoder, only when needed)."""
+    def _encode(self, row: dict, parts: list[str], inputs: dict) -> None:
+        """Encodes the `parts` that `row` lacks from its processor `inputs` (see `encoder_inputs`)."""
         key = self._key(row)
-        missing = [part for part in self.parts if not self._has(part, key)]
-        if "speech" in missing:
-            inputs = on_device(self.processor(row, assess_audio=False), self.model.device)
+        inputs = on_device(inputs, self.model.device)
+        if "speech" in parts:
             for name, value in encode_speech_inputs(self.model, inputs).items():
                 self.stored["speech"][f"{key}/{name}"] = value.float().cpu().contiguous() if value.is_floating_point() \
                     else value.contiguous()
-        elif "app" in missing:
-            inputs = on_device(self.processor.app_inputs(row), self.model.device)
-        if "app" in missing:
+        if "app" in parts:
             self.stored["app"][f"{key}/app_pooled"] = pool_app_inputs(self.model, inputs).float().cpu().contiguous()
 
     def batch(self, rows: list[dict]) -> dict[str, torch.Tensor]:
@@ -193,5 +209,5 @@ class SessionCache:
         return {name: self.stored[part][f"{key}/{name}"] for part in self.parts for name in NAMES[part]}
 
 
-__all__ = ["PARTS", "SessionCache", "batch_of_cached", "encode_speech_inputs", "module_fingerprint", "on_device",
-           "pool_app_inputs", "session_fingerprint"]
+__all__ = ["PARTS", "SessionCache", "batch_of_cached", "encode_speech_inputs", "encoder_inputs", "module_fingerprint",
+           "on_device", "pool_app_inputs", "session_fingerprint"]

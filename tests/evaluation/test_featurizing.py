@@ -10,8 +10,9 @@ import soundfile
 import torch
 
 from processing_sla.audio_io_sla import AudioInputError
-from sla_phi4.evaluation import featurizing
-from sla_phi4.evaluation.featurizing import default_num_workers, loaded_batches
+from sla_phi4.data import ahead
+from sla_phi4.data.ahead import default_num_workers, worked_ahead
+from sla_phi4.evaluation.featurizing import loaded_batches
 from sla_phi4.evaluation.loading import load_scoring_model
 from sla_phi4.evaluation.predictions import score_sessions
 from sla_phi4.training.session_cache import SessionCache
@@ -119,11 +120,11 @@ def test_cached_sessions_only_load_their_audio_for_the_checks(tiny_model, tiny_p
 
 
 def test_workers_default_to_the_cores_an_accelerator_leaves(monkeypatch):
-    monkeypatch.setattr(featurizing, "available_cores", lambda: 16)
-    assert default_num_workers(torch.device("cuda", 0)) == featurizing.MAX_WORKERS == 8
+    monkeypatch.setattr(ahead, "available_cores", lambda: 16)
+    assert default_num_workers(torch.device("cuda", 0)) == ahead.MAX_WORKERS == 8
     assert default_num_workers(torch.device("cuda", 0), processes_per_machine=4) == 3
-    assert default_num_workers(torch.device("cpu")) == 0
-    monkeypatch.setattr(featurizing, "available_cores", lambda: 1)
+    assert default_num_workers(torch.device("cpu")) == default_num_workers("cpu") == 0
+    monkeypatch.setattr(ahead, "available_cores", lambda: 1)
     assert default_num_workers(torch.device("cuda", 0)) == 0
     with pytest.raises(ValueError, match="num_workers must be 0 or more"):
         next(loaded_batches(None, [], [[0]], num_workers=-1))
@@ -165,15 +166,39 @@ def test_sla_score_with_workers_and_a_cast_records_it(tiny_checkpoint, tmp_path,
     assert "invalid choice: 'float16'" in capsys.readouterr().err
 
 
-class SharedMemoryFull:
-    """A processor whose workers fail as torch's do when /dev/shm is full."""
+def killed_by_sigbus(item):
+    """What a worker suffers when /dev/shm is full as it hands a tensor over."""
+    import signal
 
-    def __call__(self, *args, **kwargs):
-        raise RuntimeError("unable to write to file </torch_1_2>: No space left on device (28)")
+    os.kill(os.getpid(), signal.SIGBUS)
 
 
-def test_workers_out_of_shared_memory_say_what_to_do(rows):
-    with pytest.raises(RuntimeError, match=r"2 featurizing workers ran out of shared memory.*--num_workers 0.*--shm-size"):
-        list(loaded_batches(SharedMemoryFull(), rows, [[0], [1]], num_workers=2))
-    with pytest.raises(RuntimeError, match=r"^unable to write to file"):  # no workers: the error as it is
-        list(loaded_batches(SharedMemoryFull(), rows, [[0], [1]], num_workers=0))
+def test_workers_out_of_shared_memory_say_what_to_do():
+    advice = r"One of the 2 featurizing workers died.*shared memory.*--num_workers 0.*--shm-size"
+    with pytest.raises(RuntimeError, match=advice):
+        list(worked_ahead(killed_by_sigbus, [1, 2], num_workers=2))
+
+
+def failing(item):
+    raise RuntimeError(f"item {item}: unable to write to file </torch_1_2>: No space left on device (28)")
+
+
+def test_an_error_of_the_work_itself_is_passed_on_as_it_is():
+    for workers in (0, 2):
+        with pytest.raises(RuntimeError, match=r"^item 1: unable to write"):
+            list(worked_ahead(failing, [1, 2], num_workers=workers))
+    assert list(worked_ahead(abs, [-3, 2, -1], num_workers=2)) == [3, 2, 1]  # in order
+
+
+def test_the_cache_fills_from_workers_as_from_the_main_process(tiny_model, tiny_processor, rows, tmp_path):
+    kept = [row for number, row in enumerate(rows) if number != 2]
+    here, ahead_of_it = SessionCache(tiny_model, tiny_processor), SessionCache(tiny_model, tiny_processor)
+    here.add(kept, "Encoding", num_workers=0)
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    ahead_of_it.processor = PidRecordingProcessor(tiny_processor, calls)
+    ahead_of_it.add(kept, "Encoding", num_workers=2)
+    assert os.getpid() not in {int(path.name) for path in calls.iterdir()} and list(calls.iterdir())
+    for part in here.parts:
+        assert here.stored[part].keys() == ahead_of_it.stored[part].keys()
+        assert all(torch.equal(here.stored[part][key], ahead_of_it.stored[part][key]) for key in here.stored[part])
