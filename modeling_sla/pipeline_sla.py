@@ -172,7 +172,8 @@ class SLAScoringPipeline(Pipeline):
 
     The processor's test format must be the model's: a model never scores a test it was not trained for.
 
-    Call parameters: `batch_size` (sessions per forward pass), `num_workers`, `decimals`, and `on_unscorable`:
+    Call parameters: `batch_size` (sessions per forward pass), `num_workers` (processes that load, check and
+    featurize sessions ahead of the model; the scores do not depend on it), `decimals`, and `on_unscorable`:
     `"warn"` (default: score and flag), `"skip"` (no score for a part with a response that cannot be assessed, nor
     for overall) or `"error"` (raise UnscorableSessionError). See `reported_targets` for the rules.
     """
@@ -188,6 +189,9 @@ class SLAScoringPipeline(Pipeline):
         # Compared as dicts: loaded as remote code, the config's and this file's classes are different objects.
         self.test_format = load_test_format(self.model.config.test_format)
         processor_format = getattr(self.processor, "test_format", None)
+        if not callable(getattr(self.processor, "featurize_session", None)):
+            raise ValueError("The processor cannot featurize sessions one by one (it predates this pipeline): load "
+                             "the processor and the model from the same checkpoint.")
         if processor_format is None or load_test_format(processor_format).to_dict() != self.test_format.to_dict():
             theirs = processor_format.get("name") if isinstance(processor_format, dict) else None
             raise ValueError(f"The processor's test format ({theirs}) is not the model's ({self.test_format.name}): "
@@ -235,18 +239,20 @@ class SLAScoringPipeline(Pipeline):
                 "A session must be a dict with 'responses' (a list of {'part', 'audio', 'question'?}), got "
                 f"{type(session).__name__}."
             )
-        return {"session_id": [session.get("session_id")], "sessions": [session]}
+        # Loaded, checked and featurized here: in the pipeline's `num_workers` processes when it has some.
+        featurized = self.processor.featurize_session(session)  # refuses a malformed session, naming it
+        return {"session_id": [session.get("session_id")],
+                "parts": [[response.get("part") for response in session["responses"]]],
+                "featurized": [featurized]}
 
     def _forward(self, model_inputs, on_unscorable: str = "warn"):
-        # The processor loads, checks and featurizes the audio here, for the whole batch at once.
-        batch = self.processor(model_inputs["sessions"], return_tensors="pt")
+        batch = self.processor.collate(model_inputs["featurized"])
         if "audio_flags" not in batch:
             raise ValueError("The processor gave no `audio_flags`: it cannot tell what it cannot assess.")
         checks = []
-        for session, flags in zip(model_inputs["sessions"], batch["audio_flags"]):
-            parts = [response.get("part") for response in session["responses"]]
+        for session_id, parts, flags in zip(model_inputs["session_id"], model_inputs["parts"], batch["audio_flags"]):
             # raises before the model runs when on_unscorable="error"
-            reported_targets(self.test_format, parts, flags, on_unscorable, session.get("session_id"))
+            reported_targets(self.test_format, parts, flags, on_unscorable, session_id)
             checks.append({"parts": parts, "audio_flags": flags})
         inputs = {key: value.to(self.device) for key, value in batch.items() if torch.is_tensor(value)}
         outputs = self.model(**inputs)

@@ -236,13 +236,8 @@ class SLAProcessor(ProcessorMixin):
         if return_tensors != "pt":
             raise ValueError("SLAProcessor returns PyTorch tensors only (return_tensors='pt').")
         sessions = self._as_list(sessions, "sessions")
-        prepared = [self.prepare_session(session, index) for index, session in enumerate(sessions)]
-        batch = self._collate(prepared)
-        if assess_audio:
-            batch["audio_flags"] = [
-                self.assess_session(session, item["audio"], index)
-                for index, (session, item) in enumerate(zip(sessions, prepared))
-            ]
+        batch = self.collate([self.featurize_session(session, index, assess_audio)
+                              for index, session in enumerate(sessions)])
         if scores is not None:
             scores = self._as_list(scores, "scores")
             if len(scores) != len(sessions):
@@ -349,8 +344,9 @@ class SLAProcessor(ProcessorMixin):
     def app_inputs(self, sessions) -> BatchFeature:
         """Only the APP's Whisper inputs of sessions (what stage app needs): no text, no Phi-4 features."""
         sessions = self._as_list(sessions, "sessions")
-        audio = [self.load_session_audio(session, index) for index, session in enumerate(sessions)]
-        return BatchFeature(self._app_inputs(audio), tensor_type=None)
+        app = [self.session_app_features(self.load_session_audio(session, index))
+               for index, session in enumerate(sessions)]
+        return BatchFeature(self._join_app_features(app), tensor_type=None)
 
     def prepare_session(self, session: dict, index: int = 0) -> dict:
         """Loads and featurizes one session's audio and tokenizes its text."""
@@ -359,6 +355,29 @@ class SLAProcessor(ProcessorMixin):
             self.audio_feature_extractor, audio, TARGET_SAMPLING_RATE, pack=self.pack_audio
         )
         return {"input_ids": self.encode(session, clip_tokens, index), "audio": audio, "units": units}
+
+    def featurize_session(self, session: dict, index: int = 0, assess_audio: bool = True) -> dict:
+        """Everything of one session that `collate` batches: token ids, the backbone's audio units, the APP's window
+        features and valid frames, and (`assess_audio`) its `audio_flags`; no audio. Sessions featurized one by one
+        (in DataLoader workers, say) and collated give the batch `__call__` gives."""
+        prepared = self.prepare_session(session, index)
+        featurized = {"input_ids": prepared["input_ids"], "units": prepared["units"],
+                      **self.session_app_features(prepared["audio"])}
+        if assess_audio:
+            featurized["audio_flags"] = self.assess_session(session, prepared["audio"], index)
+        return featurized
+
+    def collate(self, featurized: list[dict]) -> dict:
+        """A batch of model inputs from `featurize_session`'s outputs, padded on the right; with `audio_flags`
+        (per session) when every session has them."""
+        batch = {
+            **self.pad_input_ids([item["input_ids"] for item in featurized]),
+            **self.prompt.pad_units([unit for item in featurized for unit in item["units"]]),
+            **self._join_app_features(featurized),
+        }
+        if featurized and all("audio_flags" in item for item in featurized):
+            batch["audio_flags"] = [item["audio_flags"] for item in featurized]
+        return batch
 
     def audio_units(self, array: np.ndarray) -> list[AudioUnit]:
         """A clip's audio units for the backbone (the whole clip, or its 30 s windows), each featurized alone."""
@@ -402,33 +421,31 @@ class SLAProcessor(ProcessorMixin):
             return str(response["response_id"])
         return f"#{position}"
 
-    def _collate(self, prepared: list[dict]) -> dict:
-        return {
-            **self.pad_input_ids([item["input_ids"] for item in prepared]),
-            **self.prompt.pad_units([unit for item in prepared for unit in item["units"]]),
-            **self._app_inputs([item["audio"] for item in prepared]),
-        }
-
     def pad_input_ids(self, sequences: list) -> dict:
         """`input_ids` padded on the right with the pad token, and the `attention_mask`."""
         return pad_right(sequences, self.prompt.pad_token_id(self.tokenizer))
 
-    def _app_inputs(self, audio: list[list[np.ndarray]]) -> dict:
-        features, frames, owners = [], [], []
-        for session_index, clips in enumerate(audio):
-            # A session's responses are packed end to end before windowing: the APP pools over all of them, and
-            # packing fills each 30 s Whisper window instead of padding every short answer to 30 s. Each session is
-            # featurized on its own, exactly as alone (and faster than all windows of a batch in one call).
-            chunks, counts = self.app_windows(np.concatenate(clips))
-            features.append(self.app_feature_extractor(
-                chunks, sampling_rate=TARGET_SAMPLING_RATE, padding="max_length", return_tensors="np"
-            )["input_features"])
-            frames += counts
-            owners += [session_index] * len(chunks)
-        features = np.concatenate(features)
+    def session_app_features(self, clips: list[np.ndarray]) -> dict:
+        """The APP's Whisper inputs of one session: `app_features` `(windows, mels, frames)` and `app_frames`, the
+        valid encoder frames of each window."""
+        # A session's responses are packed end to end before windowing: the APP pools over all of them, and packing
+        # fills each 30 s Whisper window instead of padding every short answer to 30 s. Each session is featurized on
+        # its own, exactly as alone (and faster than all windows of a batch in one call).
+        chunks, counts = self.app_windows(np.concatenate(clips))
+        features = self.app_feature_extractor(
+            chunks, sampling_rate=TARGET_SAMPLING_RATE, padding="max_length", return_tensors="np"
+        )["input_features"]
+        return {"app_features": features, "app_frames": counts}
+
+    @staticmethod
+    def _join_app_features(sessions: list[dict]) -> dict:
+        """The APP inputs of a batch: every session's windows, their valid frames and the session each belongs to."""
+        features = np.concatenate([session["app_features"] for session in sessions])
+        owners = [index for index, session in enumerate(sessions) for _ in session["app_frames"]]
         return {
             "app_input_features": torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
-            "app_frame_counts": torch.tensor(frames, dtype=torch.long),
+            "app_frame_counts": torch.tensor([count for session in sessions for count in session["app_frames"]],
+                                             dtype=torch.long),
             "app_window_session": torch.tensor(owners, dtype=torch.long),
         }
 

@@ -259,7 +259,7 @@ def measure_processor(processor, session: dict, repeats: int) -> dict:
     seconds = session_seconds(session)
     total = median_time(lambda: processor(session), repeats)
     phi4_features = median_time(lambda: [processor.audio_units(array) for array in audio], repeats)
-    whisper_features = median_time(lambda: processor._app_inputs([audio]), repeats)
+    whisper_features = median_time(lambda: processor.session_app_features(audio), repeats)
     return {
         "audio_seconds": seconds,
         "seconds_per_session": total,

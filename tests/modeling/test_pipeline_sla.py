@@ -180,6 +180,37 @@ def test_in_process_batching_and_parameters(shifted_model, tiny_processor):
         scorer([3])
 
 
+class PidRecordingProcessor:
+    """The processor, leaving a file named by the process id of each session it featurizes."""
+
+    def __init__(self, processor, folder):
+        self.processor, self.folder = processor, folder
+
+    def featurize_session(self, *args, **kwargs):
+        (self.folder / str(__import__("os").getpid())).touch()
+        return self.processor.featurize_session(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.processor, name)
+
+
+def test_the_pipelines_workers_featurize_and_score_bit_for_bit(shifted_model, tiny_processor, tmp_path):
+    import os
+
+    from transformers import pipeline
+
+    register_sla_pipeline()
+    scorer = pipeline(TASK, model=shifted_model, processor=tiny_processor)
+    sessions = [make_session(name, [("P1", 1.2 + 0.1 * seed), ("P3", 2.0)], seed)
+                for seed, name in enumerate("ABCDE")]
+    inline = scorer(sessions, batch_size=2, decimals=None, num_workers=0)
+    scorer.processor = PidRecordingProcessor(tiny_processor, tmp_path)
+    ahead = scorer(sessions, batch_size=2, decimals=None, num_workers=2)
+    assert ahead == inline and [result["session_id"] for result in ahead] == list("ABCDE")
+    pids = {int(path.name) for path in tmp_path.iterdir()}
+    assert pids and os.getpid() not in pids  # featurized in the workers, not between forward passes
+
+
 # ------------------------------------------------------------------------------------------ isolated loading
 def test_pipeline_loads_and_scores_without_the_package(pipeline_folder, shifted_model, tiny_processor, tmp_path):
     names = list(shifted_model.config.score_names)
