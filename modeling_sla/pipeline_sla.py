@@ -239,13 +239,21 @@ class SLAScoringPipeline(Pipeline):
                 "A session must be a dict with 'responses' (a list of {'part', 'audio', 'question'?}), got "
                 f"{type(session).__name__}."
             )
-        # Loaded, checked and featurized here: in the pipeline's `num_workers` processes when it has some.
-        featurized = self.processor.featurize_session(session)  # refuses a malformed session, naming it
+        # Loaded, checked and featurized here: in the pipeline's `num_workers` processes when it has some. An error
+        # (unreadable audio, a malformed session, named) is raised by `_forward`, in the sessions' order: raised in a
+        # worker, the loader would wrap it in its traceback.
+        try:
+            featurized = self.processor.featurize_session(session)
+        except (OSError, ValueError) as error:
+            return {"session_id": [session.get("session_id")], "parts": [None], "featurized": [None], "error": [error]}
         return {"session_id": [session.get("session_id")],
                 "parts": [[response.get("part") for response in session["responses"]]],
-                "featurized": [featurized]}
+                "featurized": [featurized], "error": [None]}
 
     def _forward(self, model_inputs, on_unscorable: str = "warn"):
+        for error in model_inputs["error"]:
+            if error is not None:
+                raise error
         batch = self.processor.collate(model_inputs["featurized"])
         if "audio_flags" not in batch:
             raise ValueError("The processor gave no `audio_flags`: it cannot tell what it cannot assess.")

@@ -21,6 +21,7 @@ from modeling_sla.pipeline_sla import (
     sessions_from_folder,
 )
 from processing_sla import SessionInputError
+from processing_sla.audio_io_sla import AudioInputError
 from sla_phi4.testing import make_session, noise_clip, run_isolated
 
 
@@ -209,6 +210,12 @@ def test_the_pipelines_workers_featurize_and_score_bit_for_bit(shifted_model, ti
     assert ahead == inline and [result["session_id"] for result in ahead] == list("ABCDE")
     pids = {int(path.name) for path in tmp_path.iterdir()}
     assert pids and os.getpid() not in pids  # featurized in the workers, not between forward passes
+    broken = {"session_id": "F", "responses": [{"response_id": "F-P3", "part": "P3",
+                                                "audio": np.full(16_000, np.nan, np.float32)}]}
+    for workers in (0, 2):  # the error itself, in the sessions' order, not the loader's wrapping of it
+        with pytest.raises(AudioInputError, match=r"^Session F, response F-P3: audio contains NaN") as raised:
+            scorer([*sessions[:2], broken], batch_size=2, num_workers=workers)
+        assert raised.value.reason == "non_finite"
 
 
 # ------------------------------------------------------------------------------------------ isolated loading
