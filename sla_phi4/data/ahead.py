@@ -7,16 +7,19 @@ torch DataLoader) so that it runs on several cores while the GPU works.
 """
 
 import os
+import pickle
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 
 MAX_WORKERS = 8  # enough to keep one GPU fed at about 0.7 core-seconds a real-length session
-PREFETCH_ITEMS = 1  # per worker: a real-length session's features are about 27 MB, in shared memory until used
-# How torch reports a worker that ran out of shared memory: a bus error kills it, or a tensor cannot be written.
+PREFETCH_ITEMS = 1  # per worker: a real-length session's features are about 27 MB, held until used
+# How torch reports a worker that died: a bus error (torch tensors in a full /dev/shm), a tensor that cannot be
+# written, or a worker killed (out of memory). The work here hands NumPy arrays over, so shared memory is rare.
 WORKER_DEATH_SIGNS = ("shared memory", "shm", "Bus error", "No space left on device", "exited unexpectedly",
                       "killed by signal")
 
@@ -42,7 +45,22 @@ class WorkItems(Dataset):
         try:
             return Outcome(self.work(self.items[position]))
         except Exception as error:  # raised by the consumer, with its own type and message
-            return Outcome(error=error)
+            return Outcome(error=passable(error) if get_worker_info() is not None else error)
+
+
+def passable(error: Exception) -> Exception:
+    """`error` as a worker can hand it over: with the worker's traceback as a note, and, when it would not survive
+    pickling (the consumer would wait for ever, or fail to rebuild it), a RuntimeError carrying its type and
+    message instead."""
+    where = "in a featurizing worker:\n" + traceback.format_exc()
+    try:
+        if pickle.loads(pickle.dumps(error)).args != error.args:
+            raise TypeError("not rebuilt alike")
+    except Exception:  # any failure to round-trip: hand over what it said
+        error = RuntimeError(f"{type(error).__name__}: {error}")
+    if hasattr(error, "add_note"):  # Python 3.11+
+        error.add_note(where)
+    return error
 
 
 def available_cores() -> int:
@@ -50,11 +68,14 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def default_num_workers(device: torch.device, processes_per_machine: int = 1) -> int:
-    """On an accelerator, this process's share of the machine's cores less one for itself (at most `MAX_WORKERS`);
-    on the CPU none, since the model needs the cores."""
+def default_num_workers(device: torch.device, processes_per_machine: int | None = None) -> int:
+    """On an accelerator, this process's share of the machine's cores less one for itself (at most `MAX_WORKERS`;
+    `processes_per_machine` defaults to `LOCAL_WORLD_SIZE`, which torchrun and accelerate set); on the CPU none,
+    since the model needs the cores."""
     if torch.device(device).type == "cpu":
         return 0
+    if processes_per_machine is None:
+        processes_per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(0, min(MAX_WORKERS, available_cores() // max(1, processes_per_machine) - 1))
 
 
@@ -93,9 +114,9 @@ def shared_memory_checked(loader: DataLoader, num_workers: int) -> Iterator[Outc
         if not num_workers or not any(sign in str(error) for sign in WORKER_DEATH_SIGNS):
             raise
         raise RuntimeError(
-            f"One of the {num_workers} featurizing workers died ({error}); most often they ran out of shared memory "
-            f"(/dev/shm), where they hand the sessions' features over, else out of memory. Pass --num_workers 0 (or "
-            f"fewer), or give the container more shared memory (docker run --shm-size 8g).") from error
+            f"One of the {num_workers} featurizing workers died ({error}): out of memory, or of shared memory "
+            f"(/dev/shm). Pass --num_workers 0 (or fewer), or give the machine or container more (docker run "
+            f"--shm-size 8g).") from error
 
 
 __all__ = ["MAX_WORKERS", "Outcome", "available_cores", "default_num_workers", "worked_ahead"]

@@ -297,9 +297,7 @@ def score_recordings(checkpoint: str, output_dir: str, *, manifest: str | None =
 
 def scoring_workers(num_workers: int | None, device: torch.device) -> int:
     """`num_workers`, or by default this process's share of its machine's cores (`default_num_workers`)."""
-    if num_workers is not None:
-        return num_workers
-    return default_num_workers(device, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return default_num_workers(device) if num_workers is None else num_workers
 
 
 def shard_manifest(checkpoint: str, test_format, cohort: Cohort, intake: Intake, settings: ScoringOptions) -> dict:
@@ -375,7 +373,8 @@ def score_cohort(checkpoint: str, read_cohort, output_dir: str, settings: Scorin
     if train_split:
         train_rows = scorable_rows(cohort.source, train_split, "error" if settings.on_missing == "error" else "skip",
                                    test_format)
-        app_cache = SessionCache(model, processor, ("app",), settings.cache_dir) if model.app is not None else None
+        app_cache = SessionCache(model, processor, ("app",), settings.cache_dir, workers) if model.app is not None \
+            else None
         report["baselines"], report["baseline_ridge_alphas"] = baselines(train_rows, rows, names, references,
                                                                          test_format, app_cache)
     write_predictions(os.path.join(output_dir, "predictions"), split, rows, predictions, names, test_format)
@@ -415,7 +414,8 @@ def add_calibration(report: dict, model, processor, corpus_root: str, calibrate_
     if calibration_predictions:
         fitted_on = read_predictions(calibration_predictions, calibrate_on, calibration_rows, names, test_format)
     else:
-        fitted_on = predict(model, processor, calibration_rows, batch_size, settings.unscorable_policy)[0]
+        fitted_on = predict(model, processor, calibration_rows, batch_size, settings.unscorable_policy,
+                            num_workers=scoring_workers(settings.num_workers, model.device))[0]
     calibration = fit_recalibration(fitted_on, marks(calibration_rows, names), names)
     predictions_calibrated = apply_recalibration(predictions, calibration, names)
     report["calibration"] = {"fitted_on": calibrate_on, "coefficients": calibration,
