@@ -346,7 +346,7 @@ class SLAProcessor(ProcessorMixin):
         sessions = self._as_list(sessions, "sessions")
         app = [self.session_app_features(self.load_session_audio(session, index))
                for index, session in enumerate(sessions)]
-        return BatchFeature(self._join_app_features(app), tensor_type=None)
+        return BatchFeature(self.join_app_features(app), tensor_type=None)
 
     def prepare_session(self, session: dict, index: int = 0) -> dict:
         """Loads and featurizes one session's audio and tokenizes its text."""
@@ -373,7 +373,7 @@ class SLAProcessor(ProcessorMixin):
         batch = {
             **self.pad_input_ids([item["input_ids"] for item in featurized]),
             **self.prompt.pad_units([unit for item in featurized for unit in item["units"]]),
-            **self._join_app_features(featurized),
+            **self.join_app_features(featurized),
         }
         if featurized and all("audio_flags" in item for item in featurized):
             batch["audio_flags"] = [item["audio_flags"] for item in featurized]
@@ -438,7 +438,7 @@ class SLAProcessor(ProcessorMixin):
         return {"app_features": features, "app_frames": counts}
 
     @staticmethod
-    def _join_app_features(sessions: list[dict]) -> dict:
+    def join_app_features(sessions: list[dict]) -> dict:
         """The APP inputs of a batch: every session's windows, their valid frames and the session each belongs to."""
         features = np.concatenate([session["app_features"] for session in sessions])
         owners = [index for index, session in enumerate(sessions) for _ in session["app_frames"]]

@@ -15,16 +15,18 @@ from sla_phi4.data.ahead import worked_ahead
 
 @dataclass
 class LoadedBatch:
-    """What the processor made of one batch of sessions.
+    """What the processor made of one batch of sessions, session by session.
 
     Args:
         indices: the rows that loaded, in the batch's order.
-        inputs: their model inputs with `audio_flags` (with `flags_only`, only `audio_flags`); None when none loaded.
+        featurized: theirs, as `SLAProcessor.featurize_session` gives them (NumPy arrays and lists: handed over by
+            pickling rather than in shared memory), or with `flags_only` only their `audio_flags`; None when none
+            loaded. `processor.collate` batches them.
         refused: a refusal warning per row whose audio cannot be loaded.
     """
 
     indices: list[int]
-    inputs: dict | None
+    featurized: list[dict] | None
     refused: dict[int, dict] = field(default_factory=dict)
 
 
@@ -37,32 +39,28 @@ def refusal_warning(row: dict, error: Exception) -> dict:
             "detail": str(error), "file": response["audio"] if isinstance(response.get("audio"), str) else None}
 
 
-def processed(processor, sessions: list[dict], flags_only: bool) -> dict:
-    """The processor's model inputs of `sessions` with their `audio_flags`, or (`flags_only`, when a session cache
-    holds the encoders' outputs) only the flags, from the audio loaded and checked."""
-    if not flags_only:
-        return dict(processor(sessions))
-    return {"audio_flags": [processor.assess_session(session, processor.load_session_audio(session, index))
-                            for index, session in enumerate(sessions)]}
+def session_inputs(processor, session: dict, index: int, flags_only: bool) -> dict:
+    """One session featurized with its `audio_flags`, or (`flags_only`, when a session cache holds the encoders'
+    outputs) only the flags, from its audio loaded and checked."""
+    if flags_only:
+        return {"audio_flags": processor.assess_session(session, processor.load_session_audio(session, index), index)}
+    return processor.featurize_session(session, index)
 
 
 def load_batch(processor, rows: list[dict], flags_only: bool, on_unreadable: str, indices: list[int]) -> LoadedBatch:
     """The batch of `indices`: every session that loads, and a refusal for each one that cannot
     (`on_unreadable="refuse"`); with `"error"`, the first loader error is raised."""
-    try:
-        return LoadedBatch(indices, processed(processor, [rows[index] for index in indices], flags_only))
-    except (AudioInputError, SessionInputError):
-        if on_unreadable == "error":
-            raise
-    refused = {}
-    for index in indices:  # find the sessions that cannot be loaded, one at a time
+    kept, featurized, refused = [], [], {}
+    for position, index in enumerate(indices):
         try:
-            processed(processor, [rows[index]], flags_only)
+            featurized.append(session_inputs(processor, rows[index], position, flags_only))
         except (AudioInputError, SessionInputError) as error:
+            if on_unreadable == "error":
+                raise
             refused[index] = refusal_warning(rows[index], error)
-    kept = [index for index in indices if index not in refused]
-    inputs = processed(processor, [rows[index] for index in kept], flags_only) if kept else None
-    return LoadedBatch(kept, inputs, refused)
+            continue
+        kept.append(index)
+    return LoadedBatch(kept, featurized or None, refused)
 
 
 def loaded_batches(processor, rows: list[dict], batches: list[list[int]], *, flags_only: bool = False,
@@ -72,4 +70,4 @@ def loaded_batches(processor, rows: list[dict], batches: list[list[int]], *, fla
     return worked_ahead(partial(load_batch, processor, rows, flags_only, on_unreadable), batches, num_workers)
 
 
-__all__ = ["LoadedBatch", "load_batch", "loaded_batches", "processed", "refusal_warning"]
+__all__ = ["LoadedBatch", "load_batch", "loaded_batches", "refusal_warning", "session_inputs"]

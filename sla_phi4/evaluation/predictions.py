@@ -61,17 +61,19 @@ def score_sessions(model, processor, rows: list[dict], batch_size: int | None = 
         for batch in loaded:
             scored = [ScoredSession(index, rows[index]["session_id"], np.full(len(names), np.nan), [warning], None,
                                     refused=True) for index, warning in batch.refused.items()]
-            if batch.inputs is None:
+            if batch.featurized is None:
                 yield scored
                 progress.update(len(scored))
                 continue
-            indices, inputs = batch.indices, dict(batch.inputs)
+            indices = batch.indices
+            flags = [session["audio_flags"] for session in batch.featurized]
             checked = []
-            for index, flags in zip(indices, inputs.pop("audio_flags")):
+            for index, session_flags in zip(indices, flags):
                 parts = [response["part"] for response in rows[index]["responses"]]
-                checked.append(reported_targets(test_format, parts, flags, on_unscorable, rows[index]["session_id"]))
-            if cache is not None:
-                inputs.update(cache.batch([rows[index] for index in indices]))
+                checked.append(reported_targets(test_format, parts, session_flags, on_unscorable,
+                                                rows[index]["session_id"]))
+            inputs = cache.batch([rows[index] for index in indices]) if cache is not None else \
+                {key: value for key, value in processor.collate(batch.featurized).items() if key != "audio_flags"}
             outputs = model(**on_device(inputs, model.device))
             raw = outputs.scores.float().cpu().numpy()
             probs = None if outputs.app_probs is None else outputs.app_probs.float().cpu().numpy()
@@ -88,15 +90,15 @@ def reported_scores(names: list[str], values, reported: list[str]) -> np.ndarray
 
 
 def predict(model, processor, rows: list[dict], batch_size: int | None = None,
-            on_unscorable: str = "warn", cache: SessionCache | None = None, app_probs: list | None = None
-            ) -> tuple[np.ndarray, list[list[dict]]]:
+            on_unscorable: str = "warn", cache: SessionCache | None = None, app_probs: list | None = None,
+            num_workers: int | None = None) -> tuple[np.ndarray, list[list[dict]]]:
     """`(len(rows), num_scores)` scores (NaN for the targets a session gets no score for) and each session's
     warnings, in the order of `rows` (see `score_sessions`). A list given as `app_probs` receives each session's APP
     band probabilities (the model needs its APP)."""
     scores = np.full((len(rows), model.config.num_scores), np.nan)
     warnings: list[list[dict]] = [[] for _ in rows]
     probs: dict[int, np.ndarray] = {}
-    for batch in score_sessions(model, processor, rows, batch_size, on_unscorable, cache):
+    for batch in score_sessions(model, processor, rows, batch_size, on_unscorable, cache, num_workers=num_workers):
         for session in batch:
             scores[session.index], warnings[session.index] = session.scores, session.warnings
             probs[session.index] = session.app_probs

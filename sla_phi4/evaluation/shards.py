@@ -193,7 +193,7 @@ def score_into_shards(model, processor, intake: Intake, manifest: dict, split: s
               f"{stale}", flush=True)
     cache = None
     if cache_dir is not None and mine:
-        cache = SessionCache(model, processor, folder=cache_dir)
+        cache = SessionCache(model, processor, folder=cache_dir, num_workers=num_workers)
         cache.add(mine, "Encoding sessions (frozen encoders)")
     with ShardWriter(shard_path(folder, split, state.process_index)) as writer:
         description = f"Scoring sessions (process {state.process_index + 1} of {state.num_processes})"

@@ -67,10 +67,20 @@ def on_device(inputs, device: torch.device) -> dict:
 
 
 def encoder_inputs(processor, missing: tuple[dict, list[str]]) -> dict:
-    """What the frozen encoders need of a session to fill its missing parts: all its processor inputs when the
-    speech part is missing, else only the APP's Whisper inputs (the costliest encoder runs only when needed)."""
+    """What the frozen encoders need of a session to fill its missing parts, featurized (NumPy arrays: handed over
+    by pickling, not in shared memory): the whole session when the speech part is missing, else only the APP's
+    Whisper windows (the costliest encoder runs only when needed). `batched_encoder_inputs` batches it."""
     row, parts = missing
-    return dict(processor(row, assess_audio=False)) if "speech" in parts else dict(processor.app_inputs(row))
+    if "speech" in parts:
+        return processor.featurize_session(row, assess_audio=False)
+    return processor.session_app_features(processor.load_session_audio(row))
+
+
+def batched_encoder_inputs(processor, featurized: dict) -> dict:
+    """A one-session batch of model inputs from `encoder_inputs`: all of them, or only the APP's."""
+    if "input_ids" in featurized:
+        return processor.collate([featurized])
+    return processor.join_app_features([featurized])
 
 
 def encode_speech_inputs(model, inputs: dict) -> dict[str, torch.Tensor]:
@@ -107,10 +117,13 @@ class SessionCache:
         processor: its `SLAProcessor`.
         parts: what to keep: `speech` (token ids and audio-tower output), `app` (pooled Whisper state).
         folder: where to keep them on disk between stages and runs (None: in memory only).
+        num_workers: processes that featurize sessions ahead of the encoders in `add` (None: `default_num_workers`
+            for the model's device).
     """
 
-    def __init__(self, model, processor, parts=PARTS, folder: str | os.PathLike | None = None):
-        self.model, self.processor = model, processor
+    def __init__(self, model, processor, parts=PARTS, folder: str | os.PathLike | None = None,
+                 num_workers: int | None = None):
+        self.model, self.processor, self.num_workers = model, processor, num_workers
         self.parts = tuple(part for part in parts if part != "app" or model.app is not None)
         self.folder = folder
         self.fingerprints = {part: self._fingerprint(part) for part in self.parts}
@@ -164,11 +177,13 @@ class SessionCache:
     @torch.no_grad()
     def add(self, rows: list[dict], description: str, num_workers: int | None = None) -> None:
         """Computes what is missing for `rows` (with a progress bar), then writes it to disk. `num_workers` processes
-        run the processor ahead of the encoders (default: `default_num_workers` for the model's device)."""
+        run the processor ahead of the encoders (default: the cache's own, else `default_num_workers` for the model's
+        device)."""
         missing = [(row, self._missing_parts(row)) for row in rows]
         missing = [(row, parts) for row, parts in missing if parts]
         self.model.eval()
-        workers = default_num_workers(self.model.device) if num_workers is None else num_workers
+        workers = num_workers if num_workers is not None else self.num_workers
+        workers = default_num_workers(self.model.device) if workers is None else workers
         inputs = worked_ahead(partial(encoder_inputs, self.processor), missing, workers)
         for number, ((row, parts), processed) in enumerate(tqdm(zip(missing, inputs), total=len(missing),
                                                                 desc=description, unit="session",
@@ -191,11 +206,11 @@ class SessionCache:
     def _encode(self, row: dict, parts: list[str], inputs: dict) -> None:
         """Encodes the `parts` that `row` lacks from its processor `inputs` (see `encoder_inputs`)."""
         key = self._key(row)
-        inputs = on_device(inputs, self.model.device)
+        inputs = on_device(batched_encoder_inputs(self.processor, inputs), self.model.device)
         if "speech" in parts:
-            for name, value in encode_speech_inputs(self.model, inputs).items():
-                self.stored["speech"][f"{key}/{name}"] = value.float().cpu().contiguous() if value.is_floating_point() \
-                    else value.contiguous()
+            for name, value in encode_speech_inputs(self.model, inputs).items():  # kept on the CPU, whatever runs them
+                self.stored["speech"][f"{key}/{name}"] = (value.float() if value.is_floating_point() else value).cpu() \
+                    .contiguous()
         if "app" in parts:
             self.stored["app"][f"{key}/app_pooled"] = pool_app_inputs(self.model, inputs).float().cpu().contiguous()
 
@@ -209,5 +224,5 @@ class SessionCache:
         return {name: self.stored[part][f"{key}/{name}"] for part in self.parts for name in NAMES[part]}
 
 
-__all__ = ["PARTS", "SessionCache", "batch_of_cached", "encode_speech_inputs", "encoder_inputs", "module_fingerprint",
-           "on_device", "pool_app_inputs", "session_fingerprint"]
+__all__ = ["PARTS", "SessionCache", "batch_of_cached", "batched_encoder_inputs", "encode_speech_inputs",
+           "encoder_inputs", "module_fingerprint", "on_device", "pool_app_inputs", "session_fingerprint"]

@@ -48,14 +48,14 @@ def scored(model, processor, rows, **options) -> list:
 
 
 class PidRecordingProcessor:
-    """A processor that leaves a file named by the process id of each call that featurizes sessions."""
+    """A processor that leaves a file named by the process id of each session it featurizes."""
 
     def __init__(self, processor, folder):
         self.processor, self.folder = processor, folder
 
-    def __call__(self, *args, **kwargs):
+    def featurize_session(self, *args, **kwargs):
         (self.folder / str(os.getpid())).touch()
-        return self.processor(*args, **kwargs)
+        return self.processor.featurize_session(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self.processor, name)
@@ -188,6 +188,59 @@ def test_an_error_of_the_work_itself_is_passed_on_as_it_is():
         with pytest.raises(RuntimeError, match=r"^item 1: unable to write"):
             list(worked_ahead(failing, [1, 2], num_workers=workers))
     assert list(worked_ahead(abs, [-3, 2, -1], num_workers=2)) == [3, 2, 1]  # in order
+
+
+class Unpicklable(Exception):
+    def __init__(self, message, handle):
+        super().__init__(message)
+        self.handle = handle
+
+
+def raising_unpicklable(item):
+    import threading
+
+    raise Unpicklable(f"item {item} failed", threading.Lock())  # a lock cannot be pickled
+
+
+def test_an_error_that_cannot_cross_processes_arrives_as_what_it_said():
+    import threading
+
+    raised = []
+
+    def consume():
+        try:
+            list(worked_ahead(raising_unpicklable, [1, 2], num_workers=2))
+        except Exception as error:
+            raised.append(error)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    consumer.join(timeout=120)
+    assert not consumer.is_alive(), "the consumer hangs: the worker's error was lost on its way"
+    assert isinstance(raised[0], RuntimeError) and str(raised[0]) == "Unpicklable: item 1 failed"
+    assert any("in a featurizing worker" in note and "raising_unpicklable" in note
+               for note in getattr(raised[0], "__notes__", []))  # the worker's traceback travels as a note
+
+
+def test_workers_hand_numpy_over_not_shared_tensors(tiny_processor, rows):
+    """Torch tensors from workers travel through /dev/shm (64 MB in a default container): batches travel as NumPy."""
+    batch = next(loaded_batches(tiny_processor, rows, [[0, 1]], num_workers=2))
+
+    def tensors(value):
+        if isinstance(value, dict):
+            return any(tensors(item) for item in value.values())
+        if isinstance(value, (list, tuple)):
+            return any(tensors(item) for item in value)
+        return torch.is_tensor(value) or any(torch.is_tensor(item) for item in vars(value).values()) \
+            if hasattr(value, "__dataclass_fields__") else torch.is_tensor(value)
+
+    assert batch.indices == [0, 1] and not tensors(batch.featurized)
+
+
+def test_each_local_process_takes_its_share_of_the_cores(monkeypatch):
+    monkeypatch.setattr(ahead, "available_cores", lambda: 16)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # torchrun's, accelerate's
+    assert default_num_workers(torch.device("cuda", 0)) == 7
 
 
 def test_the_cache_fills_from_workers_as_from_the_main_process(tiny_model, tiny_processor, rows, tmp_path):
