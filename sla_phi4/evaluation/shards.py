@@ -194,7 +194,7 @@ def score_into_shards(model, processor, intake: Intake, manifest: dict, split: s
     cache = None
     if cache_dir is not None and mine:
         cache = SessionCache(model, processor, folder=cache_dir, num_workers=num_workers)
-        cache.add(mine, "Encoding sessions (frozen encoders)")
+        cache.add(mine, "Encoding sessions (frozen encoders)", skip_unreadable=True)  # refused when scored
     with ShardWriter(shard_path(folder, split, state.process_index)) as writer:
         description = f"Scoring sessions (process {state.process_index + 1} of {state.num_processes})"
         for batch in score_sessions(model, processor, mine, batch_size, on_unscorable, cache, description,

@@ -18,7 +18,8 @@ from filelock import FileLock
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from processing_sla.processing_sla import pad_right
+from processing_sla.audio_io_sla import AudioInputError
+from processing_sla.processing_sla import SessionInputError, pad_right
 from sla_phi4.data.ahead import default_num_workers, worked_ahead
 
 
@@ -64,6 +65,14 @@ def session_fingerprint(row: dict) -> str:
 def on_device(inputs, device: torch.device) -> dict:
     """The tensors of a batch of model inputs on `device` (other values as they are)."""
     return {key: value.to(device) if torch.is_tensor(value) else value for key, value in inputs.items()}
+
+
+def loadable_encoder_inputs(processor, missing: tuple[dict, list[str]]) -> dict | None:
+    """`encoder_inputs`, or None for a session whose audio cannot be loaded (its scorer refuses it, naming why)."""
+    try:
+        return encoder_inputs(processor, missing)
+    except (AudioInputError, SessionInputError):
+        return None
 
 
 def encoder_inputs(processor, missing: tuple[dict, list[str]]) -> dict:
@@ -175,25 +184,33 @@ class SessionCache:
         return all(f"{key}/{name}" in self.stored[part] for name in NAMES[part])
 
     @torch.no_grad()
-    def add(self, rows: list[dict], description: str, num_workers: int | None = None) -> None:
+    def add(self, rows: list[dict], description: str, num_workers: int | None = None,
+            skip_unreadable: bool = False) -> int:
         """Computes what is missing for `rows` (with a progress bar), then writes it to disk. `num_workers` processes
         run the processor ahead of the encoders (default: the cache's own, else `default_num_workers` for the model's
-        device)."""
+        device). With `skip_unreadable`, a session whose audio cannot be loaded is left out (for its scorer to refuse)
+        instead of stopping; returns how many were."""
         missing = [(row, self._missing_parts(row)) for row in rows]
         missing = [(row, parts) for row, parts in missing if parts]
         self.model.eval()
         workers = num_workers if num_workers is not None else self.num_workers
         workers = default_num_workers(self.model.device) if workers is None else workers
-        inputs = worked_ahead(partial(encoder_inputs, self.processor), missing, workers)
+        work = loadable_encoder_inputs if skip_unreadable else encoder_inputs
+        inputs = worked_ahead(partial(work, self.processor), missing, workers)
+        skipped = 0
         for number, ((row, parts), processed) in enumerate(tqdm(zip(missing, inputs), total=len(missing),
                                                                 desc=description, unit="session",
                                                                 disable=int(os.environ.get("RANK", "0")) != 0),
                                                            start=1):
+            if processed is None:
+                skipped += 1
+                continue
             self._encode(row, parts, processed)
             if number % SAVE_EVERY == 0 and number < len(missing):
                 self._save_all()  # a long encoding interrupted keeps what it did
         if missing:
             self._save_all()
+        return skipped
 
     def _missing_parts(self, row: dict) -> list[str]:
         key = self._key(row)

@@ -255,3 +255,18 @@ def test_the_cache_fills_from_workers_as_from_the_main_process(tiny_model, tiny_
     for part in here.parts:
         assert here.stored[part].keys() == ahead_of_it.stored[part].keys()
         assert all(torch.equal(here.stored[part][key], ahead_of_it.stored[part][key]) for key in here.stored[part])
+
+
+def test_a_cache_leaves_an_unreadable_session_for_scoring_to_refuse(tiny_checkpoint, tmp_path):
+    from sla_phi4.evaluation.scoring import score_recordings
+
+    found = write_sessions(tmp_path, 3, seed=9)
+    break_file(found[1], 2)  # NaN samples: the intake passes it, decoding does not
+    manifest = tmp_path / "cohort.jsonl"
+    manifest.write_text("".join(json.dumps({"session_id": row["session_id"], **response}) + "\n"
+                                for row in found for response in row["responses"]))
+    report = score_recordings(str(tiny_checkpoint), str(tmp_path / "out"), manifest=str(manifest),
+                              cache_dir=str(tmp_path / "cache"), num_workers=2)
+    assert report["sessions"]["scored"] == 2
+    assert report["sessions"]["refused"]["by_reason"] == {"non_finite": 1}
+    assert [entry["session_id"] for entry in report["sessions"]["refused"]["sessions"]] == ["s1"]
