@@ -5,12 +5,13 @@ model: where they load it, what feeds it. This phase runs their library code on 
 fly, Phi-4's structure) with real-length recordings in FLAC files:
 - `sla score` (`score_recordings`): where the model was put, in which dtype, with how many workers;
 - the scoring loop (`score_sessions`) with the default featurizing workers (2 on a CPU, where the default is none)
-  and with none, taking turns: sessions/s and whether the scores are bitwise equal. With a tiny model this is the rate the processor and the host's cores
-  allow, the most `sla score` can reach on this machine whatever the GPU;
+  and with none, taking turns: sessions/s and whether the scores are bitwise equal. With a tiny model this is the
+  rate the processor and the host's cores allow, the most `sla score` can reach on this machine whatever the GPU;
 - `sla train`'s order before the Trainer: the model moved to the device, the frozen encoders' cache filled and the
   head's statistics fitted there.
 """
 
+import json
 import os
 import tempfile
 import time
@@ -28,8 +29,6 @@ SAMPLING_RATE = 16_000
 def write_recordings(folder: str, sessions: int, scale: float, seed: int = 0) -> str:
     """A JSON Lines manifest of `sessions` real-length S&I sessions (P1 6 x 15 s, P3 and P4 58 s, P5 5 x 19 s, times
     `scale`) of amplitude-modulated noise; the sessions share one set of FLAC files. Returns the manifest's path."""
-    import json
-
     rng = np.random.default_rng(seed)
     files = []
     for position, (part, seconds) in enumerate(SETTINGS.session):
@@ -43,7 +42,8 @@ def write_recordings(folder: str, sessions: int, scale: float, seed: int = 0) ->
         for number in range(sessions):
             for position, (part, path) in enumerate(files):
                 handle.write(json.dumps({"session_id": f"learner{number:02d}", "part": part, "audio": path,
-                                         "response_id": f"learner{number:02d}-{position:02d}"}) + "\n")
+                                         "response_id": f"learner{number:02d}-{position:02d}"},
+                                        allow_nan=False) + "\n")
     return manifest
 
 

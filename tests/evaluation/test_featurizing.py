@@ -150,7 +150,7 @@ def test_sla_score_with_workers_and_a_cast_records_it(tiny_checkpoint, tmp_path,
     audio.mkdir()
     found = write_sessions(audio, 5, seed=4)
     manifest = tmp_path / "cohort.jsonl"
-    manifest.write_text("".join(json.dumps({"session_id": row["session_id"], **response}) + "\n"
+    manifest.write_text("".join(json.dumps({"session_id": row["session_id"], **response}, allow_nan=False) + "\n"
                                 for row in found for response in row["responses"]))
     common = ["--checkpoint", str(tiny_checkpoint), "--manifest", str(manifest)]
     score_main([*common, "--output-dir", str(tmp_path / "inline"), "--num_workers", "0"])
@@ -263,7 +263,7 @@ def test_a_cache_leaves_an_unreadable_session_for_scoring_to_refuse(tiny_checkpo
     found = write_sessions(tmp_path, 3, seed=9)
     break_file(found[1], 2)  # NaN samples: the intake passes it, decoding does not
     manifest = tmp_path / "cohort.jsonl"
-    manifest.write_text("".join(json.dumps({"session_id": row["session_id"], **response}) + "\n"
+    manifest.write_text("".join(json.dumps({"session_id": row["session_id"], **response}, allow_nan=False) + "\n"
                                 for row in found for response in row["responses"]))
     report = score_recordings(str(tiny_checkpoint), str(tmp_path / "out"), manifest=str(manifest),
                               cache_dir=str(tmp_path / "cache"), num_workers=2)
